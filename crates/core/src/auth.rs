@@ -1,0 +1,72 @@
+//! Credentials: bearer tokens, stored only as hashes, and the principal they stand for.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::{Berth, now};
+
+/// A fresh token: 32 random bytes as 64 hex digits, like Linode's personal access tokens.
+pub fn token_generate() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
+/// What the store keeps of a token: its SHA-256, so that a copy of the database does not
+/// hold a usable credential. Tokens are random and long, so a fast hash is enough.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Berth {
+    /// The principal a bearer token stands for; unknown and expired tokens are refused alike.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Principal> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(Error::Unauthenticated);
+        }
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let Some(row) = db.token_by_hash(&token_hash(token)).await? else {
+            return Err(Error::Unauthenticated);
+        };
+        if row.expires_at.is_some_and(|expires| expires <= now().0) {
+            return Err(Error::Unauthenticated);
+        }
+        let Some(user) = db.user_get(row.account_id, row.user_id).await? else {
+            return Err(Error::Unauthenticated);
+        };
+        Ok(Principal {
+            account: AccountId(row.account_id),
+            user: UserId(user.id),
+            username: user.username,
+            email: user.email,
+            restricted: user.restricted != 0,
+            scopes: row.scopes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_64_hex_digits_and_differ() {
+        let a = token_generate();
+        let b = token_generate();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_stored_hash_is_sha256_of_the_token() {
+        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

@@ -1,0 +1,206 @@
+//! Engine fleets built from the store: the cached snapshot of each region that host choice
+//! reads, and the small snapshots that judge compliance and re-validate a change inside its
+//! transaction.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use placement::{Fleet, FleetError, GroupSpec, HostSpec, InstanceSpec};
+use store::{Db, HostRow, MemberRow, Store};
+
+use crate::convert;
+use crate::error::{Error, Result};
+use crate::model::*;
+
+/// Where an instance stands, as the store has it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Position {
+    pub(crate) instance: InstanceId,
+    pub(crate) size: Resources,
+    pub(crate) host: Option<HostId>,
+    pub(crate) target: Option<HostId>,
+}
+
+impl Position {
+    pub(crate) fn of_member(member: &MemberRow) -> Position {
+        // Sizes do not matter for compliance; capacity is checked by the store's conditional
+        // update, not by these snapshots.
+        Position {
+            instance: InstanceId(member.instance_id),
+            size: Resources::ZERO,
+            host: member.host_id.map(HostId),
+            target: member.target_host_id.map(HostId),
+        }
+    }
+}
+
+/// Builds an engine fleet from rows.
+///
+/// `hosts` are the hosts of the snapshot. An instance that stands on none of them (it lives in
+/// another region) is left out, with its memberships; an instance migrating into the snapshot
+/// from elsewhere stands on its target. Rack labels are qualified by region, so that racks of
+/// the same name in two regions are two failure domains.
+pub(crate) fn build_fleet(
+    hosts: &[HostRow],
+    positions: &[Position],
+    groups: &[Group],
+    members: &[MemberRow],
+) -> Result<Fleet> {
+    let mut fleet = Fleet::new();
+    let mut present = HashSet::new();
+    for row in hosts {
+        let host = convert::host(row)?;
+        fleet
+            .host_add(HostSpec {
+                id: host.id,
+                rack: format!("{}/{}", host.region, host.rack),
+                capacity: host.capacity,
+                state: host.state,
+            })
+            .map_err(engine)?;
+        present.insert(host.id);
+    }
+    let mut included = HashSet::new();
+    for position in positions {
+        if included.contains(&position.instance) {
+            continue;
+        }
+        let host = position.host.filter(|h| present.contains(h));
+        let target = position.target.filter(|h| present.contains(h));
+        let (host, target) = match (host, target) {
+            (Some(host), target) => (Some(host), target),
+            (None, Some(target)) => (Some(target), None),
+            (None, None) if position.host.is_none() && position.target.is_none() => (None, None),
+            (None, None) => continue,
+        };
+        fleet
+            .instance_add(InstanceSpec { id: position.instance, size: position.size, host, target })
+            .map_err(engine)?;
+        included.insert(position.instance);
+    }
+    for group in groups {
+        fleet.group_add(group_spec(group)).map_err(engine)?;
+    }
+    for member in members {
+        let instance = InstanceId(member.instance_id);
+        if included.contains(&instance) && fleet.group(GroupId(member.group_id)).is_some() {
+            fleet.member_add(GroupId(member.group_id), instance).map_err(engine)?;
+        }
+    }
+    Ok(fleet)
+}
+
+pub(crate) fn group_spec(group: &Group) -> GroupSpec {
+    GroupSpec {
+        id: group.id,
+        kind: group.kind,
+        policy: group.policy,
+        domain: group.domain,
+        max_per_domain: group.max_per_domain,
+    }
+}
+
+/// A fleet built from the store contradicts itself: a bug, reported without detail to callers.
+pub(crate) fn engine(error: FleetError) -> Error {
+    Error::Internal(format!("inconsistent fleet snapshot: {error}"))
+}
+
+/// The members of `groups` and the hosts they stand on, as a fleet: enough to judge the
+/// groups' compliance, or whether one more member may join.
+pub(crate) async fn groups_fleet(
+    db: &mut Db<'_>,
+    groups: &[Group],
+    extra_hosts: &[HostId],
+) -> Result<(Fleet, Vec<MemberRow>)> {
+    let ids: Vec<i64> = groups.iter().map(|g| g.id.0).collect();
+    let members = db.members_of_groups(&ids).await?;
+    let mut host_ids: Vec<i64> = members.iter().flat_map(|m| m.host_id.into_iter().chain(m.target_host_id)).collect();
+    host_ids.extend(extra_hosts.iter().map(|h| h.0));
+    host_ids.sort_unstable();
+    host_ids.dedup();
+    let hosts = db.hosts_by_id(&host_ids).await?;
+    let positions: Vec<Position> = members.iter().map(Position::of_member).collect();
+    let fleet = build_fleet(&hosts, &positions, groups, &members)?;
+    Ok((fleet, members))
+}
+
+/// The cached fleet of each region that host choice reads.
+///
+/// The cache is advisory: a choice made on it is re-validated in the transaction that commits
+/// it, and a stale entry costs a retry, never a violation. Each committed change is applied to
+/// the cache after the commit; a change that does not apply cleanly drops the entry, and the
+/// next choice reloads it.
+#[derive(Debug, Default)]
+pub(crate) struct Fleets {
+    regions: Mutex<HashMap<RegionId, Arc<Mutex<Fleet>>>>,
+}
+
+/// Locks a mutex even if a panic elsewhere poisoned it: the engine's operations leave a fleet
+/// whole, and a poisoned cache entry is dropped by the next failed change anyway.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Fleets {
+    /// The region's fleet, loaded from the store when it is not cached.
+    pub(crate) async fn region(&self, store: &Store, region: &RegionId) -> Result<Arc<Mutex<Fleet>>> {
+        if let Some(fleet) = lock(&self.regions).get(region) {
+            return Ok(fleet.clone());
+        }
+        // The load runs in a write transaction, so that no change commits while it reads, and
+        // the entry is stored before the transaction ends, so that every change committed
+        // after the load is applied to it.
+        let mut tx = store.write().await?;
+        let fleet = load_region(&mut tx.db(), region).await?;
+        let fleet = lock(&self.regions).entry(region.clone()).or_insert_with(|| Arc::new(Mutex::new(fleet))).clone();
+        drop(tx);
+        Ok(fleet)
+    }
+
+    pub(crate) fn invalidate(&self, region: &RegionId) {
+        lock(&self.regions).remove(region);
+    }
+
+    /// Applies a committed change to the cached fleet of a region, if it is cached.
+    pub(crate) fn apply(&self, region: &RegionId, change: impl FnOnce(&mut Fleet) -> Result<(), FleetError>) {
+        let Some(fleet) = lock(&self.regions).get(region).cloned() else { return };
+        let outcome = change(&mut lock(&fleet));
+        if let Err(error) = outcome {
+            tracing::debug!(%region, %error, "cached fleet out of step; dropping it");
+            self.invalidate(region);
+        }
+    }
+}
+
+/// Makes sure a fleet knows the groups of a request: a group with no member in the region is
+/// not in the snapshot until it is asked about.
+pub(crate) fn ensure_groups(fleet: &mut Fleet, groups: &[Group]) -> Result<()> {
+    for group in groups {
+        if fleet.group(group.id).is_none() {
+            fleet.group_add(group_spec(group)).map_err(engine)?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn load_region(db: &mut Db<'_>, region: &RegionId) -> Result<Fleet> {
+    let hosts = db.hosts_in_region(region.as_str()).await?;
+    let instances = db.instances_in_region(region.as_str()).await?;
+    let members = db.memberships_in_region(region.as_str()).await?;
+    let mut group_ids: Vec<i64> = members.iter().map(|m| m.group_id).collect();
+    group_ids.sort_unstable();
+    group_ids.dedup();
+    let groups = db.groups_by_id(&group_ids).await?.into_iter().map(convert::group).collect::<Result<Vec<_>>>()?;
+    let positions = instances
+        .iter()
+        .map(|row| {
+            Ok(Position {
+                instance: InstanceId(row.id),
+                size: convert::resources(row.size())?,
+                host: row.host_id.map(HostId),
+                target: row.target_host_id.map(HostId),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    build_fleet(&hosts, &positions, &groups, &members)
+}

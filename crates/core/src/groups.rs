@@ -1,0 +1,346 @@
+//! Placement groups: create, read, relabel, delete, and the assignment of running instances.
+
+use std::collections::HashMap;
+
+use placement::JoinAssessment;
+use store::{Db, NewGroup};
+
+use crate::convert;
+use crate::error::{Error, Result};
+use crate::fleets::{engine, group_spec, groups_fleet};
+use crate::model::*;
+use crate::{Berth, now};
+
+impl Berth {
+    pub async fn group_create(&self, principal: &Principal, create: GroupCreate) -> Result<GroupView> {
+        if create.max_per_domain == 0 {
+            return Err(Error::invalid("max_per_domain", "max_per_domain must be at least 1"));
+        }
+        let mut tx = self.store.write().await?;
+        let mut db = tx.db();
+        let region_id = match &create.scope {
+            Scope::Region(region) => {
+                let region = region_get(&mut db, region).await?;
+                if db.group_label_taken(principal.account.0, create.label.as_str(), None).await? {
+                    return Err(Error::invalid("label", "Label must be unique among your placement groups"));
+                }
+                if let Some(limit) = region.max_groups_per_account {
+                    let count = db.group_count(principal.account.0, region.id.as_str()).await?;
+                    if count >= i64::from(limit) {
+                        return Err(Error::conflict(
+                            Some("region"),
+                            format!("You may have at most {limit} placement groups in {}", region.id),
+                        ));
+                    }
+                }
+                Some(region.id.as_str().to_string())
+            }
+            Scope::Global => None,
+        };
+        let row = db
+            .group_insert(
+                &NewGroup {
+                    uuid: uuid::Uuid::new_v4().to_string(),
+                    account_id: principal.account.0,
+                    label: create.label.as_str().to_string(),
+                    description: create.description,
+                    region_id,
+                    kind: convert::kind_str(create.kind).to_string(),
+                    policy: convert::policy_str(create.policy).to_string(),
+                    domain: create.domain.as_str().to_string(),
+                    max_per_domain: i64::from(create.max_per_domain),
+                    max_members: create.max_members.map(i64::from),
+                },
+                now().0,
+            )
+            .await?;
+        let group = convert::group(row)?;
+        let view = group_views(&mut db, vec![group]).await?.remove(0);
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Every group of the caller's account, oldest first.
+    pub async fn group_list(&self, principal: &Principal) -> Result<Vec<GroupView>> {
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let groups = db
+            .groups_of_account(principal.account.0)
+            .await?
+            .into_iter()
+            .map(convert::group)
+            .collect::<Result<Vec<_>>>()?;
+        group_views(&mut db, groups).await
+    }
+
+    pub async fn group_get(&self, principal: &Principal, id: GroupId) -> Result<GroupView> {
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let group = group_get(&mut db, principal, id).await?;
+        Ok(group_views(&mut db, vec![group]).await?.remove(0))
+    }
+
+    pub async fn group_update_label(&self, principal: &Principal, id: GroupId, label: Label) -> Result<GroupView> {
+        let mut tx = self.store.write().await?;
+        let mut db = tx.db();
+        let group = group_get(&mut db, principal, id).await?;
+        if matches!(group.scope, Scope::Region(_))
+            && db.group_label_taken(principal.account.0, label.as_str(), Some(id.0)).await?
+        {
+            return Err(Error::invalid("label", "Label must be unique among your placement groups"));
+        }
+        db.group_update_label(principal.account.0, id.0, label.as_str(), now().0).await?;
+        let group = group_get(&mut db, principal, id).await?;
+        let view = group_views(&mut db, vec![group]).await?.remove(0);
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Deletes a group with no members. A group with members must be emptied first, and its
+    /// migrations finished.
+    pub async fn group_delete(&self, principal: &Principal, id: GroupId) -> Result<()> {
+        let mut tx = self.store.write().await?;
+        let mut db = tx.db();
+        let group = group_get(&mut db, principal, id).await?;
+        let view = group_views(&mut db, vec![group]).await?.remove(0);
+        if !view.members.is_empty() {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "Placement group {} still has {} member(s); unassign them before deleting it",
+                    id,
+                    view.members.len()
+                ),
+            ));
+        }
+        if !view.is_compliant {
+            return Err(Error::conflict(None, format!("Placement group {id} is not compliant and cannot be deleted")));
+        }
+        db.group_delete(principal.account.0, id.0).await?;
+        tx.commit().await?;
+        if let Scope::Region(region) = &view.group.scope {
+            self.fleets.apply(region, |fleet| if fleet.group(id).is_some() { fleet.group_remove(id) } else { Ok(()) });
+        }
+        Ok(())
+    }
+
+    /// Puts running instances into a group where they stand, all or none.
+    ///
+    /// A strict group (or any group when `compliant_only` is set) refuses an instance that would
+    /// be non-compliant; a flexible one takes it and becomes non-compliant.
+    pub async fn group_assign(
+        &self,
+        principal: &Principal,
+        id: GroupId,
+        instances: &[InstanceId],
+        compliant_only: bool,
+    ) -> Result<GroupView> {
+        if instances.is_empty() {
+            return Err(Error::invalid("linodes", "At least one instance must be given"));
+        }
+        let mut tx = self.store.write().await?;
+        let mut db = tx.db();
+        let group = group_get(&mut db, principal, id).await?;
+        let rows = instances_of(&mut db, principal, instances).await?;
+        let memberships = db.memberships_of_instances(&instances.iter().map(|i| i.0).collect::<Vec<_>>()).await?;
+        let migrating = db.migrations_running_for_instances(&instances.iter().map(|i| i.0).collect::<Vec<_>>()).await?;
+        let mut other_groups: HashMap<i64, Vec<i64>> = HashMap::new();
+        for membership in &memberships {
+            other_groups.entry(membership.instance_id).or_default().push(membership.group_id);
+        }
+        let regional_groups: Vec<i64> = {
+            let ids: Vec<i64> = memberships.iter().map(|m| m.group_id).collect();
+            db.groups_by_id(&ids).await?.into_iter().filter(|g| g.region_id.is_some()).map(|g| g.id).collect()
+        };
+        for instance in &rows {
+            let iid = instance.id;
+            if let Scope::Region(region) = &group.scope
+                && &instance.region != region
+            {
+                return Err(Error::invalid(
+                    "linodes",
+                    format!(
+                        "Linode {iid} is in region {}, but placement group {id} is in region {region}",
+                        instance.region
+                    ),
+                ));
+            }
+            let current = other_groups.get(&iid.0).map(Vec::as_slice).unwrap_or_default();
+            if current.contains(&id.0) {
+                return Err(Error::invalid(
+                    "linodes",
+                    format!("Linode {iid} is already assigned to placement group {id}"),
+                ));
+            }
+            if let Some(other) = current.iter().find(|g| regional_groups.contains(g))
+                && matches!(group.scope, Scope::Region(_))
+            {
+                return Err(Error::invalid(
+                    "linodes",
+                    format!("Linode {iid} is already assigned to placement group {other}"),
+                ));
+            }
+            if migrating.iter().any(|m| m.instance_id == iid.0) {
+                return Err(Error::conflict(Some("linodes"), "Linode busy."));
+            }
+        }
+        if instances.iter().enumerate().any(|(i, a)| instances[..i].contains(a)) {
+            return Err(Error::invalid("linodes", "The same Linode is listed more than once"));
+        }
+
+        let limit = member_limit(&mut db, &group).await?;
+        let extra_hosts: Vec<HostId> = rows.iter().flat_map(|i| i.host.into_iter().chain(i.target_host)).collect();
+        let (mut fleet, members) = groups_fleet(&mut db, std::slice::from_ref(&group), &extra_hosts).await?;
+        if members.len() + instances.len() > limit as usize {
+            return Err(Error::conflict(
+                Some("linodes"),
+                format!("Placement group {id} can hold at most {limit} members; it has {}", members.len()),
+            ));
+        }
+        for instance in &rows {
+            fleet
+                .instance_add(placement::InstanceSpec {
+                    id: instance.id,
+                    size: Resources::ZERO,
+                    host: instance.host,
+                    target: instance.target_host,
+                })
+                .map_err(engine)?;
+            match fleet.assess_join(id, instance.id, compliant_only).map_err(engine)? {
+                JoinAssessment::Refused(breach) => {
+                    let policy = if group.policy == Policy::Strict { "strict " } else { "" };
+                    return Err(Error::placement(
+                        Some("linodes"),
+                        format!(
+                            "Linode {} cannot join {policy}placement group {id} without breaking it: it {breach}",
+                            instance.id
+                        ),
+                    ));
+                }
+                JoinAssessment::Compliant | JoinAssessment::NonCompliant(_) => {}
+            }
+            fleet.member_add(id, instance.id).map_err(engine)?;
+            db.member_insert(principal.account.0, id.0, instance.id.0).await?;
+        }
+        let group = group_get(&mut db, principal, id).await?;
+        let view = group_views(&mut db, vec![group]).await?.remove(0);
+        tx.commit().await?;
+        for instance in &rows {
+            self.fleets.apply(&instance.region, |fleet| {
+                if fleet.group(id).is_none() {
+                    fleet.group_add(group_spec(&view.group))?;
+                }
+                fleet.member_add(id, instance.id)
+            });
+        }
+        Ok(view)
+    }
+
+    /// Takes instances out of a group; they stay where they run.
+    pub async fn group_unassign(
+        &self,
+        principal: &Principal,
+        id: GroupId,
+        instances: &[InstanceId],
+    ) -> Result<GroupView> {
+        if instances.is_empty() {
+            return Err(Error::invalid("linodes", "At least one instance must be given"));
+        }
+        let mut tx = self.store.write().await?;
+        let mut db = tx.db();
+        let group = group_get(&mut db, principal, id).await?;
+        let rows = instances_of(&mut db, principal, instances).await?;
+        let members = db.members_of_groups(&[id.0]).await?;
+        let migrating = db.migrations_running_for_instances(&instances.iter().map(|i| i.0).collect::<Vec<_>>()).await?;
+        for instance in &rows {
+            if !members.iter().any(|m| m.instance_id == instance.id.0) {
+                return Err(Error::invalid(
+                    "linodes",
+                    format!("Linode {} is not assigned to placement group {id}", instance.id),
+                ));
+            }
+            if migrating.iter().any(|m| m.instance_id == instance.id.0) {
+                return Err(Error::conflict(Some("linodes"), "Linode busy."));
+            }
+        }
+        for instance in &rows {
+            db.member_delete(id.0, instance.id.0).await?;
+        }
+        let view = group_views(&mut db, vec![group]).await?.remove(0);
+        tx.commit().await?;
+        for instance in &rows {
+            self.fleets.apply(&instance.region, |fleet| fleet.member_remove(id, instance.id));
+        }
+        Ok(view)
+    }
+}
+
+pub(crate) async fn region_get(db: &mut Db<'_>, region: &RegionId) -> Result<Region> {
+    match db.region_get(region.as_str()).await? {
+        Some(row) => convert::region(row),
+        None => Err(Error::invalid("region", "region is not valid")),
+    }
+}
+
+pub(crate) async fn group_get(db: &mut Db<'_>, principal: &Principal, id: GroupId) -> Result<Group> {
+    match db.group_get(principal.account.0, id.0).await? {
+        Some(row) => convert::group(row),
+        None => Err(Error::not_found("placement group")),
+    }
+}
+
+/// The instances of the caller named in a request body: an unknown one is a 400 naming it.
+async fn instances_of(db: &mut Db<'_>, principal: &Principal, ids: &[InstanceId]) -> Result<Vec<Instance>> {
+    let mut instances = Vec::with_capacity(ids.len());
+    for id in ids {
+        match db.instance_get(principal.account.0, id.0).await? {
+            Some(row) => instances.push(convert::instance(row)?),
+            None => return Err(Error::invalid("linodes", format!("Linode {id} not found"))),
+        }
+    }
+    Ok(instances)
+}
+
+/// The most members a group may hold: its own limit, or its region's.
+pub(crate) async fn member_limit(db: &mut Db<'_>, group: &Group) -> Result<u32> {
+    if let Some(limit) = group.max_members {
+        return Ok(limit);
+    }
+    match &group.scope {
+        Scope::Region(region) => Ok(region_get(db, region).await?.max_members_per_group),
+        Scope::Global => Err(Error::Internal(format!("global group {} has no member limit", group.id))),
+    }
+}
+
+/// Groups with their members' compliance and the migrations into and out of them.
+pub(crate) async fn group_views(db: &mut Db<'_>, groups: Vec<Group>) -> Result<Vec<GroupView>> {
+    let (fleet, _) = groups_fleet(db, &groups, &[]).await?;
+    let ids: Vec<i64> = groups.iter().map(|g| g.id.0).collect();
+    let migrations = db.migrations_running_for_groups(&ids).await?;
+    let mut views = Vec::with_capacity(groups.len());
+    for group in groups {
+        let compliance = fleet.group_compliance(group.id).map_err(engine)?;
+        let members = compliance
+            .members
+            .iter()
+            .map(|m| Member {
+                instance: m.instance,
+                is_compliant: m.breach.is_none(),
+                reason: m.breach.as_ref().map(|b| format!("member {} {b}", m.instance)),
+            })
+            .collect();
+        let gid = group.id.0;
+        let inbound = migrations
+            .iter()
+            .filter(|m| m.target_group_id == Some(gid) && m.source_group_id != Some(gid))
+            .map(|m| InstanceId(m.instance_id))
+            .collect();
+        let outbound = migrations
+            .iter()
+            .filter(|m| m.source_group_id == Some(gid) && m.target_group_id != Some(gid))
+            .map(|m| InstanceId(m.instance_id))
+            .collect();
+        views.push(GroupView { is_compliant: compliance.is_compliant(), group, members, inbound, outbound });
+    }
+    Ok(views)
+}

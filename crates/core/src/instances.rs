@@ -1,0 +1,476 @@
+//! Instances: placed by the engine at creation, moved by migrations, released at deletion.
+
+use std::collections::HashMap;
+
+use placement::{ChooseError, InstanceSpec, Placement, PlacementRequest};
+use store::{Db, NewInstance, NewMigration, Tx};
+
+use crate::catalog;
+use crate::convert;
+use crate::error::{Error, Result};
+use crate::fleets::{engine, ensure_groups, groups_fleet, lock};
+use crate::groups::{member_limit, region_get};
+use crate::model::*;
+use crate::{Berth, now};
+
+/// How many times a change is re-planned when the fleet moved under it before giving up.
+const PLACEMENT_ATTEMPTS: usize = 4;
+
+/// The outcome of one attempt to commit a placement.
+enum Attempt<T> {
+    Done(T),
+    /// The choice no longer holds (another change took the host or joined the group first).
+    Stale,
+}
+
+/// What the engine is asked to place.
+struct Want<'a> {
+    region: &'a RegionId,
+    size: Resources,
+    groups: &'a [Group],
+    moving: Option<InstanceId>,
+    avoid: &'a [HostId],
+    compliant_only: bool,
+}
+
+impl Berth {
+    pub async fn instance_create(&self, principal: &Principal, create: InstanceCreate) -> Result<InstanceView> {
+        let instance_type = catalog::instance_type(&create.type_id)
+            .ok_or_else(|| Error::invalid("type", "A valid plan type by that ID was not found"))?;
+        if let Some(image) = &create.image
+            && catalog::image(image).is_none()
+        {
+            return Err(Error::invalid("image", format!("Image {image} not found")));
+        }
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let region = region_get(&mut db, &create.region).await?;
+        let mut groups = Vec::with_capacity(create.groups.len());
+        for choice in &create.groups {
+            let group = match db.group_get(principal.account.0, choice.group.0).await? {
+                Some(row) => convert::group(row)?,
+                None => {
+                    return Err(Error::invalid(
+                        "placement_group.id",
+                        format!("Placement group {} not found", choice.group),
+                    ));
+                }
+            };
+            if let Scope::Region(group_region) = &group.scope
+                && group_region != &region.id
+            {
+                return Err(Error::invalid(
+                    "placement_group.id",
+                    format!(
+                        "Placement group {} is in region {group_region}; the Linode must be in the same region",
+                        group.id
+                    ),
+                ));
+            }
+            groups.push(group);
+        }
+        if groups.iter().filter(|g| matches!(g.scope, Scope::Region(_))).count() > 1 {
+            return Err(Error::invalid("placement_group.id", "A Linode can be in at most one placement group"));
+        }
+        if let Some(firewall) = create.firewall
+            && db.firewall_get(principal.account.0, firewall.0).await?.is_none()
+        {
+            return Err(Error::invalid("firewall_id", format!("Firewall {} not found", firewall.0)));
+        }
+        drop(conn);
+        let compliant_only = create.groups.iter().any(|c| c.compliant_only);
+        let label = match &create.label {
+            Some(label) => label.clone(),
+            None => Label::parse("label", &format!("linode-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))?,
+        };
+        let want = Want {
+            region: &region.id,
+            size: instance_type.size,
+            groups: &groups,
+            moving: None,
+            avoid: &[],
+            compliant_only,
+        };
+        for _ in 0..PLACEMENT_ATTEMPTS {
+            let placement = self.choose(&want).await?;
+            let mut tx = self.store.write().await?;
+            let new = NewInstance {
+                uuid: uuid::Uuid::new_v4().to_string(),
+                account_id: principal.account.0,
+                label: label.as_str().to_string(),
+                region_id: region.id.as_str().to_string(),
+                type_id: instance_type.id.to_string(),
+                size: convert::size(instance_type.size),
+                host_id: placement.host.0,
+                state: create.state.as_str().to_string(),
+                image: create.image.clone(),
+                tags: convert::tags_to_store(&create.tags),
+                firewall_id: create.firewall.map(|f| f.0),
+            };
+            match self.create_in(&mut tx, principal, &want, &placement, &new).await? {
+                Attempt::Stale => self.fleets.invalidate(&region.id),
+                Attempt::Done(instance) => {
+                    let view = instance_views(&mut tx.db(), vec![instance]).await?.remove(0);
+                    tx.commit().await?;
+                    self.fleets.apply(&region.id, |fleet| {
+                        fleet.instance_add(InstanceSpec {
+                            id: view.instance.id,
+                            size: view.instance.size,
+                            host: Some(placement.host),
+                            target: None,
+                        })?;
+                        for group in &view.groups {
+                            fleet.member_add(group.id, view.instance.id)?;
+                        }
+                        Ok(())
+                    });
+                    return Ok(view);
+                }
+            }
+        }
+        Err(Error::conflict(None, "The fleet changed too often while placing this Linode; please try again"))
+    }
+
+    async fn create_in(
+        &self,
+        tx: &mut Tx,
+        principal: &Principal,
+        want: &Want<'_>,
+        placement: &Placement,
+        new: &NewInstance,
+    ) -> Result<Attempt<Instance>> {
+        let mut db = tx.db();
+        if db.instance_label_taken(principal.account.0, &new.label, None).await? {
+            return Err(Error::invalid("label", "Label must be unique among your Linodes"));
+        }
+        for group in want.groups {
+            if db.group_get(principal.account.0, group.id.0).await?.is_none() {
+                return Err(Error::invalid("placement_group.id", format!("Placement group {} not found", group.id)));
+            }
+            check_room(&mut db, group, 1).await?;
+        }
+        if !revalidate(&mut db, want, placement.host).await? || !db.host_reserve(placement.host.0, new.size).await? {
+            return Ok(Attempt::Stale);
+        }
+        let row = db.instance_insert(new, now().0).await?;
+        for group in want.groups {
+            db.member_insert(principal.account.0, group.id.0, row.id).await?;
+        }
+        Ok(Attempt::Done(convert::instance(row)?))
+    }
+
+    pub async fn instance_get(&self, principal: &Principal, id: InstanceId) -> Result<InstanceView> {
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let instance = instance_get(&mut db, principal, id).await?;
+        Ok(instance_views(&mut db, vec![instance]).await?.remove(0))
+    }
+
+    pub async fn instance_list(&self, principal: &Principal) -> Result<Vec<InstanceView>> {
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let instances = db
+            .instances_of_account(principal.account.0)
+            .await?
+            .into_iter()
+            .map(convert::instance)
+            .collect::<Result<Vec<_>>>()?;
+        instance_views(&mut db, instances).await
+    }
+
+    pub async fn instance_update(
+        &self,
+        principal: &Principal,
+        id: InstanceId,
+        update: InstanceUpdate,
+    ) -> Result<InstanceView> {
+        let mut tx = self.store.write().await?;
+        let mut db = tx.db();
+        let instance = instance_get(&mut db, principal, id).await?;
+        let label = update.label.unwrap_or(instance.label);
+        if db.instance_label_taken(principal.account.0, label.as_str(), Some(id.0)).await? {
+            return Err(Error::invalid("label", "Label must be unique among your Linodes"));
+        }
+        let tags = update.tags.unwrap_or(instance.tags);
+        db.instance_update(principal.account.0, id.0, label.as_str(), &convert::tags_to_store(&tags), now().0).await?;
+        let instance = instance_get(&mut db, principal, id).await?;
+        let view = instance_views(&mut db, vec![instance]).await?.remove(0);
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Deletes an instance: its hosts' capacity is released, it leaves every group, and a
+    /// migration in flight is cancelled.
+    pub async fn instance_delete(&self, principal: &Principal, id: InstanceId) -> Result<()> {
+        let mut tx = self.store.write().await?;
+        let mut db = tx.db();
+        let instance = instance_get(&mut db, principal, id).await?;
+        let size = convert::size(instance.size);
+        let mut regions = vec![instance.region.clone()];
+        for migration in db.migrations_running_for_instances(&[id.0]).await? {
+            db.migration_finish(migration.id, MigrationState::Cancelled.as_str(), now().0).await?;
+            let migration = convert::migration(migration)?;
+            regions.push(migration.target_region);
+        }
+        for host in instance.host.into_iter().chain(instance.target_host) {
+            db.host_release(host.0, size).await?;
+        }
+        db.instance_delete(principal.account.0, id.0).await?;
+        tx.commit().await?;
+        regions.dedup();
+        for region in &regions {
+            self.fleets.apply(region, |fleet| fleet.instance_remove(id));
+        }
+        Ok(())
+    }
+
+    /// Starts moving an instance to another host: in another region, into another group, or
+    /// within its group. The move shows at once and completes after the configured time.
+    pub async fn instance_migrate(
+        &self,
+        principal: &Principal,
+        id: InstanceId,
+        migrate: InstanceMigrate,
+    ) -> Result<InstanceView> {
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let view = {
+            let instance = instance_get(&mut db, principal, id).await?;
+            instance_views(&mut db, vec![instance]).await?.remove(0)
+        };
+        if view.is_migrating() {
+            return Err(Error::conflict(None, "Linode busy."));
+        }
+        let Some(source_host) = view.instance.host else {
+            return Err(Error::conflict(None, "Linode is offline and cannot be migrated"));
+        };
+        let source_region = view.instance.region.clone();
+        let target_region = match &migrate.region {
+            Some(region) => region_get(&mut db, region).await?.id,
+            None => source_region.clone(),
+        };
+        let source_group = view.groups.iter().find(|g| matches!(g.scope, Scope::Region(_))).cloned();
+        let target_group = match &migrate.group {
+            Some(choice) => {
+                let group = match db.group_get(principal.account.0, choice.group.0).await? {
+                    Some(row) => convert::group(row)?,
+                    None => {
+                        return Err(Error::invalid(
+                            "placement_group.id",
+                            format!("Placement group {} not found", choice.group),
+                        ));
+                    }
+                };
+                if group.scope != Scope::Region(target_region.clone()) {
+                    return Err(Error::invalid(
+                        "placement_group.id",
+                        format!("Placement group {} is not in region {target_region}", group.id),
+                    ));
+                }
+                Some(group)
+            }
+            None if target_region == source_region => source_group.clone(),
+            None => None,
+        };
+        drop(conn);
+        // The instance keeps its global groups wherever it goes; its regional group is the
+        // target group.
+        let mut groups: Vec<Group> = view.groups.iter().filter(|g| g.scope == Scope::Global).cloned().collect();
+        groups.extend(target_group.clone());
+        let same_region = target_region == source_region;
+        let avoid = [source_host];
+        let want = Want {
+            region: &target_region,
+            size: view.instance.size,
+            groups: &groups,
+            moving: same_region.then_some(id),
+            avoid: if same_region { &avoid } else { &[] },
+            compliant_only: migrate.group.as_ref().is_some_and(|c| c.compliant_only),
+        };
+        let joins = target_group.as_ref().filter(|t| source_group.as_ref().is_none_or(|s| s.id != t.id)).cloned();
+        for _ in 0..PLACEMENT_ATTEMPTS {
+            let placement = self.choose(&want).await?;
+            let mut tx = self.store.write().await?;
+            let mut db = tx.db();
+            let Some(row) = db.instance_get(principal.account.0, id.0).await? else {
+                return Err(Error::not_found("linode"));
+            };
+            if row.target_host_id.is_some() || row.host_id != Some(source_host.0) {
+                return Err(Error::conflict(None, "Linode busy."));
+            }
+            if let Some(group) = &joins {
+                check_room(&mut db, group, 1).await?;
+            }
+            if !revalidate(&mut db, &want, placement.host).await?
+                || !db.host_reserve(placement.host.0, convert::size(view.instance.size)).await?
+            {
+                drop(tx);
+                self.fleets.invalidate(&target_region);
+                continue;
+            }
+            let now = now();
+            db.instance_set_placement(
+                id.0,
+                Some(source_host.0),
+                Some(placement.host.0),
+                source_region.as_str(),
+                &row.state,
+                now.0,
+            )
+            .await?;
+            if let Some(group) = &joins {
+                db.member_insert(principal.account.0, group.id.0, id.0).await?;
+            }
+            let due = now.0 + i64::try_from(self.settings.migration_duration.as_millis()).unwrap_or(i64::MAX);
+            db.migration_insert(
+                &NewMigration {
+                    account_id: principal.account.0,
+                    instance_id: id.0,
+                    source_host_id: source_host.0,
+                    target_host_id: placement.host.0,
+                    source_region_id: source_region.as_str().to_string(),
+                    target_region_id: target_region.as_str().to_string(),
+                    source_group_id: source_group.as_ref().map(|g| g.id.0),
+                    target_group_id: target_group.as_ref().map(|g| g.id.0),
+                    reason: MigrationReason::UserRequest.as_str().to_string(),
+                    due_at: due,
+                },
+                now.0,
+            )
+            .await?;
+            let instance = instance_get(&mut db, principal, id).await?;
+            let view = instance_views(&mut db, vec![instance]).await?.remove(0);
+            tx.commit().await?;
+            if same_region {
+                self.fleets.apply(&source_region, |fleet| {
+                    fleet.migration_start(id, placement.host)?;
+                    match &joins {
+                        Some(group) => {
+                            if fleet.group(group.id).is_none() {
+                                fleet.group_add(crate::fleets::group_spec(group))?;
+                            }
+                            fleet.member_add(group.id, id)
+                        }
+                        None => Ok(()),
+                    }
+                });
+            } else {
+                // The target region learns of the instance when its cache is next loaded.
+                self.fleets.invalidate(&target_region);
+            }
+            return Ok(view);
+        }
+        Err(Error::conflict(None, "The fleet changed too often while placing this Linode; please try again"))
+    }
+
+    /// The engine's choice for `want`, from the cached fleet. When the cache says no host
+    /// fits, it is reloaded once before the answer stands, so a refusal is never stale.
+    async fn choose(&self, want: &Want<'_>) -> Result<Placement> {
+        let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
+        let request = PlacementRequest {
+            size: want.size,
+            groups: &group_ids,
+            moving: want.moving,
+            avoid: want.avoid,
+            compliant_only: want.compliant_only,
+        };
+        let mut reloaded = false;
+        loop {
+            let fleet = self.fleets.region(&self.store, want.region).await?;
+            let outcome = {
+                let mut fleet = lock(&fleet);
+                ensure_groups(&mut fleet, want.groups)?;
+                fleet.choose_host(&request)
+            };
+            match outcome {
+                Ok(placement) => return Ok(placement),
+                Err(ChooseError::NoHost(_)) if !reloaded => {
+                    self.fleets.invalidate(want.region);
+                    reloaded = true;
+                }
+                Err(ChooseError::NoHost(no_host)) => {
+                    let field = (!want.groups.is_empty()).then_some("placement_group.id");
+                    return Err(Error::placement(
+                        field,
+                        format!("No host in {} can take this Linode: {no_host}", want.region),
+                    ));
+                }
+                Err(ChooseError::Fleet(error)) => return Err(engine(error)),
+            }
+        }
+    }
+}
+
+/// Re-checks, on the rows as they are now, that the chosen host breaks no hard constraint.
+async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bool> {
+    let (fleet, _) = groups_fleet(db, want.groups, &[host]).await?;
+    let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
+    let request = PlacementRequest {
+        size: want.size,
+        groups: &group_ids,
+        moving: want.moving,
+        avoid: &[],
+        compliant_only: want.compliant_only,
+    };
+    match fleet.judge_host(&request, host) {
+        Ok(verdict) => Ok(verdict.is_ok()),
+        Err(error) => Err(engine(error)),
+    }
+}
+
+/// Refuses when `group` cannot take `joining` more members.
+async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -> Result<()> {
+    let limit = member_limit(db, group).await?;
+    let members = db.members_of_groups(&[group.id.0]).await?.len();
+    if members + joining > limit as usize {
+        return Err(Error::conflict(
+            Some("placement_group.id"),
+            format!("Placement group {} can hold at most {limit} members; it has {members}", group.id),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn instance_get(db: &mut Db<'_>, principal: &Principal, id: InstanceId) -> Result<Instance> {
+    match db.instance_get(principal.account.0, id.0).await? {
+        Some(row) => convert::instance(row),
+        None => Err(Error::not_found("linode")),
+    }
+}
+
+/// Instances with their groups, host and migration in flight.
+pub(crate) async fn instance_views(db: &mut Db<'_>, instances: Vec<Instance>) -> Result<Vec<InstanceView>> {
+    let ids: Vec<i64> = instances.iter().map(|i| i.id.0).collect();
+    let memberships = db.memberships_of_instances(&ids).await?;
+    let mut group_ids: Vec<i64> = memberships.iter().map(|m| m.group_id).collect();
+    group_ids.sort_unstable();
+    group_ids.dedup();
+    let groups: HashMap<i64, Group> = db
+        .groups_by_id(&group_ids)
+        .await?
+        .into_iter()
+        .map(|row| Ok((row.id, convert::group(row)?)))
+        .collect::<Result<_>>()?;
+    let mut migrations: HashMap<i64, Migration> = HashMap::new();
+    for row in db.migrations_running_for_instances(&ids).await? {
+        migrations.insert(row.instance_id, convert::migration(row)?);
+    }
+    let host_ids: Vec<i64> = instances.iter().filter_map(|i| i.host.map(|h| h.0)).collect();
+    let hosts: HashMap<i64, String> = db.hosts_by_id(&host_ids).await?.into_iter().map(|h| (h.id, h.uuid)).collect();
+    Ok(instances
+        .into_iter()
+        .map(|instance| {
+            let groups = memberships
+                .iter()
+                .filter(|m| m.instance_id == instance.id.0)
+                .filter_map(|m| groups.get(&m.group_id).cloned())
+                .collect();
+            InstanceView {
+                host_uuid: instance.host.and_then(|h| hosts.get(&h.0).cloned()),
+                migration: migrations.remove(&instance.id.0),
+                groups,
+                instance,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,112 @@
+//! berth's domain: accounts and their credentials, placement groups, instances, hosts and
+//! migrations, and the rules that tie them to the placement engine.
+//!
+//! `core` knows nothing of HTTP or of any dialect's wire shapes. Each public method of
+//! [`Berth`] takes validated domain types and the calling [`Principal`], and returns domain
+//! results or an [`Error`]. Every change runs in one store transaction that re-validates the
+//! engine's decision before it commits.
+
+pub mod catalog;
+mod convert;
+mod error;
+mod firewalls;
+mod fleets;
+mod groups;
+mod instances;
+mod migrations;
+mod model;
+mod seed;
+
+pub mod auth;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use store::Store;
+
+pub use error::{Error, Result};
+pub use model::*;
+pub use seed::{DemoCredentials, FleetSeed, RackSeed, RegionSeed, demo_fleet};
+
+/// Tunables of the domain.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a migration takes from start to completion.
+    pub migration_duration: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings { migration_duration: Duration::from_secs(5) }
+    }
+}
+
+/// The application: the store, the cached fleets and the settings, shared by every request.
+#[derive(Debug)]
+pub struct Berth {
+    store: Store,
+    fleets: fleets::Fleets,
+    settings: Settings,
+}
+
+impl Berth {
+    pub fn new(store: Store, settings: Settings) -> Berth {
+        Berth { store, fleets: fleets::Fleets::default(), settings }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub async fn regions(&self) -> Result<Vec<Region>> {
+        let rows = self.store.read().await?.db().regions().await?;
+        rows.into_iter().map(convert::region).collect()
+    }
+
+    pub async fn region(&self, id: &RegionId) -> Result<Region> {
+        match self.store.read().await?.db().region_get(id.as_str()).await? {
+            Some(row) => convert::region(row),
+            None => Err(Error::not_found("region")),
+        }
+    }
+
+    /// Every host of a region.
+    pub async fn hosts(&self, region: &RegionId) -> Result<Vec<Host>> {
+        let rows = self.store.read().await?.db().hosts_in_region(region.as_str()).await?;
+        rows.iter().map(convert::host).collect()
+    }
+
+    /// Validates every invariant of a region as stored: the engine's `check()` over a fresh
+    /// snapshot, and the hosts' usage counters against the sum of their instances. Returns the
+    /// violations found, as sentences.
+    pub async fn region_check(&self, region: &RegionId) -> Result<Vec<String>> {
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let fleet = fleets::load_region(&mut db, region).await?;
+        let mut violations: Vec<String> = match fleet.check() {
+            Ok(()) => Vec::new(),
+            Err(found) => found.iter().map(ToString::to_string).collect(),
+        };
+        for row in db.hosts_in_region(region.as_str()).await? {
+            let stored = convert::host(&row)?;
+            if let Some(engine) = fleet.host(stored.id)
+                && engine.used != stored.used
+            {
+                violations.push(format!(
+                    "host {} records usage {:?} but its instances use {:?}",
+                    stored.name, stored.used, engine.used
+                ));
+            }
+        }
+        Ok(violations)
+    }
+}
+
+/// The current time.
+pub(crate) fn now() -> Timestamp {
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
+    Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,328 @@
+//! The domain: what berth keeps and decides, in the terms every dialect shares.
+
+use std::fmt;
+
+pub use placement::{FailureDomain, GroupId, GroupKind, HostId, HostState, InstanceId, Policy, Resources};
+
+use crate::error::Error;
+
+/// An account: the owner of every resource a customer creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(pub i64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub i64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FirewallId(pub i64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MigrationId(pub i64);
+
+/// A moment, in milliseconds since the UNIX epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(pub i64);
+
+/// A region (Linode) or zone (Exoscale) id, such as `us-mia`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegionId(String);
+
+impl RegionId {
+    /// A region id is 1–64 lower-case letters, digits and dashes. Whether the region exists is
+    /// a separate question.
+    pub fn parse(value: &str) -> Result<RegionId, Error> {
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if valid { Ok(RegionId(value.to_string())) } else { Err(Error::invalid("region", "region is not valid")) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RegionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A resource's human name: 1–255 characters with no control characters. Dialects enforce
+/// their own, stricter rules before they build one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Label(String);
+
+impl Label {
+    pub fn parse(field: &str, value: &str) -> Result<Label, Error> {
+        if value.is_empty() || value.chars().count() > 255 {
+            return Err(Error::invalid(field, format!("{field} must be 1-255 characters")));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(Error::invalid(field, format!("{field} must not contain control characters")));
+        }
+        Ok(Label(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who is calling: an authenticated user of an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub account: AccountId,
+    pub user: UserId,
+    pub username: String,
+    pub email: String,
+    pub restricted: bool,
+    pub scopes: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub id: RegionId,
+    pub label: String,
+    pub country: String,
+    pub site_type: String,
+    pub status: String,
+    /// At most this many members in a regional group.
+    pub max_members_per_group: u32,
+    /// At most this many groups per account in this region; `None` means no limit.
+    pub max_groups_per_account: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host {
+    pub id: HostId,
+    pub uuid: String,
+    pub name: String,
+    pub region: RegionId,
+    pub rack: String,
+    pub state: HostState,
+    pub capacity: Resources,
+    pub used: Resources,
+}
+
+/// Where a group applies: one region, or every region (Exoscale's groups are global, and are
+/// evaluated among the members in each zone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Region(RegionId),
+    Global,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: GroupId,
+    pub uuid: String,
+    pub account: AccountId,
+    pub label: Label,
+    pub description: String,
+    pub scope: Scope,
+    pub kind: GroupKind,
+    pub policy: Policy,
+    pub domain: FailureDomain,
+    pub max_per_domain: u32,
+    /// At most this many members; `None` means the region's limit.
+    pub max_members: Option<u32>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A group with its members and their compliance, derived from where they stand now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupView {
+    pub group: Group,
+    pub is_compliant: bool,
+    /// In join order.
+    pub members: Vec<Member>,
+    /// Instances moving into the group.
+    pub inbound: Vec<InstanceId>,
+    /// Instances moving out of the group.
+    pub outbound: Vec<InstanceId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub instance: InstanceId,
+    pub is_compliant: bool,
+    /// Why the member is not compliant.
+    pub reason: Option<String>,
+}
+
+/// What a new group is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupCreate {
+    pub label: Label,
+    pub description: String,
+    pub scope: Scope,
+    pub kind: GroupKind,
+    pub policy: Policy,
+    pub domain: FailureDomain,
+    pub max_per_domain: u32,
+    pub max_members: Option<u32>,
+}
+
+/// An instance's lifecycle as its owner set it; whether it is migrating is derived from its
+/// placement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstanceState {
+    Running,
+    Stopped,
+}
+
+impl InstanceState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InstanceState::Running => "running",
+            InstanceState::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub uuid: String,
+    pub account: AccountId,
+    pub label: Label,
+    pub region: RegionId,
+    pub type_id: String,
+    pub size: Resources,
+    pub host: Option<HostId>,
+    pub target_host: Option<HostId>,
+    pub state: InstanceState,
+    pub image: Option<String>,
+    pub tags: Vec<String>,
+    pub firewall: Option<FirewallId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An instance with what the dialects show beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceView {
+    pub instance: Instance,
+    /// The uuid of the host it runs on.
+    pub host_uuid: Option<String>,
+    /// Its groups, in the order it joined them.
+    pub groups: Vec<Group>,
+    pub migration: Option<Migration>,
+}
+
+impl InstanceView {
+    pub fn is_migrating(&self) -> bool {
+        self.migration.is_some()
+    }
+}
+
+/// A group an instance should join at creation, and whether the join must keep the group
+/// compliant even when its policy is flexible.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupChoice {
+    pub group: GroupId,
+    pub compliant_only: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceCreate {
+    pub label: Option<Label>,
+    pub region: RegionId,
+    pub type_id: String,
+    pub image: Option<String>,
+    pub tags: Vec<String>,
+    pub firewall: Option<FirewallId>,
+    pub groups: Vec<GroupChoice>,
+    pub state: InstanceState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceUpdate {
+    pub label: Option<Label>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// A user's request to move an instance: to another region, into another group, or just to
+/// another host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceMigrate {
+    pub region: Option<RegionId>,
+    pub group: Option<GroupChoice>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationReason {
+    UserRequest,
+}
+
+impl MigrationReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MigrationReason::UserRequest => "user_request",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationState {
+    Running,
+    Succeeded,
+    Cancelled,
+}
+
+impl MigrationState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MigrationState::Running => "running",
+            MigrationState::Succeeded => "succeeded",
+            MigrationState::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    pub id: MigrationId,
+    pub account: AccountId,
+    pub instance: InstanceId,
+    pub source_host: HostId,
+    pub target_host: HostId,
+    pub source_region: RegionId,
+    pub target_region: RegionId,
+    pub source_group: Option<GroupId>,
+    pub target_group: Option<GroupId>,
+    pub reason: MigrationReason,
+    pub state: MigrationState,
+    pub created_at: Timestamp,
+    pub due_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A firewall's rules are kept as the document the dialect gave, untouched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Firewall {
+    pub id: FirewallId,
+    pub account: AccountId,
+    pub label: Label,
+    pub status: String,
+    pub rules: String,
+    pub tags: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirewallCreate {
+    pub label: Label,
+    pub status: String,
+    pub rules: String,
+    pub tags: Vec<String>,
+}

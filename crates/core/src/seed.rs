@@ -1,0 +1,179 @@
+//! Seeding: regions and hosts described up front, the demo fleet and the demo account that
+//! `berth serve` creates on an empty database.
+
+use store::{Db, NewHost, RegionRow};
+
+use crate::auth::{token_generate, token_hash};
+use crate::convert;
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::{Berth, now};
+
+/// A fleet described up front: regions, their racks, and the hosts in each rack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetSeed {
+    pub regions: Vec<RegionSeed>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionSeed {
+    pub id: String,
+    pub label: String,
+    pub country: String,
+    pub max_members_per_group: u32,
+    pub max_groups_per_account: Option<u32>,
+    pub racks: Vec<RackSeed>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RackSeed {
+    pub name: String,
+    /// The capacity of each host in the rack.
+    pub hosts: Vec<Resources>,
+}
+
+/// The demo account's credentials, shown once: the store keeps only their hashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoCredentials {
+    pub username: String,
+    pub token: String,
+}
+
+const DEMO_SEEDED: &str = "demo_seeded";
+
+const GIB: u64 = 1024;
+
+fn capacity(vcpus: u32, memory_gib: u64, disk_gib: u64, gpus: u32) -> Resources {
+    Resources { vcpus, memory_mib: memory_gib * GIB, disk_mib: disk_gib * GIB, gpus }
+}
+
+/// The demo fleet: four regions of sixteen hosts each, in four racks of four, with the
+/// capacities of current two-socket servers; one rack in `us-east` carries GPUs.
+pub fn demo_fleet() -> FleetSeed {
+    let region = |id: &str, label: &str, country: &str| {
+        let gpu_rack = id == "us-east";
+        RegionSeed {
+            id: id.to_string(),
+            label: label.to_string(),
+            country: country.to_string(),
+            max_members_per_group: 5,
+            max_groups_per_account: None,
+            racks: (1..=4)
+                .map(|rack| RackSeed {
+                    name: format!("r{rack}"),
+                    hosts: (0..4)
+                        .map(|_| match rack {
+                            1 | 2 => capacity(64, 256, 3840, 0),
+                            3 => capacity(96, 384, 7680, 0),
+                            _ if gpu_rack => capacity(64, 512, 7680, 4),
+                            _ => capacity(128, 512, 7680, 0),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    };
+    FleetSeed {
+        regions: vec![
+            region("eu-central", "Frankfurt, DE", "de"),
+            region("us-east", "Newark, NJ", "us"),
+            region("us-mia", "Miami, FL", "us"),
+            region("us-ord", "Chicago, IL", "us"),
+        ],
+    }
+}
+
+impl Berth {
+    /// On an empty database: seeds the demo fleet and the demo account, and returns the demo
+    /// token (`token` when given, else a fresh one). Once seeded, returns `None` and changes
+    /// nothing.
+    pub async fn demo_seed(&self, token: Option<String>) -> Result<Option<DemoCredentials>> {
+        let mut tx = self.store.write().await?;
+        let mut db = tx.db();
+        if db.meta_get(DEMO_SEEDED).await?.is_some() {
+            return Ok(None);
+        }
+        seed_fleet(&mut db, &demo_fleet()).await?;
+        let token = token.unwrap_or_else(token_generate);
+        let (_, username) = seed_account(&mut db, "demo", "demo", "demo@berth.localhost", &token).await?;
+        db.meta_set(DEMO_SEEDED, &now().0.to_string()).await?;
+        tx.commit().await?;
+        Ok(Some(DemoCredentials { username, token }))
+    }
+
+    /// Adds the regions and hosts of a seed to the fleet.
+    pub async fn fleet_seed(&self, seed: &FleetSeed) -> Result<()> {
+        let mut tx = self.store.write().await?;
+        seed_fleet(&mut tx.db(), seed).await?;
+        tx.commit().await?;
+        for region in &seed.regions {
+            self.fleets.invalidate(&RegionId::parse(&region.id)?);
+        }
+        Ok(())
+    }
+
+    /// Creates an account with one unrestricted user holding `token`, and returns the user's
+    /// principal.
+    pub async fn account_seed(&self, name: &str, username: &str, email: &str, token: &str) -> Result<Principal> {
+        let mut tx = self.store.write().await?;
+        let (account, _) = seed_account(&mut tx.db(), name, username, email, token).await?;
+        tx.commit().await?;
+        self.authenticate_token(token)
+            .await
+            .map_err(|_| Error::Internal(format!("account {} has no usable token", account.0)))
+    }
+}
+
+async fn seed_fleet(db: &mut Db<'_>, seed: &FleetSeed) -> Result<()> {
+    let now = now().0;
+    for region in &seed.regions {
+        let id = RegionId::parse(&region.id)?;
+        if db.region_get(id.as_str()).await?.is_some() {
+            return Err(Error::conflict(Some("region"), format!("region {id} already exists")));
+        }
+        db.region_insert(&RegionRow {
+            id: id.as_str().to_string(),
+            label: region.label.clone(),
+            country: region.country.clone(),
+            site_type: "core".to_string(),
+            status: "ok".to_string(),
+            max_members_per_group: i64::from(region.max_members_per_group),
+            max_groups_per_account: region.max_groups_per_account.map(i64::from),
+            created_at: now,
+        })
+        .await?;
+        let mut number = 0;
+        for rack in &region.racks {
+            for host in &rack.hosts {
+                number += 1;
+                db.host_insert(
+                    &NewHost {
+                        uuid: uuid::Uuid::new_v4().to_string(),
+                        name: format!("{id}-{}-h{number:02}", rack.name),
+                        region_id: id.as_str().to_string(),
+                        rack: rack.name.clone(),
+                        state: HostState::Active.as_str().to_string(),
+                        size: convert::size(*host),
+                    },
+                    now,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn seed_account(
+    db: &mut Db<'_>,
+    name: &str,
+    username: &str,
+    email: &str,
+    token: &str,
+) -> Result<(AccountId, String)> {
+    let now = now().0;
+    let account = db.account_insert(name, now).await?;
+    let user = db.user_insert(account.id, username, email, false, now).await?;
+    db.token_insert(account.id, user.id, "demo", &token_hash(token), "*", now, None).await?;
+    Ok((AccountId(account.id), user.username))
+}

@@ -1,0 +1,107 @@
+//! `/linode/instances`: Linodes, placed by the engine onto the hosts of the fleet.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use berth_core::{
+    FirewallId, GroupChoice, GroupId, InstanceCreate, InstanceId, InstanceMigrate, InstanceState, InstanceUpdate,
+    RegionId,
+};
+use serde_json::{Value, json};
+
+use super::wire::{self, InstanceCreateBody, InstanceUpdateBody, MigrateBody, PlacementGroupInput, required};
+use super::{Auth, Body, Id, LinodeError, Result, page};
+use crate::AppState;
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let instances = state.berth.instance_list(&principal).await?;
+    let items = instances.iter().map(|i| wire::to_value(wire::linode(i))).collect();
+    Ok(Json(page(items, query.as_deref(), &headers, wire::INSTANCE_FILTER_FIELDS)?))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Body(body): Body<InstanceCreateBody>,
+) -> Result<Json<Value>> {
+    let type_id = required(body.type_id, "type")?;
+    let region = RegionId::parse(&required(body.region, "region")?)?;
+    let label = body.label.as_deref().map(wire::linode_label).transpose()?;
+    if let Some(root_pass) = &body.root_pass
+        && (root_pass.len() < 7 || root_pass.len() > 128)
+    {
+        return Err(LinodeError::bad_request("root_pass must be between 7 and 128 characters", "root_pass"));
+    }
+    let has_credentials = body.root_pass.is_some()
+        || body.authorized_keys.as_ref().is_some_and(|k| !k.is_empty())
+        || body.authorized_users.as_ref().is_some_and(|u| !u.is_empty());
+    if body.image.is_some() && !has_credentials {
+        return Err(LinodeError::bad_request("root_pass is required when deploying an image", "root_pass"));
+    }
+    let create = InstanceCreate {
+        label,
+        region,
+        type_id,
+        image: body.image,
+        tags: wire::tags(body.tags)?,
+        firewall: body.firewall_id.map(FirewallId),
+        groups: body.placement_group.map(group_choice).transpose()?.into_iter().collect(),
+        state: if body.booted.unwrap_or(true) { InstanceState::Running } else { InstanceState::Stopped },
+    };
+    let view = state.berth.instance_create(&principal, create).await?;
+    Ok(Json(wire::to_value(wire::linode(&view))))
+}
+
+pub(crate) async fn view(State(state): State<AppState>, Auth(principal): Auth, Id(id): Id) -> Result<Json<Value>> {
+    let view = state.berth.instance_get(&principal, InstanceId(id)).await?;
+    Ok(Json(wire::to_value(wire::linode(&view))))
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Id(id): Id,
+    Body(body): Body<InstanceUpdateBody>,
+) -> Result<Json<Value>> {
+    let update = InstanceUpdate {
+        label: body.label.as_deref().map(wire::linode_label).transpose()?,
+        tags: body.tags.map(|tags| wire::tags(Some(tags))).transpose()?,
+    };
+    let view = state.berth.instance_update(&principal, InstanceId(id), update).await?;
+    Ok(Json(wire::to_value(wire::linode(&view))))
+}
+
+pub(crate) async fn delete(State(state): State<AppState>, Auth(principal): Auth, Id(id): Id) -> Result<Json<Value>> {
+    state.berth.instance_delete(&principal, InstanceId(id)).await?;
+    Ok(Json(json!({})))
+}
+
+pub(crate) async fn migrate(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Id(id): Id,
+    Body(body): Body<MigrateBody>,
+) -> Result<Json<Value>> {
+    if let Some(kind) = &body.migration_type
+        && kind != "cold"
+        && kind != "warm"
+    {
+        return Err(LinodeError::bad_request("type must be cold or warm", "type"));
+    }
+    let migrate = InstanceMigrate {
+        region: body.region.as_deref().map(RegionId::parse).transpose()?,
+        group: body.placement_group.map(group_choice).transpose()?,
+    };
+    state.berth.instance_migrate(&principal, InstanceId(id), migrate).await?;
+    Ok(Json(json!({})))
+}
+
+fn group_choice(input: PlacementGroupInput) -> Result<GroupChoice> {
+    let id = required(input.id, "placement_group.id")?;
+    Ok(GroupChoice { group: GroupId(id), compliant_only: input.compliant_only.unwrap_or(false) })
+}

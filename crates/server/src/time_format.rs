@@ -1,0 +1,26 @@
+//! Timestamps on the wire.
+
+use berth_core::Timestamp;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+fn datetime(at: Timestamp) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Linode's format: UTC, to the second, without a zone: `2024-05-01T12:00:00`.
+pub(crate) fn linode(at: Timestamp) -> String {
+    datetime(at)
+        .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"))
+        .unwrap_or_else(|_| "1970-01-01T00:00:00".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linode_times_have_no_zone_and_no_fraction() {
+        assert_eq!(linode(Timestamp(1_714_564_800_123)), "2024-05-01T12:00:00");
+    }
+}

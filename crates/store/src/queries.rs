@@ -1,0 +1,715 @@
+//! Every query berth runs, as methods of [`Db`], shared by reads and transactions.
+
+use sqlx::{AnyConnection, Row};
+
+use crate::rows::*;
+use crate::{Backend, StoreError};
+
+/// One connection (pooled or inside a transaction) and the queries that run on it.
+#[derive(Debug)]
+pub struct Db<'c> {
+    conn: &'c mut AnyConnection,
+    backend: Backend,
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+const HOST_COLUMNS: &str = "id, uuid, name, region_id, rack, state, vcpus, memory_mib, disk_mib, gpus, \
+     used_vcpus, used_memory_mib, used_disk_mib, used_gpus, created_at";
+const GROUP_COLUMNS: &str = "id, uuid, account_id, label, description, region_id, kind, policy, domain, \
+     max_per_domain, max_members, created_at, updated_at";
+const INSTANCE_COLUMNS: &str = "id, uuid, account_id, label, region_id, type_id, vcpus, memory_mib, disk_mib, \
+     gpus, host_id, target_host_id, state, image, tags, firewall_id, created_at, updated_at";
+const MIGRATION_COLUMNS: &str = "id, account_id, instance_id, source_host_id, target_host_id, source_region_id, \
+     target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at, finished_at";
+const FIREWALL_COLUMNS: &str = "id, account_id, label, status, rules, tags, created_at, updated_at";
+
+/// `$first, $first+1, …` for `count` values, for `IN (…)` lists.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+impl<'c> Db<'c> {
+    pub(crate) fn new(conn: &'c mut AnyConnection, backend: Backend) -> Db<'c> {
+        Db { conn, backend }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    // Meta: facts about the database itself.
+
+    pub async fn meta_get(&mut self, key: &str) -> Result<Option<String>> {
+        let row =
+            sqlx::query("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&mut *self.conn).await?;
+        Ok(row.map(|row| row.get::<String, _>(0)))
+    }
+
+    pub async fn meta_set(&mut self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    // Accounts, users and tokens.
+
+    pub async fn account_insert(&mut self, name: &str, now: i64) -> Result<AccountRow> {
+        Ok(sqlx::query_as("INSERT INTO accounts (name, created_at) VALUES ($1, $2) RETURNING id, name, created_at")
+            .bind(name)
+            .bind(now)
+            .fetch_one(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn account_get(&mut self, id: i64) -> Result<Option<AccountRow>> {
+        Ok(sqlx::query_as("SELECT id, name, created_at FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn user_insert(
+        &mut self,
+        account_id: i64,
+        username: &str,
+        email: &str,
+        restricted: bool,
+        now: i64,
+    ) -> Result<UserRow> {
+        Ok(sqlx::query_as(
+            "INSERT INTO users (account_id, username, email, restricted, created_at) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id, account_id, username, email, restricted, created_at",
+        )
+        .bind(account_id)
+        .bind(username)
+        .bind(email)
+        .bind(i64::from(restricted))
+        .bind(now)
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn user_get(&mut self, account_id: i64, id: i64) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, username, email, restricted, created_at FROM users WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id)
+        .bind(account_id)
+        .fetch_optional(&mut *self.conn)
+        .await?)
+    }
+
+    #[allow(clippy::too_many_arguments)] // One argument per column of the row it inserts.
+    pub async fn token_insert(
+        &mut self,
+        account_id: i64,
+        user_id: i64,
+        label: &str,
+        secret_hash: &str,
+        scopes: &str,
+        now: i64,
+        expires_at: Option<i64>,
+    ) -> Result<TokenRow> {
+        Ok(sqlx::query_as(
+            "INSERT INTO tokens (account_id, user_id, label, secret_hash, scopes, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             RETURNING id, account_id, user_id, label, scopes, created_at, expires_at",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .bind(label)
+        .bind(secret_hash)
+        .bind(scopes)
+        .bind(now)
+        .bind(expires_at)
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn token_by_hash(&mut self, secret_hash: &str) -> Result<Option<TokenRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, user_id, label, scopes, created_at, expires_at FROM tokens WHERE secret_hash = $1",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&mut *self.conn)
+        .await?)
+    }
+
+    // Regions and hosts: the operator's fleet.
+
+    pub async fn region_insert(&mut self, region: &RegionRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO regions (id, label, country, site_type, status, max_members_per_group, \
+             max_groups_per_account, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&region.id)
+        .bind(&region.label)
+        .bind(&region.country)
+        .bind(&region.site_type)
+        .bind(&region.status)
+        .bind(region.max_members_per_group)
+        .bind(region.max_groups_per_account)
+        .bind(region.created_at)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn regions(&mut self) -> Result<Vec<RegionRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, label, country, site_type, status, max_members_per_group, max_groups_per_account, created_at \
+             FROM regions ORDER BY id",
+        )
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn region_get(&mut self, id: &str) -> Result<Option<RegionRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, label, country, site_type, status, max_members_per_group, max_groups_per_account, created_at \
+             FROM regions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn host_insert(&mut self, host: &NewHost, now: i64) -> Result<HostRow> {
+        Ok(sqlx::query_as(&format!(
+            "INSERT INTO hosts (uuid, name, region_id, rack, state, vcpus, memory_mib, disk_mib, gpus, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {HOST_COLUMNS}"
+        ))
+        .bind(&host.uuid)
+        .bind(&host.name)
+        .bind(&host.region_id)
+        .bind(&host.rack)
+        .bind(&host.state)
+        .bind(host.size.vcpus)
+        .bind(host.size.memory_mib)
+        .bind(host.size.disk_mib)
+        .bind(host.size.gpus)
+        .bind(now)
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn hosts_in_region(&mut self, region_id: &str) -> Result<Vec<HostRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {HOST_COLUMNS} FROM hosts WHERE region_id = $1 ORDER BY id"))
+            .bind(region_id)
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn hosts_by_id(&mut self, ids: &[i64]) -> Result<Vec<HostRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id IN ({}) ORDER BY id", placeholders(1, ids.len()));
+        let mut query = sqlx::query_as(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    pub async fn host_get(&mut self, id: i64) -> Result<Option<HostRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    /// Takes `size` out of an active host's free capacity, if it is there: the conditional
+    /// update is the check, so two changes can never both take the last of a host. Returns
+    /// whether the host had room.
+    pub async fn host_reserve(&mut self, id: i64, size: Size) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE hosts SET used_vcpus = used_vcpus + $2, used_memory_mib = used_memory_mib + $3, \
+             used_disk_mib = used_disk_mib + $4, used_gpus = used_gpus + $5 \
+             WHERE id = $1 AND state = 'active' AND used_vcpus + $2 <= vcpus AND used_memory_mib + $3 <= memory_mib \
+             AND used_disk_mib + $4 <= disk_mib AND used_gpus + $5 <= gpus",
+        )
+        .bind(id)
+        .bind(size.vcpus)
+        .bind(size.memory_mib)
+        .bind(size.disk_mib)
+        .bind(size.gpus)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Gives `size` back to a host.
+    pub async fn host_release(&mut self, id: i64, size: Size) -> Result<()> {
+        sqlx::query(
+            "UPDATE hosts SET used_vcpus = used_vcpus - $2, used_memory_mib = used_memory_mib - $3, \
+             used_disk_mib = used_disk_mib - $4, used_gpus = used_gpus - $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(size.vcpus)
+        .bind(size.memory_mib)
+        .bind(size.disk_mib)
+        .bind(size.gpus)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    // Placement groups and their members.
+
+    pub async fn group_insert(&mut self, group: &NewGroup, now: i64) -> Result<GroupRow> {
+        Ok(sqlx::query_as(&format!(
+            "INSERT INTO placement_groups (uuid, account_id, label, description, region_id, kind, policy, domain, \
+             max_per_domain, max_members, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+             RETURNING {GROUP_COLUMNS}"
+        ))
+        .bind(&group.uuid)
+        .bind(group.account_id)
+        .bind(&group.label)
+        .bind(&group.description)
+        .bind(&group.region_id)
+        .bind(&group.kind)
+        .bind(&group.policy)
+        .bind(&group.domain)
+        .bind(group.max_per_domain)
+        .bind(group.max_members)
+        .bind(now)
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn group_get(&mut self, account_id: i64, id: i64) -> Result<Option<GroupRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id = $1 AND account_id = $2"))
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn groups_of_account(&mut self, account_id: i64) -> Result<Vec<GroupRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE account_id = $1 ORDER BY id"))
+            .bind(account_id)
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn groups_by_id(&mut self, ids: &[i64]) -> Result<Vec<GroupRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id IN ({}) ORDER BY id",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    pub async fn group_count(&mut self, account_id: i64, region_id: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND region_id = $2")
+            .bind(account_id)
+            .bind(region_id)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    /// Whether another regional group of the account already has this label.
+    pub async fn group_label_taken(&mut self, account_id: i64, label: &str, except: Option<i64>) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND label = $2 AND region_id IS NOT NULL \
+             AND id <> $3",
+        )
+        .bind(account_id)
+        .bind(label)
+        .bind(except.unwrap_or(-1))
+        .fetch_one(&mut *self.conn)
+        .await?;
+        Ok(row.get::<i64, _>(0) > 0)
+    }
+
+    pub async fn group_update_label(&mut self, account_id: i64, id: i64, label: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE placement_groups SET label = $3, updated_at = $4 WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .bind(label)
+            .bind(now)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn group_delete(&mut self, account_id: i64, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM placement_groups WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The members of these groups with where each stands, in join order.
+    pub async fn members_of_groups(&mut self, group_ids: &[i64]) -> Result<Vec<MemberRow>> {
+        if group_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT m.seq, m.group_id, m.instance_id, i.host_id, i.target_host_id \
+             FROM group_members m JOIN instances i ON i.id = m.instance_id \
+             WHERE m.group_id IN ({}) ORDER BY m.seq",
+            placeholders(1, group_ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in group_ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    /// The memberships of these instances, in join order.
+    pub async fn memberships_of_instances(&mut self, instance_ids: &[i64]) -> Result<Vec<MemberRow>> {
+        if instance_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT m.seq, m.group_id, m.instance_id, i.host_id, i.target_host_id \
+             FROM group_members m JOIN instances i ON i.id = m.instance_id \
+             WHERE m.instance_id IN ({}) ORDER BY m.seq",
+            placeholders(1, instance_ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in instance_ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    /// Every membership of an instance that runs on, or migrates to, a host of the region.
+    pub async fn memberships_in_region(&mut self, region_id: &str) -> Result<Vec<MemberRow>> {
+        Ok(sqlx::query_as(
+            "SELECT m.seq, m.group_id, m.instance_id, i.host_id, i.target_host_id \
+             FROM group_members m JOIN instances i ON i.id = m.instance_id \
+             WHERE i.host_id IN (SELECT id FROM hosts WHERE region_id = $1) \
+             OR i.target_host_id IN (SELECT id FROM hosts WHERE region_id = $1) ORDER BY m.seq",
+        )
+        .bind(region_id)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    /// Records that an instance joined a group, after every earlier membership.
+    pub async fn member_insert(&mut self, account_id: i64, group_id: i64, instance_id: i64) -> Result<()> {
+        sqlx::query("INSERT INTO group_members (group_id, instance_id, account_id) VALUES ($1, $2, $3)")
+            .bind(group_id)
+            .bind(instance_id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn member_delete(&mut self, group_id: i64, instance_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND instance_id = $2")
+            .bind(group_id)
+            .bind(instance_id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    // Instances.
+
+    pub async fn instance_insert(&mut self, instance: &NewInstance, now: i64) -> Result<InstanceRow> {
+        Ok(sqlx::query_as(&format!(
+            "INSERT INTO instances (uuid, account_id, label, region_id, type_id, vcpus, memory_mib, disk_mib, gpus, \
+             host_id, state, image, tags, firewall_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+             RETURNING {INSTANCE_COLUMNS}"
+        ))
+        .bind(&instance.uuid)
+        .bind(instance.account_id)
+        .bind(&instance.label)
+        .bind(&instance.region_id)
+        .bind(&instance.type_id)
+        .bind(instance.size.vcpus)
+        .bind(instance.size.memory_mib)
+        .bind(instance.size.disk_mib)
+        .bind(instance.size.gpus)
+        .bind(instance.host_id)
+        .bind(&instance.state)
+        .bind(&instance.image)
+        .bind(&instance.tags)
+        .bind(instance.firewall_id)
+        .bind(now)
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn instance_get(&mut self, account_id: i64, id: i64) -> Result<Option<InstanceRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1 AND account_id = $2"))
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn instances_of_account(&mut self, account_id: i64) -> Result<Vec<InstanceRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE account_id = $1 ORDER BY id"))
+            .bind(account_id)
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn instances_by_id(&mut self, ids: &[i64]) -> Result<Vec<InstanceRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE id IN ({}) ORDER BY id",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    /// Every instance that runs on, or migrates to, a host of the region, of every account.
+    pub async fn instances_in_region(&mut self, region_id: &str) -> Result<Vec<InstanceRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances \
+             WHERE host_id IN (SELECT id FROM hosts WHERE region_id = $1) \
+             OR target_host_id IN (SELECT id FROM hosts WHERE region_id = $1) ORDER BY id"
+        ))
+        .bind(region_id)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn instance_label_taken(&mut self, account_id: i64, label: &str, except: Option<i64>) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) FROM instances WHERE account_id = $1 AND label = $2 AND id <> $3")
+            .bind(account_id)
+            .bind(label)
+            .bind(except.unwrap_or(-1))
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(row.get::<i64, _>(0) > 0)
+    }
+
+    pub async fn instance_update(&mut self, account_id: i64, id: i64, label: &str, tags: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE instances SET label = $3, tags = $4, updated_at = $5 WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .bind(label)
+            .bind(tags)
+            .bind(now)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets where an instance runs, where it is migrating to, and its region and state.
+    pub async fn instance_set_placement(
+        &mut self,
+        id: i64,
+        host_id: Option<i64>,
+        target_host_id: Option<i64>,
+        region_id: &str,
+        state: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE instances SET host_id = $2, target_host_id = $3, region_id = $4, state = $5, updated_at = $6 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(host_id)
+        .bind(target_host_id)
+        .bind(region_id)
+        .bind(state)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes an instance and its memberships.
+    pub async fn instance_delete(&mut self, account_id: i64, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM group_members WHERE instance_id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        sqlx::query("DELETE FROM instances WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    // Migrations.
+
+    pub async fn migration_insert(&mut self, migration: &NewMigration, now: i64) -> Result<MigrationRow> {
+        Ok(sqlx::query_as(&format!(
+            "INSERT INTO migrations (account_id, instance_id, source_host_id, target_host_id, source_region_id, \
+             target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11) RETURNING {MIGRATION_COLUMNS}"
+        ))
+        .bind(migration.account_id)
+        .bind(migration.instance_id)
+        .bind(migration.source_host_id)
+        .bind(migration.target_host_id)
+        .bind(&migration.source_region_id)
+        .bind(&migration.target_region_id)
+        .bind(migration.source_group_id)
+        .bind(migration.target_group_id)
+        .bind(&migration.reason)
+        .bind(now)
+        .bind(migration.due_at)
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    /// The running migrations of these instances.
+    pub async fn migrations_running_for_instances(&mut self, instance_ids: &[i64]) -> Result<Vec<MigrationRow>> {
+        if instance_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = 'running' AND instance_id IN ({}) ORDER BY id",
+            placeholders(1, instance_ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in instance_ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    /// The running migrations into or out of these groups.
+    pub async fn migrations_running_for_groups(&mut self, group_ids: &[i64]) -> Result<Vec<MigrationRow>> {
+        if group_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = placeholders(1, group_ids.len());
+        let sql = format!(
+            "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = 'running' \
+             AND (source_group_id IN ({list}) OR target_group_id IN ({list})) ORDER BY id"
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in group_ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    /// Running migrations whose time has come, oldest first.
+    pub async fn migrations_due(&mut self, now: i64, limit: i64) -> Result<Vec<MigrationRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = 'running' AND due_at <= $1 \
+             ORDER BY due_at, id LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    /// The earliest time a running migration falls due, if any runs.
+    pub async fn migration_next_due(&mut self) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MIN(due_at) FROM migrations WHERE state = 'running'")
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(row.get::<Option<i64>, _>(0))
+    }
+
+    pub async fn migration_get(&mut self, id: i64) -> Result<Option<MigrationRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {MIGRATION_COLUMNS} FROM migrations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn migration_finish(&mut self, id: i64, state: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE migrations SET state = $2, finished_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .bind(now)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    // Firewalls.
+
+    pub async fn firewall_insert(
+        &mut self,
+        account_id: i64,
+        label: &str,
+        status: &str,
+        rules: &str,
+        tags: &str,
+        now: i64,
+    ) -> Result<FirewallRow> {
+        Ok(sqlx::query_as(&format!(
+            "INSERT INTO firewalls (account_id, label, status, rules, tags, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {FIREWALL_COLUMNS}"
+        ))
+        .bind(account_id)
+        .bind(label)
+        .bind(status)
+        .bind(rules)
+        .bind(tags)
+        .bind(now)
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn firewall_get(&mut self, account_id: i64, id: i64) -> Result<Option<FirewallRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {FIREWALL_COLUMNS} FROM firewalls WHERE id = $1 AND account_id = $2"))
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn firewalls_of_account(&mut self, account_id: i64) -> Result<Vec<FirewallRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {FIREWALL_COLUMNS} FROM firewalls WHERE account_id = $1 ORDER BY id"))
+            .bind(account_id)
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn firewall_label_taken(&mut self, account_id: i64, label: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) FROM firewalls WHERE account_id = $1 AND label = $2")
+            .bind(account_id)
+            .bind(label)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(row.get::<i64, _>(0) > 0)
+    }
+
+    /// Deletes a firewall; the instances it protected keep running without it.
+    pub async fn firewall_delete(&mut self, account_id: i64, id: i64) -> Result<()> {
+        sqlx::query("UPDATE instances SET firewall_id = NULL WHERE firewall_id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        sqlx::query("DELETE FROM firewalls WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,211 @@
+//! Rows: the store's own types, one per table (or join), converted to domain types by `core`.
+
+use sqlx::FromRow;
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct AccountRow {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub username: String,
+    pub email: String,
+    pub restricted: i64,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub user_id: i64,
+    pub label: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct RegionRow {
+    pub id: String,
+    pub label: String,
+    pub country: String,
+    pub site_type: String,
+    pub status: String,
+    pub max_members_per_group: i64,
+    pub max_groups_per_account: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A host with its capacity and the part of it in use.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct HostRow {
+    pub id: i64,
+    pub uuid: String,
+    pub name: String,
+    pub region_id: String,
+    pub rack: String,
+    pub state: String,
+    pub vcpus: i64,
+    pub memory_mib: i64,
+    pub disk_mib: i64,
+    pub gpus: i64,
+    pub used_vcpus: i64,
+    pub used_memory_mib: i64,
+    pub used_disk_mib: i64,
+    pub used_gpus: i64,
+    pub created_at: i64,
+}
+
+/// A new host, before the store gives it an id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewHost {
+    pub uuid: String,
+    pub name: String,
+    pub region_id: String,
+    pub rack: String,
+    pub state: String,
+    pub size: Size,
+}
+
+/// An amount of resources as the store keeps it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Size {
+    pub vcpus: i64,
+    pub memory_mib: i64,
+    pub disk_mib: i64,
+    pub gpus: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct GroupRow {
+    pub id: i64,
+    pub uuid: String,
+    pub account_id: i64,
+    pub label: String,
+    pub description: String,
+    pub region_id: Option<String>,
+    pub kind: String,
+    pub policy: String,
+    pub domain: String,
+    pub max_per_domain: i64,
+    pub max_members: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewGroup {
+    pub uuid: String,
+    pub account_id: i64,
+    pub label: String,
+    pub description: String,
+    pub region_id: Option<String>,
+    pub kind: String,
+    pub policy: String,
+    pub domain: String,
+    pub max_per_domain: i64,
+    pub max_members: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct InstanceRow {
+    pub id: i64,
+    pub uuid: String,
+    pub account_id: i64,
+    pub label: String,
+    pub region_id: String,
+    pub type_id: String,
+    pub vcpus: i64,
+    pub memory_mib: i64,
+    pub disk_mib: i64,
+    pub gpus: i64,
+    pub host_id: Option<i64>,
+    pub target_host_id: Option<i64>,
+    pub state: String,
+    pub image: Option<String>,
+    pub tags: String,
+    pub firewall_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl InstanceRow {
+    pub fn size(&self) -> Size {
+        Size { vcpus: self.vcpus, memory_mib: self.memory_mib, disk_mib: self.disk_mib, gpus: self.gpus }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInstance {
+    pub uuid: String,
+    pub account_id: i64,
+    pub label: String,
+    pub region_id: String,
+    pub type_id: String,
+    pub size: Size,
+    pub host_id: i64,
+    pub state: String,
+    pub image: Option<String>,
+    pub tags: String,
+    pub firewall_id: Option<i64>,
+}
+
+/// A membership, with where the member stands: enough to judge a group's compliance.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct MemberRow {
+    pub seq: i64,
+    pub group_id: i64,
+    pub instance_id: i64,
+    pub host_id: Option<i64>,
+    pub target_host_id: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct MigrationRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub instance_id: i64,
+    pub source_host_id: i64,
+    pub target_host_id: i64,
+    pub source_region_id: String,
+    pub target_region_id: String,
+    pub source_group_id: Option<i64>,
+    pub target_group_id: Option<i64>,
+    pub reason: String,
+    pub state: String,
+    pub created_at: i64,
+    pub due_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMigration {
+    pub account_id: i64,
+    pub instance_id: i64,
+    pub source_host_id: i64,
+    pub target_host_id: i64,
+    pub source_region_id: String,
+    pub target_region_id: String,
+    pub source_group_id: Option<i64>,
+    pub target_group_id: Option<i64>,
+    pub reason: String,
+    pub due_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct FirewallRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub label: String,
+    pub status: String,
+    pub rules: String,
+    pub tags: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
