@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use placement::{Fleet, FleetError, GroupSpec, HostSpec, InstanceSpec};
-use store::{Db, HostRow, MemberRow, Store};
+use store::{Db, HostRow, MemberRow};
 
 use crate::convert;
 use crate::error::{Error, Result};
@@ -127,9 +127,9 @@ pub(crate) async fn groups_fleet(
 /// The cached fleet of each region that host choice reads.
 ///
 /// The cache is advisory: a choice made on it is re-validated in the transaction that commits
-/// it, and a stale entry costs a retry, never a violation. Each committed change is applied to
-/// the cache after the commit; a change that does not apply cleanly drops the entry, and the
-/// next choice reloads it.
+/// it, and a stale entry costs a retry, never a violation. Each change is applied to the cache
+/// while its transaction still holds the writer, just before it commits; a change that does not
+/// apply cleanly, or whose commit fails, drops the entry, and the next choice reloads it.
 #[derive(Debug, Default)]
 pub(crate) struct Fleets {
     regions: Mutex<HashMap<RegionId, Arc<Mutex<Fleet>>>>,
@@ -142,19 +142,17 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Fleets {
-    /// The region's fleet, loaded from the store when it is not cached.
-    pub(crate) async fn region(&self, store: &Store, region: &RegionId) -> Result<Arc<Mutex<Fleet>>> {
+    /// The region's fleet, loaded through `db` when it is not cached.
+    ///
+    /// Callers hold the write transaction of the change they are making, so that the fleet
+    /// they choose from includes every change committed before theirs: each change is applied
+    /// to the cache before its transaction commits.
+    pub(crate) async fn region(&self, db: &mut Db<'_>, region: &RegionId) -> Result<Arc<Mutex<Fleet>>> {
         if let Some(fleet) = lock(&self.regions).get(region) {
             return Ok(fleet.clone());
         }
-        // The load runs in a write transaction, so that no change commits while it reads, and
-        // the entry is stored before the transaction ends, so that every change committed
-        // after the load is applied to it.
-        let mut tx = store.write().await?;
-        let fleet = load_region(&mut tx.db(), region).await?;
-        let fleet = lock(&self.regions).entry(region.clone()).or_insert_with(|| Arc::new(Mutex::new(fleet))).clone();
-        drop(tx);
-        Ok(fleet)
+        let fleet = load_region(db, region).await?;
+        Ok(lock(&self.regions).entry(region.clone()).or_insert_with(|| Arc::new(Mutex::new(fleet))).clone())
     }
 
     pub(crate) fn invalidate(&self, region: &RegionId) {

@@ -117,11 +117,14 @@ impl Berth {
             return Err(Error::conflict(None, format!("Placement group {id} is not compliant and cannot be deleted")));
         }
         db.group_delete(principal.account.0, id.0).await?;
-        tx.commit().await?;
-        if let Scope::Region(region) = &view.group.scope {
-            self.fleets.apply(region, |fleet| if fleet.group(id).is_some() { fleet.group_remove(id) } else { Ok(()) });
+        match &view.group.scope {
+            Scope::Region(region) => {
+                self.fleets
+                    .apply(region, |fleet| if fleet.group(id).is_some() { fleet.group_remove(id) } else { Ok(()) });
+                self.commit(tx, &[region]).await
+            }
+            Scope::Global => Ok(tx.commit().await?),
         }
-        Ok(())
     }
 
     /// Puts running instances into a group where they stand, all or none.
@@ -224,7 +227,6 @@ impl Berth {
         }
         let group = group_get(&mut db, principal, id).await?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
-        tx.commit().await?;
         for instance in &rows {
             self.fleets.apply(&instance.region, |fleet| {
                 if fleet.group(id).is_none() {
@@ -233,6 +235,7 @@ impl Berth {
                 fleet.member_add(id, instance.id)
             });
         }
+        self.commit(tx, &rows.iter().map(|i| &i.region).collect::<Vec<_>>()).await?;
         Ok(view)
     }
 
@@ -267,10 +270,10 @@ impl Berth {
             db.member_delete(id.0, instance.id.0).await?;
         }
         let view = group_views(&mut db, vec![group]).await?.remove(0);
-        tx.commit().await?;
         for instance in &rows {
             self.fleets.apply(&instance.region, |fleet| fleet.member_remove(id, instance.id));
         }
+        self.commit(tx, &rows.iter().map(|i| &i.region).collect::<Vec<_>>()).await?;
         Ok(view)
     }
 }

@@ -91,9 +91,9 @@ impl Berth {
             avoid: &[],
             compliant_only,
         };
-        for _ in 0..PLACEMENT_ATTEMPTS {
-            let placement = self.choose(&want).await?;
+        for attempt in 0..PLACEMENT_ATTEMPTS {
             let mut tx = self.store.write().await?;
+            let placement = self.choose(&mut tx.db(), &want, attempt > 0).await?;
             let new = NewInstance {
                 uuid: uuid::Uuid::new_v4().to_string(),
                 account_id: principal.account.0,
@@ -111,7 +111,6 @@ impl Berth {
                 Attempt::Stale => self.fleets.invalidate(&region.id),
                 Attempt::Done(instance) => {
                     let view = instance_views(&mut tx.db(), vec![instance]).await?.remove(0);
-                    tx.commit().await?;
                     self.fleets.apply(&region.id, |fleet| {
                         fleet.instance_add(InstanceSpec {
                             id: view.instance.id,
@@ -124,6 +123,7 @@ impl Berth {
                         }
                         Ok(())
                     });
+                    self.commit(tx, &[&region.id]).await?;
                     return Ok(view);
                 }
             }
@@ -216,12 +216,11 @@ impl Berth {
             db.host_release(host.0, size).await?;
         }
         db.instance_delete(principal.account.0, id.0).await?;
-        tx.commit().await?;
         regions.dedup();
         for region in &regions {
             self.fleets.apply(region, |fleet| fleet.instance_remove(id));
         }
-        Ok(())
+        self.commit(tx, &regions.iter().collect::<Vec<_>>()).await
     }
 
     /// Starts moving an instance to another host: in another region, into another group, or
@@ -288,9 +287,9 @@ impl Berth {
             compliant_only: migrate.group.as_ref().is_some_and(|c| c.compliant_only),
         };
         let joins = target_group.as_ref().filter(|t| source_group.as_ref().is_none_or(|s| s.id != t.id)).cloned();
-        for _ in 0..PLACEMENT_ATTEMPTS {
-            let placement = self.choose(&want).await?;
+        for attempt in 0..PLACEMENT_ATTEMPTS {
             let mut tx = self.store.write().await?;
+            let placement = self.choose(&mut tx.db(), &want, attempt > 0).await?;
             let mut db = tx.db();
             let Some(row) = db.instance_get(principal.account.0, id.0).await? else {
                 return Err(Error::not_found("linode"));
@@ -340,7 +339,6 @@ impl Berth {
             .await?;
             let instance = instance_get(&mut db, principal, id).await?;
             let view = instance_views(&mut db, vec![instance]).await?.remove(0);
-            tx.commit().await?;
             if same_region {
                 self.fleets.apply(&source_region, |fleet| {
                     fleet.migration_start(id, placement.host)?;
@@ -358,14 +356,17 @@ impl Berth {
                 // The target region learns of the instance when its cache is next loaded.
                 self.fleets.invalidate(&target_region);
             }
+            self.commit(tx, &[&source_region, &target_region]).await?;
             return Ok(view);
         }
         Err(Error::conflict(None, "The fleet changed too often while placing this Linode; please try again"))
     }
 
-    /// The engine's choice for `want`, from the cached fleet. When the cache says no host
-    /// fits, it is reloaded once before the answer stands, so a refusal is never stale.
-    async fn choose(&self, want: &Want<'_>) -> Result<Placement> {
+    /// The engine's choice for `want`, from the cached fleet, read through the transaction of
+    /// the change (see [`crate::fleets::Fleets::region`]). When the cache says no host fits,
+    /// or when `fresh` asks for it after a stale choice, the region is reloaded first, so a
+    /// refusal is never stale.
+    async fn choose(&self, db: &mut Db<'_>, want: &Want<'_>, fresh: bool) -> Result<Placement> {
         let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
         let request = PlacementRequest {
             size: want.size,
@@ -374,9 +375,12 @@ impl Berth {
             avoid: want.avoid,
             compliant_only: want.compliant_only,
         };
-        let mut reloaded = false;
+        if fresh {
+            self.fleets.invalidate(want.region);
+        }
+        let mut reloaded = fresh;
         loop {
-            let fleet = self.fleets.region(&self.store, want.region).await?;
+            let fleet = self.fleets.region(db, want.region).await?;
             let outcome = {
                 let mut fleet = lock(&fleet);
                 ensure_groups(&mut fleet, want.groups)?;

@@ -105,6 +105,21 @@ impl Berth {
     }
 }
 
+impl Berth {
+    /// Commits a change whose effects were already applied to the cached fleets of `regions`;
+    /// when the commit fails, those cache entries are dropped so that nothing remembers a
+    /// change that did not happen.
+    pub(crate) async fn commit(&self, tx: store::Tx, regions: &[&RegionId]) -> Result<()> {
+        if let Err(error) = tx.commit().await {
+            for region in regions {
+                self.fleets.invalidate(region);
+            }
+            return Err(error.into());
+        }
+        Ok(())
+    }
+}
+
 /// The current time.
 pub(crate) fn now() -> Timestamp {
     let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();

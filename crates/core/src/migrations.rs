@@ -42,8 +42,6 @@ impl Berth {
                 db.member_delete(group.0, instance.id).await?;
             }
             db.migration_finish(migration.id.0, MigrationState::Succeeded.as_str(), now().0).await?;
-            tx.commit().await?;
-            completed += 1;
             let id = migration.instance;
             if migration.source_region == migration.target_region {
                 self.fleets.apply(&migration.source_region, |fleet| {
@@ -57,6 +55,8 @@ impl Berth {
                 self.fleets.apply(&migration.source_region, |fleet| fleet.instance_remove(id));
                 self.fleets.invalidate(&migration.target_region);
             }
+            self.commit(tx, &[&migration.source_region, &migration.target_region]).await?;
+            completed += 1;
         }
         Ok(completed)
     }
