@@ -267,7 +267,7 @@ impl Berth {
             }
         }
         for instance in &rows {
-            db.member_delete(id.0, instance.id.0).await?;
+            db.member_delete(principal.account.0, id.0, instance.id.0).await?;
         }
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         for instance in &rows {

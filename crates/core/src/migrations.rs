@@ -39,7 +39,7 @@ impl Berth {
             .await?;
             let leaves = migration.source_group.filter(|source| Some(*source) != migration.target_group);
             if let Some(group) = leaves {
-                db.member_delete(group.0, instance.id).await?;
+                db.member_delete(migration.account.0, group.0, instance.id).await?;
             }
             db.migration_finish(migration.id.0, MigrationState::Succeeded.as_str(), now().0).await?;
             let id = migration.instance;

@@ -36,7 +36,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("schema migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database URL {0:?}: use a file path or sqlite://PATH")]
+    #[error("unsupported database URL {0:?}: use a file path or sqlite://PATH (in-memory databases are not supported)")]
     UnsupportedUrl(String),
 }
 
@@ -148,7 +148,8 @@ impl Tx {
 fn sqlite_path(url: &str) -> Option<&str> {
     if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         let path = rest.split('?').next().unwrap_or(rest);
-        return (!path.is_empty()).then_some(path);
+        // An in-memory database would be a different, empty one on every pooled connection.
+        return (!path.is_empty() && path != ":memory:").then_some(path);
     }
     if url.contains("://") || url.is_empty() {
         return None;
@@ -168,5 +169,6 @@ mod tests {
         assert_eq!(sqlite_path("sqlite:///tmp/berth.db?mode=rwc"), Some("/tmp/berth.db"));
         assert_eq!(sqlite_path("postgres://localhost/berth"), None);
         assert_eq!(sqlite_path(""), None);
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
     }
 }

@@ -415,10 +415,11 @@ impl<'c> Db<'c> {
         Ok(())
     }
 
-    pub async fn member_delete(&mut self, group_id: i64, instance_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND instance_id = $2")
+    pub async fn member_delete(&mut self, account_id: i64, group_id: i64, instance_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND instance_id = $2 AND account_id = $3")
             .bind(group_id)
             .bind(instance_id)
+            .bind(account_id)
             .execute(&mut *self.conn)
             .await?;
         Ok(())

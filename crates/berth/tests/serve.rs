@@ -1,0 +1,182 @@
+//! `berth serve` as a user runs it: the real binary, a database file on disk, signals.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const TOKEN: &str = "serve-test-token-0123456789";
+
+struct Running {
+    child: Child,
+    address: String,
+    output: mpsc::Receiver<String>,
+}
+
+/// Starts `berth serve` on a free port and waits for its ready line.
+fn start(database: &Path, extra: &[&str]) -> Running {
+    // `Running` waits for the child when it is dropped, which the lint cannot see.
+    #[allow(clippy::zombie_processes)]
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .arg(database)
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .env_remove("BERTH_DEMO_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start berth");
+    let (send, output) = mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let send = send.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+    }
+    let mut seen = Vec::new();
+    loop {
+        let line =
+            output.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("berth never got ready: {seen:#?}"));
+        if let Some(at) = line.find("berth ready on http://") {
+            let address = line[at + "berth ready on ".len()..].split_whitespace().next().unwrap().to_string();
+            return Running { child, address, output: drain(output, seen) };
+        }
+        seen.push(line);
+    }
+}
+
+/// Puts the lines read so far back in front of the rest.
+fn drain(rest: mpsc::Receiver<String>, seen: Vec<String>) -> mpsc::Receiver<String> {
+    let (send, receive) = mpsc::channel();
+    for line in seen {
+        let _ = send.send(line);
+    }
+    std::thread::spawn(move || {
+        for line in rest {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    receive
+}
+
+impl Drop for Running {
+    /// A test that fails midway still leaves no berth running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Running {
+    fn lines(&self) -> Vec<String> {
+        self.output.try_iter().collect()
+    }
+
+    /// Sends SIGTERM and requires a clean exit.
+    fn stop(mut self) -> Vec<String> {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "berth exited with {status}");
+                std::thread::sleep(Duration::from_millis(100));
+                return self.lines();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("berth did not stop on SIGTERM");
+    }
+}
+
+fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::blocking::Client::new();
+    let mut request = client.request(method, url).bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+}
+
+#[test]
+fn serve_seeds_the_demo_once_keeps_everything_across_restarts_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("berth.db");
+
+    let first = start(&database, &["--demo-token", TOKEN]);
+    let (status, group) = call(
+        reqwest::Method::POST,
+        format!("{}/v4/placement/groups", first.address),
+        Some(
+            json!({"label": "kept", "region": "us-mia", "placement_group_type": "anti_affinity:local", "placement_group_policy": "strict"}),
+        ),
+    );
+    assert_eq!(status, 200, "{group}");
+    let (status, linode) = call(
+        reqwest::Method::POST,
+        format!("{}/v4/linode/instances", first.address),
+        Some(json!({"type": "g6-nanode-1", "region": "us-mia", "placement_group": {"id": group["id"]}})),
+    );
+    assert_eq!(status, 200, "{linode}");
+    let output = first.stop();
+    assert!(output.iter().any(|l| l.contains(&format!("Demo token: {TOKEN}"))), "{output:#?}");
+
+    let credentials = Path::new(&format!("{}.credentials", database.display())).to_path_buf();
+    let mode = std::fs::metadata(&credentials).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the credentials file is readable only by its owner");
+    assert!(std::fs::read_to_string(&credentials).unwrap().contains(&format!("LINODE_TOKEN={TOKEN}")));
+
+    // A second start neither seeds again nor changes the token, whatever the flag says.
+    let second = start(&database, &["--demo-token", "another-token-0123456789"]);
+    let (status, regions) = call(reqwest::Method::GET, format!("{}/v4/regions", second.address), None);
+    assert_eq!(status, 200);
+    assert_eq!(regions["results"], 4);
+    let (status, kept) =
+        call(reqwest::Method::GET, format!("{}/v4/placement/groups/{}", second.address, group["id"]), None);
+    assert_eq!(status, 200);
+    assert_eq!(kept["members"][0]["linode_id"], linode["id"]);
+    let (status, kept) =
+        call(reqwest::Method::GET, format!("{}/v4/linode/instances/{}", second.address, linode["id"]), None);
+    assert_eq!(status, 200);
+    assert_eq!(kept["host_uuid"], linode["host_uuid"]);
+    let output = second.stop();
+    assert!(!output.iter().any(|l| l.contains("Demo token:")), "{output:#?}");
+}
+
+#[test]
+fn a_bad_configuration_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("berth.db");
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--demo-token", "short", "--database"])
+        .arg(&database)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("demo token"));
+    assert!(!database.exists(), "nothing was created");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", "postgres://localhost/berth"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unsupported database URL"), "{output:?}");
+}

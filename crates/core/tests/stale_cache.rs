@@ -1,0 +1,107 @@
+//! Two `Berth`s on one database file stand for two processes: each caches its own view of the
+//! fleet, so each acts on a stale cache as soon as the other changes something. A stale cache
+//! must cost a retry, never a broken group or an overcommitted host.
+
+use std::time::Duration;
+
+use berth_core::{
+    Berth, FailureDomain, FleetSeed, GroupChoice, GroupCreate, GroupKind, InstanceCreate, InstanceState, Label, Policy,
+    RackSeed, RegionId, RegionSeed, Resources, Scope, Settings,
+};
+
+async fn open(path: &str) -> Berth {
+    let store = store::Store::open(path).await.unwrap();
+    Berth::new(store, Settings { migration_duration: Duration::from_secs(60) })
+}
+
+fn fleet(hosts: usize, vcpus: u32) -> FleetSeed {
+    FleetSeed {
+        regions: vec![RegionSeed {
+            id: "two-proc".into(),
+            label: "Two processes".into(),
+            country: "us".into(),
+            max_members_per_group: 10,
+            max_groups_per_account: None,
+            racks: vec![RackSeed {
+                name: "r1".into(),
+                hosts: vec![Resources { vcpus, memory_mib: 64 * 1024, disk_mib: 1024 * 1024, gpus: 0 }; hosts],
+            }],
+        }],
+    }
+}
+
+fn create(groups: Vec<GroupChoice>) -> InstanceCreate {
+    InstanceCreate {
+        label: None,
+        region: RegionId::parse("two-proc").unwrap(),
+        type_id: "g6-standard-2".into(),
+        image: None,
+        tags: Vec::new(),
+        firewall: None,
+        groups,
+        state: InstanceState::Running,
+    }
+}
+
+#[tokio::test]
+async fn a_choice_from_a_stale_cache_is_caught_in_the_transaction_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("berth.db");
+    let path = path.to_str().unwrap();
+    let first = open(path).await;
+    let second = open(path).await;
+    first.fleet_seed(&fleet(3, 16)).await.unwrap();
+    let principal = first.account_seed("acme", "ops", "ops@example.com", "stale-cache-token-0123456789").await.unwrap();
+
+    // The second process loads its cache now; everything after this is news to it.
+    let warm = second.instance_create(&principal, create(Vec::new())).await.unwrap();
+    let group = first
+        .group_create(
+            &principal,
+            GroupCreate {
+                label: Label::parse("label", "apart").unwrap(),
+                description: String::new(),
+                scope: Scope::Region(RegionId::parse("two-proc").unwrap()),
+                kind: GroupKind::AntiAffinity,
+                policy: Policy::Strict,
+                domain: FailureDomain::Host,
+                max_per_domain: 1,
+                max_members: None,
+            },
+        )
+        .await
+        .unwrap();
+    let into_group = || vec![GroupChoice { group: group.group.id, compliant_only: false }];
+    let a = first.instance_create(&principal, create(into_group())).await.unwrap();
+    let b = second.instance_create(&principal, create(into_group())).await.unwrap();
+    assert_ne!(a.instance.host, b.instance.host, "the stale choice was re-validated and retried");
+    assert_ne!(a.instance.host, warm.instance.host);
+
+    let view = second.group_get(&principal, group.group.id).await.unwrap();
+    assert!(view.is_compliant);
+    let region = RegionId::parse("two-proc").unwrap();
+    assert_eq!(first.region_check(&region).await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_host_filled_behind_a_caches_back_is_never_overcommitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("berth.db");
+    let path = path.to_str().unwrap();
+    let first = open(path).await;
+    let second = open(path).await;
+    // Two hosts of two vCPUs: each takes exactly one two-vCPU instance.
+    first.fleet_seed(&fleet(2, 2)).await.unwrap();
+    let principal = first.account_seed("acme", "ops", "ops@example.com", "stale-cache-token-0123456789").await.unwrap();
+
+    let a = second.instance_create(&principal, create(Vec::new())).await.unwrap();
+    let b = first.instance_create(&principal, create(Vec::new())).await.unwrap();
+    assert_ne!(a.instance.host, b.instance.host);
+    // The second process still believes the first host it did not use is empty.
+    let refused = second.instance_create(&principal, create(Vec::new())).await.unwrap_err();
+    assert!(refused.to_string().ends_with("0 of 2 hosts: 2 lack vCPUs"), "{refused}");
+    let region = RegionId::parse("two-proc").unwrap();
+    assert_eq!(second.region_check(&region).await.unwrap(), Vec::<String>::new());
+    let used: u32 = first.hosts(&region).await.unwrap().iter().map(|h| h.used.vcpus).sum();
+    assert_eq!(used, 4);
+}

@@ -1,0 +1,1376 @@
+//! The store conformance suite: every operation of [`Db`], the transaction semantics of
+//! [`Store`], and the schema's last line of defence, run once per backend.
+//!
+//! Each test is a plain `async fn(Fixture) -> Outcome` that knows nothing of the backend it
+//! runs on. The `conformance!` invocation at the bottom stamps every test once per backend, as
+//! `<backend>::<test>`, so a failure names its backend and `cargo test sqlite::` runs one
+//! backend alone. A test written here but left out of that list is dead code, which the
+//! workspace's `clippy -D warnings` refuses, so no test can silently stop running.
+//!
+//! Adding a backend is one entry: a function like [`sqlite`] that returns a [`Fixture`] on a
+//! fresh, empty database of that backend (for PostgreSQL, a throwaway database on a server),
+//! and its name in the `backends` list at the bottom. The tests keep to what every backend
+//! shares: a statement the database refuses ends its transaction (PostgreSQL aborts the whole
+//! transaction there), and what it left behind is checked from a fresh connection.
+
+use store::{
+    AccountRow, Backend, Db, FirewallRow, GroupRow, HostRow, InstanceRow, MemberRow, MigrationRow, NewGroup, NewHost,
+    NewInstance, NewMigration, RegionRow, Size, Store, StoreError,
+};
+
+/// Stamps every test once per backend: `backends` are functions returning a [`Fixture`],
+/// `tests` are functions taking one.
+macro_rules! conformance {
+    (backends: [$($backend:ident),+ $(,)?], tests: $tests:tt $(,)?) => {
+        $(conformance!(@stamp $backend $tests);)+
+    };
+    (@stamp $backend:ident [$($test:ident),+ $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $test() -> super::Outcome {
+                    super::$test(super::$backend().await).await
+                }
+            )+
+        }
+    };
+}
+
+/// What a test returns: a store error fails the test with its whole chain.
+type Outcome = Result<(), StoreError>;
+
+/// A store on a fresh, empty database of one backend.
+struct Fixture {
+    /// The backend the store must report.
+    backend: Backend,
+    /// What [`Store::open`] takes to reach this same database again.
+    url: String,
+    store: Store,
+    /// Whatever must outlive the database: for SQLite, the directory that holds its file.
+    /// Declared last so that it is dropped after the store.
+    _place: Box<dyn Send>,
+}
+
+impl Fixture {
+    /// Closes the store and opens the same database again, as a restarted process would.
+    async fn reopen(&mut self) -> Outcome {
+        self.store.close().await;
+        self.store = Store::open(&self.url).await?;
+        Ok(())
+    }
+}
+
+/// SQLite: a new file in a new temporary directory.
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = dir.path().join("berth.db").to_str().expect("a UTF-8 temporary path").to_string();
+    let store = Store::open(&url).await.expect("a fresh SQLite store");
+    Fixture { backend: Backend::Sqlite, url, store, _place: Box::new(dir) }
+}
+
+// Test data. Times are fixed so that every stored time can be asserted exactly.
+
+const NOW: i64 = 1_700_000_000_000;
+const LATER: i64 = NOW + 60_000;
+
+/// The capacity of every host the tests create unless they say otherwise.
+const BIG: Size = Size { vcpus: 32, memory_mib: 131_072, disk_mib: 1_048_576, gpus: 4 };
+/// The size of every instance the tests create unless they say otherwise.
+const SMALL: Size = Size { vcpus: 1, memory_mib: 1024, disk_mib: 25_600, gpus: 0 };
+
+/// Two accounts, and two regions with hosts in them: enough of a world for most tests.
+struct World {
+    alice: i64,
+    bob: i64,
+    east: [i64; 2],
+    west: i64,
+}
+
+async fn world(db: &mut Db<'_>) -> Result<World, StoreError> {
+    let alice = db.account_insert("alice", NOW).await?.id;
+    let bob = db.account_insert("bob", NOW).await?.id;
+    db.region_insert(&region("us-east")).await?;
+    db.region_insert(&region("us-west")).await?;
+    let east_1 = db.host_insert(&new_host("east-1", "us-east", "active", BIG), NOW).await?.id;
+    let east_2 = db.host_insert(&new_host("east-2", "us-east", "active", BIG), NOW).await?.id;
+    let west = db.host_insert(&new_host("west-1", "us-west", "active", BIG), NOW).await?.id;
+    Ok(World { alice, bob, east: [east_1, east_2], west })
+}
+
+fn region(id: &str) -> RegionRow {
+    RegionRow {
+        id: id.to_string(),
+        label: format!("Region {id}"),
+        country: "us".to_string(),
+        site_type: "core".to_string(),
+        status: "ok".to_string(),
+        max_members_per_group: 5,
+        max_groups_per_account: Some(10),
+        created_at: NOW,
+    }
+}
+
+fn new_host(name: &str, region_id: &str, state: &str, size: Size) -> NewHost {
+    NewHost {
+        uuid: format!("uuid-host-{name}"),
+        name: name.to_string(),
+        region_id: region_id.to_string(),
+        rack: "rack-1".to_string(),
+        state: state.to_string(),
+        size,
+    }
+}
+
+fn new_group(account_id: i64, label: &str, region_id: Option<&str>) -> NewGroup {
+    NewGroup {
+        uuid: format!("uuid-group-{account_id}-{label}"),
+        account_id,
+        label: label.to_string(),
+        description: format!("the {label} group"),
+        region_id: region_id.map(str::to_string),
+        kind: "anti-affinity".to_string(),
+        policy: "strict".to_string(),
+        domain: "host".to_string(),
+        max_per_domain: 1,
+        max_members: None,
+    }
+}
+
+fn new_instance(account_id: i64, label: &str, region_id: &str, host_id: i64) -> NewInstance {
+    NewInstance {
+        uuid: format!("uuid-instance-{account_id}-{label}"),
+        account_id,
+        label: label.to_string(),
+        region_id: region_id.to_string(),
+        type_id: "g6-nanode-1".to_string(),
+        size: SMALL,
+        host_id,
+        state: "running".to_string(),
+        image: Some("linode/debian12".to_string()),
+        tags: "[]".to_string(),
+        firewall_id: None,
+    }
+}
+
+/// A migration of one of alice's instances between the two hosts of us-east.
+fn new_migration(world: &World, instance_id: i64, due_at: i64) -> NewMigration {
+    NewMigration {
+        account_id: world.alice,
+        instance_id,
+        source_host_id: world.east[0],
+        target_host_id: world.east[1],
+        source_region_id: "us-east".to_string(),
+        target_region_id: "us-east".to_string(),
+        source_group_id: None,
+        target_group_id: None,
+        reason: "repair".to_string(),
+        due_at,
+    }
+}
+
+fn used(host: &HostRow) -> Size {
+    Size {
+        vcpus: host.used_vcpus,
+        memory_mib: host.used_memory_mib,
+        disk_mib: host.used_disk_mib,
+        gpus: host.used_gpus,
+    }
+}
+
+fn add(a: Size, b: Size) -> Size {
+    Size {
+        vcpus: a.vcpus + b.vcpus,
+        memory_mib: a.memory_mib + b.memory_mib,
+        disk_mib: a.disk_mib + b.disk_mib,
+        gpus: a.gpus + b.gpus,
+    }
+}
+
+/// A host as committed, read outside any change.
+async fn committed_host(store: &Store, id: i64) -> Result<HostRow, StoreError> {
+    Ok(store.read().await?.db().host_get(id).await?.expect("the host exists"))
+}
+
+/// Whether a result is the database refusing a change through a CHECK constraint.
+fn is_check_violation<T>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Database(sqlx::Error::Database(error))) if error.is_check_violation())
+}
+
+/// Whether a result is the database refusing a change through a UNIQUE constraint.
+fn is_unique_violation<T>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Database(sqlx::Error::Database(error))) if error.is_unique_violation())
+}
+
+fn ids<T>(rows: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
+    rows.iter().map(id).collect()
+}
+
+fn member_pairs(rows: &[MemberRow]) -> Vec<(i64, i64)> {
+    rows.iter().map(|row| (row.group_id, row.instance_id)).collect()
+}
+
+// The store itself.
+
+async fn the_store_and_its_connections_report_their_backend(f: Fixture) -> Outcome {
+    assert_eq!(f.store.backend(), f.backend);
+    assert_eq!(f.store.read().await?.db().backend(), f.backend);
+    assert_eq!(f.store.write().await?.db().backend(), f.backend);
+    Ok(())
+}
+
+async fn ping_answers_on_an_open_store(f: Fixture) -> Outcome {
+    f.store.ping().await?;
+    f.store.ping().await?;
+    Ok(())
+}
+
+async fn a_transaction_dropped_without_commit_leaves_nothing_behind(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let account = db.account_insert("alice", NOW).await?;
+    db.meta_set("schema", "dropped").await?;
+    assert_eq!(db.account_get(account.id).await?, Some(account.clone()), "a change sees its own writes");
+    drop(tx);
+
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().account_get(account.id).await?, None);
+    assert_eq!(conn.db().meta_get("schema").await?, None);
+    drop(conn);
+
+    // The one writer is free again, and the rolled-back name can be taken.
+    let mut tx = f.store.write().await?;
+    let again = tx.db().account_insert("alice", NOW).await?;
+    tx.commit().await?;
+    assert_eq!(f.store.read().await?.db().account_get(again.id).await?, Some(again));
+    Ok(())
+}
+
+async fn a_change_is_invisible_to_readers_until_it_commits(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let account = tx.db().account_insert("alice", NOW).await?;
+    assert_eq!(f.store.read().await?.db().account_get(account.id).await?, None);
+    tx.commit().await?;
+    assert_eq!(f.store.read().await?.db().account_get(account.id).await?, Some(account));
+    Ok(())
+}
+
+async fn reopening_the_store_keeps_its_data(mut f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    db.meta_set("fleet", "demo").await?;
+    let instance = db.instance_insert(&new_instance(w.alice, "web-1", "us-east", w.east[0]), NOW).await?;
+    assert!(db.host_reserve(w.east[0], SMALL).await?);
+    tx.commit().await?;
+
+    f.reopen().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.meta_get("fleet").await?, Some("demo".to_string()));
+    assert_eq!(db.instance_get(w.alice, instance.id).await?, Some(instance));
+    assert_eq!(used(&db.host_get(w.east[0]).await?.expect("the host survives")), SMALL);
+    assert_eq!(db.regions().await?.into_iter().map(|row| row.id).collect::<Vec<_>>(), ["us-east", "us-west"]);
+    Ok(())
+}
+
+async fn schema_migrations_run_idempotently_on_reopen(mut f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let account = tx.db().account_insert("alice", NOW).await?;
+    tx.commit().await?;
+
+    // Each reopen runs the migrations again: they must find nothing to do, not fail on the
+    // tables that exist, and not touch the data.
+    f.reopen().await?;
+    f.reopen().await?;
+    f.store.ping().await?;
+
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    assert_eq!(db.account_get(account.id).await?, Some(account));
+    let second = db.account_insert("bob", NOW).await?;
+    tx.commit().await?;
+    assert_eq!(f.store.read().await?.db().account_get(second.id).await?, Some(second));
+    Ok(())
+}
+
+// Meta.
+
+async fn meta_keeps_the_last_value_set_for_each_key(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    assert_eq!(db.meta_get("fleet").await?, None);
+    db.meta_set("fleet", "demo").await?;
+    db.meta_set("other", "untouched").await?;
+    assert_eq!(db.meta_get("fleet").await?, Some("demo".to_string()));
+    db.meta_set("fleet", "production").await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.meta_get("fleet").await?, Some("production".to_string()));
+    assert_eq!(db.meta_get("other").await?, Some("untouched".to_string()));
+    assert_eq!(db.meta_get("missing").await?, None);
+    Ok(())
+}
+
+// Accounts, users and tokens.
+
+async fn accounts_are_found_by_id_and_names_are_unique(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let alice = db.account_insert("alice", NOW).await?;
+    let bob = db.account_insert("bob", LATER).await?;
+    assert_ne!(alice.id, bob.id);
+    assert_eq!(alice, AccountRow { id: alice.id, name: "alice".to_string(), created_at: NOW });
+    assert_eq!(db.account_get(bob.id).await?, Some(bob.clone()));
+    assert_eq!(db.account_get(bob.id + 1000).await?, None);
+    let duplicate = db.account_insert("alice", LATER).await;
+    assert!(is_unique_violation(&duplicate), "{duplicate:?}");
+    Ok(())
+}
+
+async fn users_are_found_only_within_their_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let admin = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?;
+    let restricted = db.user_insert(w.alice, "alice-ops", "ops@alice.example", true, LATER).await?;
+    assert_eq!(admin.restricted, 0);
+    assert_eq!(restricted.restricted, 1);
+    assert_eq!(
+        (restricted.account_id, restricted.username.as_str(), restricted.email.as_str(), restricted.created_at),
+        (w.alice, "alice-ops", "ops@alice.example", LATER)
+    );
+    assert_eq!(db.user_get(w.alice, restricted.id).await?, Some(restricted.clone()));
+    assert_eq!(db.user_get(w.bob, restricted.id).await?, None, "another account's user is not found");
+    assert_eq!(db.user_get(w.alice, restricted.id + 1000).await?, None);
+    Ok(())
+}
+
+async fn tokens_are_found_by_their_secret_hash_alone(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let user = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?;
+    let lasting = db.token_insert(w.alice, user.id, "ci", "hash-ci", "*", NOW, None).await?;
+    // The store keeps an expired token and finds it: judging expiry is the caller's job.
+    let expired = db.token_insert(w.alice, user.id, "old", "hash-old", "linodes:read_only", NOW, Some(NOW - 1)).await?;
+    assert_eq!(
+        (lasting.account_id, lasting.user_id, lasting.label.as_str(), lasting.scopes.as_str(), lasting.created_at),
+        (w.alice, user.id, "ci", "*", NOW)
+    );
+    assert_eq!(lasting.expires_at, None);
+    assert_eq!(expired.expires_at, Some(NOW - 1));
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.token_by_hash("hash-ci").await?, Some(lasting));
+    assert_eq!(db.token_by_hash("hash-old").await?, Some(expired));
+    assert_eq!(db.token_by_hash("ci").await?, None, "a label is not a secret");
+    assert_eq!(db.token_by_hash("hash").await?, None, "a prefix is not a secret");
+    assert_eq!(db.token_by_hash("").await?, None);
+    Ok(())
+}
+
+async fn two_tokens_cannot_share_a_secret_hash(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let alice = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?;
+    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?;
+    db.token_insert(w.alice, alice.id, "ci", "hash-same", "*", NOW, None).await?;
+    let duplicate = db.token_insert(w.bob, bob.id, "ci", "hash-same", "*", NOW, None).await;
+    assert!(is_unique_violation(&duplicate), "{duplicate:?}");
+    Ok(())
+}
+
+// Regions and hosts.
+
+async fn regions_are_listed_in_id_order_and_found_by_id(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let unlimited = RegionRow { max_groups_per_account: None, ..region("ap-south") };
+    db.region_insert(&region("us-west")).await?;
+    db.region_insert(&unlimited).await?;
+    db.region_insert(&region("us-east")).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let listed: Vec<String> = db.regions().await?.into_iter().map(|row| row.id).collect();
+    assert_eq!(listed, ["ap-south", "us-east", "us-west"]);
+    assert_eq!(db.region_get("ap-south").await?, Some(unlimited));
+    assert_eq!(db.region_get("us-west").await?, Some(region("us-west")));
+    assert_eq!(db.region_get("eu-central").await?, None);
+    Ok(())
+}
+
+async fn hosts_are_listed_by_region_in_id_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    db.region_insert(&region("eu-central")).await?;
+    let east_3 = db.host_insert(&new_host("east-3", "us-east", "draining", BIG), NOW).await?;
+    // An update may move a row in a backend's storage: the listing must still be in id order.
+    assert!(db.host_reserve(w.east[0], SMALL).await?);
+
+    assert_eq!(ids(&db.hosts_in_region("us-east").await?, |h| h.id), [w.east[0], w.east[1], east_3.id]);
+    assert_eq!(ids(&db.hosts_in_region("us-west").await?, |h| h.id), [w.west]);
+    assert!(db.hosts_in_region("eu-central").await?.is_empty());
+    assert!(db.hosts_in_region("nowhere").await?.is_empty());
+    Ok(())
+}
+
+async fn a_host_is_stored_as_given_with_nothing_in_use(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    db.region_insert(&region("us-east")).await?;
+    let size = Size { vcpus: 8, memory_mib: 16_384, disk_mib: 320_000, gpus: 1 };
+    let host = db.host_insert(&new_host("east-1", "us-east", "maintenance", size), NOW).await?;
+    assert_eq!(
+        host,
+        HostRow {
+            id: host.id,
+            uuid: "uuid-host-east-1".to_string(),
+            name: "east-1".to_string(),
+            region_id: "us-east".to_string(),
+            rack: "rack-1".to_string(),
+            state: "maintenance".to_string(),
+            vcpus: 8,
+            memory_mib: 16_384,
+            disk_mib: 320_000,
+            gpus: 1,
+            used_vcpus: 0,
+            used_memory_mib: 0,
+            used_disk_mib: 0,
+            used_gpus: 0,
+            created_at: NOW,
+        }
+    );
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().host_get(host.id).await?, Some(host.clone()));
+    assert_eq!(conn.db().host_get(host.id + 1000).await?, None);
+    Ok(())
+}
+
+async fn hosts_by_id_returns_the_named_hosts_in_id_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let found = db.hosts_by_id(&[w.west, w.east[0], w.west + 1000]).await?;
+    assert_eq!(ids(&found, |h| h.id), [w.east[0], w.west]);
+    assert_eq!(found[1].region_id, "us-west");
+    assert_eq!(ids(&db.hosts_by_id(&[w.east[1]]).await?, |h| h.id), [w.east[1]]);
+    assert!(db.hosts_by_id(&[]).await?.is_empty());
+    Ok(())
+}
+
+async fn host_reserve_takes_free_capacity_and_counts_it_exactly(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let first = Size { vcpus: 3, memory_mib: 4096, disk_mib: 81_920, gpus: 1 };
+    assert!(db.host_reserve(w.east[0], first).await?);
+    assert!(db.host_reserve(w.east[0], SMALL).await?);
+    let host = db.host_get(w.east[0]).await?.expect("the host exists");
+    assert_eq!(used(&host), add(first, SMALL));
+    assert_eq!((host.vcpus, host.memory_mib, host.disk_mib, host.gpus), (32, 131_072, 1_048_576, 4));
+    assert_eq!(used(&db.host_get(w.east[1]).await?.expect("the host exists")), Size::default());
+
+    // The last of the host, to the unit, fits; one more unit does not.
+    let rest = Size {
+        vcpus: BIG.vcpus - host.used_vcpus,
+        memory_mib: BIG.memory_mib - host.used_memory_mib,
+        disk_mib: BIG.disk_mib - host.used_disk_mib,
+        gpus: BIG.gpus - host.used_gpus,
+    };
+    assert!(db.host_reserve(w.east[0], rest).await?);
+    assert_eq!(used(&db.host_get(w.east[0]).await?.expect("the host exists")), BIG);
+    assert!(!db.host_reserve(w.east[0], Size { vcpus: 1, ..Size::default() }).await?);
+    assert!(!db.host_reserve(w.east[0] + 1000, SMALL).await?, "an unknown host has no room");
+    tx.commit().await?;
+
+    assert_eq!(used(&committed_host(&f.store, w.east[0]).await?), BIG);
+    Ok(())
+}
+
+async fn host_reserve_refuses_a_size_beyond_capacity_in_each_dimension(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let half = Size { vcpus: 16, memory_mib: 65_536, disk_mib: 524_288, gpus: 2 };
+    assert!(db.host_reserve(w.east[0], half).await?);
+    let free = half;
+    let too_big = [
+        ("vcpus", Size { vcpus: free.vcpus + 1, ..free }),
+        ("memory", Size { memory_mib: free.memory_mib + 1, ..free }),
+        ("disk", Size { disk_mib: free.disk_mib + 1, ..free }),
+        ("gpus", Size { gpus: free.gpus + 1, ..free }),
+    ];
+    for (dimension, size) in too_big {
+        assert!(!db.host_reserve(w.east[0], size).await?, "{dimension} beyond capacity must be refused");
+        assert_eq!(used(&db.host_get(w.east[0]).await?.expect("the host exists")), half, "{dimension}");
+    }
+    // What is free in every dimension still fits.
+    assert!(db.host_reserve(w.east[0], free).await?);
+    assert_eq!(used(&db.host_get(w.east[0]).await?.expect("the host exists")), BIG);
+    Ok(())
+}
+
+async fn host_reserve_refuses_a_host_that_is_not_active(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    db.region_insert(&region("us-east")).await?;
+    for state in ["draining", "maintenance", "failed"] {
+        let host = db.host_insert(&new_host(state, "us-east", state, BIG), NOW).await?;
+        assert!(!db.host_reserve(host.id, SMALL).await?, "a {state} host must take nothing");
+        assert_eq!(used(&db.host_get(host.id).await?.expect("the host exists")), Size::default(), "{state}");
+    }
+    Ok(())
+}
+
+async fn host_release_gives_back_exactly_what_it_is_told(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let three = Size { vcpus: 3, memory_mib: 3072, disk_mib: 76_800, gpus: 0 };
+    let gpu = Size { vcpus: 4, memory_mib: 8192, disk_mib: 10_240, gpus: 2 };
+    assert!(db.host_reserve(w.east[0], three).await?);
+    assert!(db.host_reserve(w.east[0], gpu).await?);
+    db.host_release(w.east[0], SMALL).await?;
+    let expected = Size { vcpus: 6, memory_mib: 10_240, disk_mib: 61_440, gpus: 2 };
+    assert_eq!(used(&db.host_get(w.east[0]).await?.expect("the host exists")), expected);
+    db.host_release(w.east[0], expected).await?;
+    assert_eq!(used(&db.host_get(w.east[0]).await?.expect("the host exists")), Size::default());
+    tx.commit().await?;
+
+    // Whatever was released can be taken again, up to the whole host.
+    let mut tx = f.store.write().await?;
+    assert!(tx.db().host_reserve(w.east[0], BIG).await?);
+    tx.commit().await?;
+    assert_eq!(used(&committed_host(&f.store, w.east[0]).await?), BIG);
+    Ok(())
+}
+
+// The schema's last line of defence.
+
+async fn the_schema_refuses_to_overcommit_a_host_even_when_asked_directly(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let w = world(&mut tx.db()).await?;
+    assert!(tx.db().host_reserve(w.east[0], SMALL).await?);
+    tx.commit().await?;
+
+    // Releasing a negative size raises the counters without the reserve's checks.
+    let over = [
+        ("vcpus", Size { vcpus: -100, ..Size::default() }),
+        ("memory", Size { memory_mib: -BIG.memory_mib, ..Size::default() }),
+        ("disk", Size { disk_mib: -BIG.disk_mib, ..Size::default() }),
+        ("gpus", Size { gpus: -(BIG.gpus + 1), ..Size::default() }),
+    ];
+    for (dimension, size) in over {
+        let mut tx = f.store.write().await?;
+        let result = tx.db().host_release(w.east[0], size).await;
+        assert!(is_check_violation(&result), "overcommitting {dimension} must be refused: {result:?}");
+        drop(tx);
+        assert_eq!(used(&committed_host(&f.store, w.east[0]).await?), SMALL, "{dimension}");
+    }
+    Ok(())
+}
+
+async fn the_schema_refuses_to_release_more_than_a_host_uses(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let w = world(&mut tx.db()).await?;
+    assert!(tx.db().host_reserve(w.east[0], SMALL).await?);
+    tx.commit().await?;
+
+    let under = [
+        ("vcpus", Size { vcpus: SMALL.vcpus + 1, ..Size::default() }),
+        ("memory", Size { memory_mib: SMALL.memory_mib + 1, ..Size::default() }),
+        ("disk", Size { disk_mib: SMALL.disk_mib + 1, ..Size::default() }),
+        ("gpus", Size { gpus: 1, ..Size::default() }),
+    ];
+    for (dimension, size) in under {
+        let mut tx = f.store.write().await?;
+        let result = tx.db().host_release(w.east[0], size).await;
+        assert!(is_check_violation(&result), "negative {dimension} in use must be refused: {result:?}");
+        drop(tx);
+        assert_eq!(used(&committed_host(&f.store, w.east[0]).await?), SMALL, "{dimension}");
+    }
+
+    // A negative reserve passes the reserve's own checks; the schema still refuses it.
+    let mut tx = f.store.write().await?;
+    let result = tx.db().host_reserve(w.east[1], Size { vcpus: -1, ..Size::default() }).await;
+    assert!(!matches!(result, Ok(true)), "a negative reserve must not succeed: {result:?}");
+    drop(tx);
+    assert_eq!(used(&committed_host(&f.store, w.east[1]).await?), Size::default());
+    Ok(())
+}
+
+// Placement groups.
+
+async fn groups_are_stored_with_or_without_a_region_and_a_member_limit(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let global = NewGroup {
+        kind: "affinity".to_string(),
+        policy: "flexible".to_string(),
+        domain: "rack".to_string(),
+        max_per_domain: 3,
+        max_members: Some(7),
+        ..new_group(w.alice, "spread", None)
+    };
+    let regional = new_group(w.alice, "web", Some("us-east"));
+    let global_row = db.group_insert(&global, NOW).await?;
+    let regional_row = db.group_insert(&regional, LATER).await?;
+    assert_eq!(
+        global_row,
+        GroupRow {
+            id: global_row.id,
+            uuid: global.uuid.clone(),
+            account_id: w.alice,
+            label: "spread".to_string(),
+            description: "the spread group".to_string(),
+            region_id: None,
+            kind: "affinity".to_string(),
+            policy: "flexible".to_string(),
+            domain: "rack".to_string(),
+            max_per_domain: 3,
+            max_members: Some(7),
+            created_at: NOW,
+            updated_at: NOW,
+        }
+    );
+    assert_eq!(regional_row.region_id.as_deref(), Some("us-east"));
+    assert_eq!(regional_row.max_members, None);
+    assert_eq!((regional_row.created_at, regional_row.updated_at), (LATER, LATER));
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().group_get(w.alice, global_row.id).await?, Some(global_row));
+    assert_eq!(conn.db().group_get(w.alice, regional_row.id).await?, Some(regional_row));
+    Ok(())
+}
+
+async fn group_get_finds_a_group_only_in_its_own_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let group = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
+    assert_eq!(db.group_get(w.alice, group.id).await?, Some(group.clone()));
+    assert_eq!(db.group_get(w.bob, group.id).await?, None, "another account's group is not found");
+    assert_eq!(db.group_get(w.alice, group.id + 1000).await?, None);
+    Ok(())
+}
+
+async fn groups_of_account_lists_only_that_account_in_id_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
+    let theirs = db.group_insert(&new_group(w.bob, "web", Some("us-east")), NOW).await?;
+    let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
+    let db_group = db.group_insert(&new_group(w.alice, "db", Some("us-west")), NOW).await?;
+    db.group_update_label(w.alice, web.id, "frontend", LATER).await?;
+
+    assert_eq!(ids(&db.groups_of_account(w.alice).await?, |g| g.id), [web.id, spread.id, db_group.id]);
+    assert_eq!(ids(&db.groups_of_account(w.bob).await?, |g| g.id), [theirs.id]);
+    assert!(db.groups_of_account(w.bob + 1000).await?.is_empty());
+    Ok(())
+}
+
+async fn groups_by_id_returns_the_named_groups_in_id_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
+    let theirs = db.group_insert(&new_group(w.bob, "web", Some("us-east")), NOW).await?;
+    let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
+    let found = db.groups_by_id(&[spread.id, web.id, spread.id + 1000]).await?;
+    assert_eq!(found, [web.clone(), spread]);
+    assert_eq!(db.groups_by_id(&[theirs.id]).await?, [theirs]);
+    assert!(db.groups_by_id(&[]).await?.is_empty());
+    Ok(())
+}
+
+async fn group_count_counts_an_accounts_groups_in_one_region(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
+    db.group_insert(&new_group(w.alice, "db", Some("us-east")), NOW).await?;
+    db.group_insert(&new_group(w.alice, "cache", Some("us-west")), NOW).await?;
+    db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
+    db.group_insert(&new_group(w.bob, "web", Some("us-east")), NOW).await?;
+    assert_eq!(db.group_count(w.alice, "us-east").await?, 2);
+    assert_eq!(db.group_count(w.alice, "us-west").await?, 1);
+    assert_eq!(db.group_count(w.bob, "us-east").await?, 1);
+    assert_eq!(db.group_count(w.bob, "us-west").await?, 0);
+    Ok(())
+}
+
+async fn group_label_taken_ignores_global_groups_other_accounts_and_the_excepted_group(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
+    let other = db.group_insert(&new_group(w.alice, "db", Some("us-west")), NOW).await?;
+    db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
+
+    assert!(db.group_label_taken(w.alice, "web", None).await?);
+    assert!(db.group_label_taken(w.alice, "web", Some(other.id)).await?);
+    assert!(!db.group_label_taken(w.alice, "web", Some(web.id)).await?, "a group does not collide with itself");
+    assert!(!db.group_label_taken(w.alice, "spread", None).await?, "global groups do not hold their labels");
+    assert!(!db.group_label_taken(w.bob, "web", None).await?, "labels are per account");
+    assert!(!db.group_label_taken(w.alice, "cache", None).await?);
+    Ok(())
+}
+
+async fn group_update_label_relabels_only_the_accounts_group(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
+
+    db.group_update_label(w.bob, web.id, "stolen", LATER).await?;
+    assert_eq!(db.group_get(w.alice, web.id).await?, Some(web.clone()), "another account cannot relabel it");
+
+    db.group_update_label(w.alice, web.id, "frontend", LATER).await?;
+    tx.commit().await?;
+    let relabelled = f.store.read().await?.db().group_get(w.alice, web.id).await?;
+    assert_eq!(relabelled, Some(GroupRow { label: "frontend".to_string(), updated_at: LATER, ..web }));
+    Ok(())
+}
+
+async fn group_delete_removes_only_the_accounts_group(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
+    let kept = db.group_insert(&new_group(w.alice, "db", Some("us-east")), NOW).await?;
+
+    db.group_delete(w.bob, web.id).await?;
+    assert_eq!(db.group_get(w.alice, web.id).await?, Some(web.clone()), "another account cannot delete it");
+
+    db.group_delete(w.alice, web.id).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().group_get(w.alice, web.id).await?, None);
+    assert!(conn.db().groups_by_id(&[web.id]).await?.is_empty());
+    assert_eq!(ids(&conn.db().groups_of_account(w.alice).await?, |g| g.id), [kept.id]);
+    Ok(())
+}
+
+// Members.
+
+async fn members_keep_their_join_order_across_groups(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let g1 = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let g2 = db.group_insert(&new_group(w.alice, "db", Some("us-east")), NOW).await?.id;
+    let i1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
+    let i2 = db.instance_insert(&new_instance(w.alice, "two", "us-east", w.east[1]), NOW).await?.id;
+    let i3 = db.instance_insert(&new_instance(w.alice, "three", "us-east", w.east[0]), NOW).await?.id;
+    // i3 is on its way to the other host.
+    db.instance_set_placement(i3, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW).await?;
+    // Joins interleave across the groups, and not in instance order.
+    db.member_insert(w.alice, g2, i3).await?;
+    db.member_insert(w.alice, g1, i2).await?;
+    db.member_insert(w.alice, g2, i1).await?;
+    db.member_insert(w.alice, g1, i1).await?;
+    db.member_insert(w.alice, g1, i3).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let both = db.members_of_groups(&[g1, g2]).await?;
+    assert_eq!(member_pairs(&both), [(g2, i3), (g1, i2), (g2, i1), (g1, i1), (g1, i3)]);
+    assert!(both.windows(2).all(|pair| pair[0].seq < pair[1].seq), "seq follows the joins: {both:?}");
+    assert_eq!(member_pairs(&db.members_of_groups(&[g1]).await?), [(g1, i2), (g1, i1), (g1, i3)]);
+    assert_eq!(db.members_of_groups(&[g2, g1]).await?, both, "the order of the ids asked for does not matter");
+    assert!(db.members_of_groups(&[g2 + 1000]).await?.is_empty());
+    assert!(db.members_of_groups(&[]).await?.is_empty());
+
+    // Each member carries where its instance stands.
+    let positions: Vec<_> = both.iter().map(|m| (m.instance_id, m.host_id, m.target_host_id)).collect();
+    assert_eq!(
+        positions,
+        [
+            (i3, Some(w.east[0]), Some(w.east[1])),
+            (i2, Some(w.east[1]), None),
+            (i1, Some(w.east[0]), None),
+            (i1, Some(w.east[0]), None),
+            (i3, Some(w.east[0]), Some(w.east[1])),
+        ]
+    );
+    Ok(())
+}
+
+async fn memberships_of_instances_lists_their_groups_in_join_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let g1 = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let g2 = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?.id;
+    let i1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
+    let i2 = db.instance_insert(&new_instance(w.alice, "two", "us-east", w.east[1]), NOW).await?.id;
+    let i3 = db.instance_insert(&new_instance(w.alice, "three", "us-east", w.east[1]), NOW).await?.id;
+    db.member_insert(w.alice, g2, i1).await?;
+    db.member_insert(w.alice, g1, i2).await?;
+    db.member_insert(w.alice, g1, i1).await?;
+    db.member_insert(w.alice, g2, i3).await?;
+
+    let of_one = db.memberships_of_instances(&[i1]).await?;
+    assert_eq!(member_pairs(&of_one), [(g2, i1), (g1, i1)]);
+    assert!(of_one.iter().all(|m| m.host_id == Some(w.east[0]) && m.target_host_id.is_none()));
+    assert_eq!(member_pairs(&db.memberships_of_instances(&[i2, i1]).await?), [(g2, i1), (g1, i2), (g1, i1)]);
+    assert!(db.memberships_of_instances(&[i3 + 1000]).await?.is_empty());
+    assert!(db.memberships_of_instances(&[]).await?.is_empty());
+    Ok(())
+}
+
+async fn memberships_in_region_follow_the_host_or_the_target(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?.id;
+    let theirs = db.group_insert(&new_group(w.bob, "spread", None), NOW).await?.id;
+    // Stays in the east; moves west to east; moves east to west; stays in the west; nowhere.
+    let east = db.instance_insert(&new_instance(w.alice, "east", "us-east", w.east[0]), NOW).await?.id;
+    let inbound = db.instance_insert(&new_instance(w.bob, "inbound", "us-west", w.west), NOW).await?.id;
+    let outbound = db.instance_insert(&new_instance(w.alice, "outbound", "us-east", w.east[1]), NOW).await?.id;
+    let west = db.instance_insert(&new_instance(w.alice, "west", "us-west", w.west), NOW).await?.id;
+    let nowhere = db.instance_insert(&new_instance(w.alice, "nowhere", "us-west", w.west), NOW).await?.id;
+    db.instance_set_placement(inbound, Some(w.west), Some(w.east[0]), "us-west", "migrating", NOW).await?;
+    db.instance_set_placement(outbound, Some(w.east[1]), Some(w.west), "us-east", "migrating", NOW).await?;
+    db.instance_set_placement(nowhere, None, None, "us-west", "offline", NOW).await?;
+    for (group, instance) in [(spread, west), (theirs, inbound), (spread, nowhere), (spread, outbound), (spread, east)]
+    {
+        let account = if group == theirs { w.bob } else { w.alice };
+        db.member_insert(account, group, instance).await?;
+    }
+
+    let in_east = db.memberships_in_region("us-east").await?;
+    assert_eq!(member_pairs(&in_east), [(theirs, inbound), (spread, outbound), (spread, east)]);
+    let in_west = db.memberships_in_region("us-west").await?;
+    assert_eq!(member_pairs(&in_west), [(spread, west), (theirs, inbound), (spread, outbound)]);
+    assert_eq!(in_west[1].target_host_id, Some(w.east[0]));
+    assert!(db.memberships_in_region("eu-central").await?.is_empty());
+    Ok(())
+}
+
+async fn member_delete_removes_one_membership_only(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let g1 = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let g2 = db.group_insert(&new_group(w.alice, "db", Some("us-east")), NOW).await?.id;
+    let i1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
+    let i2 = db.instance_insert(&new_instance(w.alice, "two", "us-east", w.east[1]), NOW).await?.id;
+    db.member_insert(w.alice, g1, i1).await?;
+    db.member_insert(w.alice, g2, i1).await?;
+    db.member_insert(w.alice, g1, i2).await?;
+
+    // Another account's name for the same membership removes nothing.
+    db.member_delete(w.bob, g1, i1).await?;
+    assert_eq!(member_pairs(&db.members_of_groups(&[g1]).await?), [(g1, i1), (g1, i2)]);
+    db.member_delete(w.alice, g1, i1).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(member_pairs(&conn.db().members_of_groups(&[g1, g2]).await?), [(g2, i1), (g1, i2)]);
+    Ok(())
+}
+
+async fn an_instance_cannot_join_the_same_group_twice(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let group = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let instance = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
+    db.member_insert(w.alice, group, instance).await?;
+    tx.commit().await?;
+
+    // A refused statement may spoil its whole transaction (PostgreSQL's does), so the refusal
+    // gets one of its own and the first membership is checked from outside.
+    let mut tx = f.store.write().await?;
+    let again = tx.db().member_insert(w.alice, group, instance).await;
+    assert!(is_unique_violation(&again), "{again:?}");
+    drop(tx);
+    assert_eq!(f.store.read().await?.db().members_of_groups(&[group]).await?.len(), 1);
+    Ok(())
+}
+
+// Instances.
+
+async fn instances_are_stored_as_given_and_found_only_within_their_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let firewall = db.firewall_insert(w.alice, "edge", "enabled", "{}", "[]", NOW).await?;
+    let new = NewInstance {
+        size: Size { vcpus: 2, memory_mib: 4096, disk_mib: 81_920, gpus: 1 },
+        image: None,
+        tags: r#"["web"]"#.to_string(),
+        firewall_id: Some(firewall.id),
+        ..new_instance(w.alice, "web-1", "us-east", w.east[0])
+    };
+    let row = db.instance_insert(&new, NOW).await?;
+    assert_eq!(
+        row,
+        InstanceRow {
+            id: row.id,
+            uuid: new.uuid.clone(),
+            account_id: w.alice,
+            label: "web-1".to_string(),
+            region_id: "us-east".to_string(),
+            type_id: "g6-nanode-1".to_string(),
+            vcpus: 2,
+            memory_mib: 4096,
+            disk_mib: 81_920,
+            gpus: 1,
+            host_id: Some(w.east[0]),
+            target_host_id: None,
+            state: "running".to_string(),
+            image: None,
+            tags: r#"["web"]"#.to_string(),
+            firewall_id: Some(firewall.id),
+            created_at: NOW,
+            updated_at: NOW,
+        }
+    );
+    assert_eq!(row.size(), new.size);
+    let imaged = db.instance_insert(&new_instance(w.alice, "web-2", "us-east", w.east[1]), NOW).await?;
+    assert_eq!(imaged.image.as_deref(), Some("linode/debian12"));
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(row.clone()));
+    assert_eq!(db.instance_get(w.bob, row.id).await?, None, "another account's instance is not found");
+    assert_eq!(db.instance_get(w.alice, imaged.id + 1000).await?, None);
+    Ok(())
+}
+
+async fn instances_of_account_lists_only_that_account_in_id_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let a1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
+    let b1 = db.instance_insert(&new_instance(w.bob, "one", "us-east", w.east[0]), NOW).await?.id;
+    let a2 = db.instance_insert(&new_instance(w.alice, "two", "us-west", w.west), NOW).await?.id;
+    db.instance_update(w.alice, a1, "first", "[]", LATER).await?;
+    assert_eq!(ids(&db.instances_of_account(w.alice).await?, |i| i.id), [a1, a2]);
+    assert_eq!(ids(&db.instances_of_account(w.bob).await?, |i| i.id), [b1]);
+    assert!(db.instances_of_account(w.bob + 1000).await?.is_empty());
+    Ok(())
+}
+
+async fn instances_by_id_returns_the_named_instances_in_id_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let a1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?;
+    let b1 = db.instance_insert(&new_instance(w.bob, "one", "us-east", w.east[0]), NOW).await?;
+    let a2 = db.instance_insert(&new_instance(w.alice, "two", "us-west", w.west), NOW).await?;
+    assert_eq!(db.instances_by_id(&[a2.id, b1.id, a1.id, a2.id + 1000]).await?, [a1, b1.clone(), a2]);
+    assert_eq!(db.instances_by_id(&[b1.id]).await?, [b1]);
+    assert!(db.instances_by_id(&[]).await?.is_empty());
+    Ok(())
+}
+
+async fn instances_in_region_follow_the_host_or_the_target_across_accounts(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let east = db.instance_insert(&new_instance(w.alice, "east", "us-east", w.east[0]), NOW).await?.id;
+    let inbound = db.instance_insert(&new_instance(w.bob, "inbound", "us-west", w.west), NOW).await?.id;
+    let outbound = db.instance_insert(&new_instance(w.alice, "outbound", "us-east", w.east[1]), NOW).await?.id;
+    let west = db.instance_insert(&new_instance(w.bob, "west", "us-west", w.west), NOW).await?.id;
+    let nowhere = db.instance_insert(&new_instance(w.alice, "nowhere", "us-east", w.east[0]), NOW).await?.id;
+    db.instance_set_placement(inbound, Some(w.west), Some(w.east[0]), "us-west", "migrating", NOW).await?;
+    db.instance_set_placement(outbound, Some(w.east[1]), Some(w.west), "us-east", "migrating", NOW).await?;
+    // The instance's own region says us-east, but it is on no host: it is in no region's fleet.
+    db.instance_set_placement(nowhere, None, None, "us-east", "offline", NOW).await?;
+
+    assert_eq!(ids(&db.instances_in_region("us-east").await?, |i| i.id), [east, inbound, outbound]);
+    assert_eq!(ids(&db.instances_in_region("us-west").await?, |i| i.id), [inbound, outbound, west]);
+    assert!(db.instances_in_region("eu-central").await?.is_empty());
+    Ok(())
+}
+
+async fn instance_label_taken_is_per_account_and_honours_except(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let other = db.instance_insert(&new_instance(w.alice, "db", "us-east", w.east[0]), NOW).await?.id;
+    assert!(db.instance_label_taken(w.alice, "web", None).await?);
+    assert!(db.instance_label_taken(w.alice, "web", Some(other)).await?);
+    assert!(!db.instance_label_taken(w.alice, "web", Some(web)).await?, "an instance does not collide with itself");
+    assert!(!db.instance_label_taken(w.bob, "web", None).await?, "labels are per account");
+    assert!(!db.instance_label_taken(w.alice, "cache", None).await?);
+    Ok(())
+}
+
+async fn instance_update_changes_label_and_tags_only_within_the_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let row = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
+
+    db.instance_update(w.bob, row.id, "stolen", r#"["x"]"#, LATER).await?;
+    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(row.clone()), "another account cannot update it");
+
+    db.instance_update(w.alice, row.id, "frontend", r#"["web","prod"]"#, LATER).await?;
+    tx.commit().await?;
+    let updated = f.store.read().await?.db().instance_get(w.alice, row.id).await?;
+    let expected =
+        InstanceRow { label: "frontend".to_string(), tags: r#"["web","prod"]"#.to_string(), updated_at: LATER, ..row };
+    assert_eq!(updated, Some(expected));
+    Ok(())
+}
+
+async fn instance_set_placement_moves_an_instance_and_nothing_else(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let row = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
+    let bystander = db.instance_insert(&new_instance(w.alice, "db", "us-east", w.east[0]), NOW).await?;
+
+    db.instance_set_placement(row.id, Some(w.east[0]), Some(w.west), "us-east", "migrating", LATER).await?;
+    let migrating =
+        InstanceRow { target_host_id: Some(w.west), state: "migrating".to_string(), updated_at: LATER, ..row.clone() };
+    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(migrating));
+
+    db.instance_set_placement(row.id, Some(w.west), None, "us-west", "running", LATER + 1).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    let moved =
+        InstanceRow { host_id: Some(w.west), region_id: "us-west".to_string(), updated_at: LATER + 1, ..row.clone() };
+    assert_eq!(conn.db().instance_get(w.alice, row.id).await?, Some(moved));
+    assert_eq!(conn.db().instance_get(w.alice, bystander.id).await?, Some(bystander));
+    Ok(())
+}
+
+async fn instance_delete_removes_the_instance_and_its_memberships(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let g1 = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let g2 = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?.id;
+    let doomed = db.instance_insert(&new_instance(w.alice, "doomed", "us-east", w.east[0]), NOW).await?.id;
+    let kept = db.instance_insert(&new_instance(w.alice, "kept", "us-east", w.east[1]), NOW).await?.id;
+    db.member_insert(w.alice, g1, doomed).await?;
+    db.member_insert(w.alice, g1, kept).await?;
+    db.member_insert(w.alice, g2, doomed).await?;
+
+    db.instance_delete(w.bob, doomed).await?;
+    assert!(db.instance_get(w.alice, doomed).await?.is_some(), "another account cannot delete it");
+    assert_eq!(db.memberships_of_instances(&[doomed]).await?.len(), 2);
+
+    db.instance_delete(w.alice, doomed).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.instance_get(w.alice, doomed).await?, None);
+    assert!(db.instances_by_id(&[doomed]).await?.is_empty());
+    assert!(db.memberships_of_instances(&[doomed]).await?.is_empty());
+    assert_eq!(member_pairs(&db.members_of_groups(&[g1, g2]).await?), [(g1, kept)]);
+    Ok(())
+}
+
+// Migrations.
+
+async fn a_new_migration_is_running_and_found_by_id(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let group = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let new = NewMigration {
+        target_host_id: w.west,
+        target_region_id: "us-west".to_string(),
+        source_group_id: Some(group),
+        reason: "drain".to_string(),
+        ..new_migration(&w, instance, LATER)
+    };
+    let row = db.migration_insert(&new, NOW).await?;
+    assert_eq!(
+        row,
+        MigrationRow {
+            id: row.id,
+            account_id: w.alice,
+            instance_id: instance,
+            source_host_id: w.east[0],
+            target_host_id: w.west,
+            source_region_id: "us-east".to_string(),
+            target_region_id: "us-west".to_string(),
+            source_group_id: Some(group),
+            target_group_id: None,
+            reason: "drain".to_string(),
+            state: "running".to_string(),
+            created_at: NOW,
+            due_at: LATER,
+            finished_at: None,
+        }
+    );
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().migration_get(row.id).await?, Some(row.clone()));
+    assert_eq!(conn.db().migration_get(row.id + 1000).await?, None);
+    Ok(())
+}
+
+async fn running_migrations_are_found_by_instance(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let i1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
+    let i2 = db.instance_insert(&new_instance(w.alice, "two", "us-east", w.east[0]), NOW).await?.id;
+    let i3 = db.instance_insert(&new_instance(w.alice, "three", "us-east", w.east[0]), NOW).await?.id;
+    let m2 = db.migration_insert(&new_migration(&w, i2, LATER), NOW).await?;
+    let m1 = db.migration_insert(&new_migration(&w, i1, LATER), NOW).await?;
+
+    assert_eq!(db.migrations_running_for_instances(&[i1]).await?, std::slice::from_ref(&m1));
+    assert_eq!(db.migrations_running_for_instances(&[i1, i2, i3]).await?, [m2, m1]);
+    assert!(db.migrations_running_for_instances(&[i3]).await?.is_empty());
+    assert!(db.migrations_running_for_instances(&[]).await?.is_empty());
+    Ok(())
+}
+
+async fn running_migrations_are_found_by_source_or_target_group(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let g1 = db.group_insert(&new_group(w.alice, "one", Some("us-east")), NOW).await?.id;
+    let g2 = db.group_insert(&new_group(w.alice, "two", Some("us-east")), NOW).await?.id;
+    let g3 = db.group_insert(&new_group(w.alice, "three", Some("us-east")), NOW).await?.id;
+    let g4 = db.group_insert(&new_group(w.alice, "four", Some("us-east")), NOW).await?.id;
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let out_of_g1 = NewMigration { source_group_id: Some(g1), ..new_migration(&w, instance, LATER) };
+    let into_g2 = NewMigration { target_group_id: Some(g2), ..new_migration(&w, instance, LATER) };
+    let within_g3 =
+        NewMigration { source_group_id: Some(g3), target_group_id: Some(g3), ..new_migration(&w, instance, LATER) };
+    let m1 = db.migration_insert(&out_of_g1, NOW).await?.id;
+    let m2 = db.migration_insert(&into_g2, NOW).await?.id;
+    let m3 = db.migration_insert(&within_g3, NOW).await?.id;
+    db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
+
+    assert_eq!(ids(&db.migrations_running_for_groups(&[g1]).await?, |m| m.id), [m1]);
+    assert_eq!(ids(&db.migrations_running_for_groups(&[g2]).await?, |m| m.id), [m2]);
+    assert_eq!(ids(&db.migrations_running_for_groups(&[g3]).await?, |m| m.id), [m3], "listed once");
+    assert_eq!(ids(&db.migrations_running_for_groups(&[g3, g2, g1]).await?, |m| m.id), [m1, m2, m3]);
+    assert!(db.migrations_running_for_groups(&[g4]).await?.is_empty());
+    assert!(db.migrations_running_for_groups(&[]).await?.is_empty());
+    Ok(())
+}
+
+async fn due_migrations_come_by_due_time_then_id_up_to_the_limit(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let mut inserted = Vec::new();
+    for due_at in [NOW + 300, NOW + 100, NOW + 200, NOW + 100, NOW + 900] {
+        inserted.push(db.migration_insert(&new_migration(&w, instance, due_at), NOW).await?.id);
+    }
+    let [at_300, first_at_100, at_200, second_at_100, at_900] = inserted[..] else { unreachable!() };
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let due = db.migrations_due(NOW + 300, 100).await?;
+    assert_eq!(ids(&due, |m| m.id), [first_at_100, second_at_100, at_200, at_300]);
+    assert_eq!(ids(&db.migrations_due(NOW + 300, 2).await?, |m| m.id), [first_at_100, second_at_100]);
+    assert_eq!(ids(&db.migrations_due(NOW + 100, 100).await?, |m| m.id), [first_at_100, second_at_100]);
+    assert!(db.migrations_due(NOW + 99, 100).await?.is_empty());
+    assert_eq!(ids(&db.migrations_due(NOW + 1000, 100).await?, |m| m.id).last(), Some(&at_900));
+    Ok(())
+}
+
+async fn next_due_is_the_earliest_running_due_time_or_none(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    assert_eq!(db.migration_next_due().await?, None, "nothing runs in an empty store");
+    let w = world(&mut db).await?;
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let late = db.migration_insert(&new_migration(&w, instance, NOW + 500), NOW).await?.id;
+    let early = db.migration_insert(&new_migration(&w, instance, NOW + 300), NOW).await?.id;
+    assert_eq!(db.migration_next_due().await?, Some(NOW + 300));
+    db.migration_finish(early, "succeeded", NOW + 300).await?;
+    assert_eq!(db.migration_next_due().await?, Some(NOW + 500));
+    db.migration_finish(late, "cancelled", NOW + 400).await?;
+    assert_eq!(db.migration_next_due().await?, None, "finished migrations are not due");
+    Ok(())
+}
+
+async fn finishing_a_migration_records_its_end_and_takes_it_off_the_running_lists(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let group = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let i1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
+    let i2 = db.instance_insert(&new_instance(w.alice, "two", "us-east", w.east[0]), NOW).await?.id;
+    let into_group = |instance: i64| NewMigration { target_group_id: Some(group), ..new_migration(&w, instance, NOW) };
+    let done = db.migration_insert(&into_group(i1), NOW).await?;
+    let running = db.migration_insert(&into_group(i2), NOW).await?;
+
+    db.migration_finish(done.id, "succeeded", LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let finished = MigrationRow { state: "succeeded".to_string(), finished_at: Some(LATER), ..done.clone() };
+    assert_eq!(db.migration_get(done.id).await?, Some(finished));
+    assert_eq!(db.migration_get(running.id).await?, Some(running.clone()), "the other migration is untouched");
+    assert_eq!(db.migrations_running_for_instances(&[i1, i2]).await?, std::slice::from_ref(&running));
+    assert_eq!(db.migrations_running_for_groups(&[group]).await?, std::slice::from_ref(&running));
+    assert_eq!(db.migrations_due(LATER, 100).await?, [running]);
+    Ok(())
+}
+
+// Firewalls.
+
+async fn firewalls_are_stored_as_given_and_found_only_within_their_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let rules = r#"{"inbound_policy":"DROP","outbound_policy":"ACCEPT"}"#;
+    let row = db.firewall_insert(w.alice, "edge", "enabled", rules, r#"["prod"]"#, NOW).await?;
+    assert_eq!(
+        row,
+        FirewallRow {
+            id: row.id,
+            account_id: w.alice,
+            label: "edge".to_string(),
+            status: "enabled".to_string(),
+            rules: rules.to_string(),
+            tags: r#"["prod"]"#.to_string(),
+            created_at: NOW,
+            updated_at: NOW,
+        }
+    );
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().firewall_get(w.alice, row.id).await?, Some(row.clone()));
+    assert_eq!(conn.db().firewall_get(w.bob, row.id).await?, None, "another account's firewall is not found");
+    assert_eq!(conn.db().firewall_get(w.alice, row.id + 1000).await?, None);
+    Ok(())
+}
+
+async fn firewalls_of_account_lists_only_that_account_in_id_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let a1 = db.firewall_insert(w.alice, "edge", "enabled", "{}", "[]", NOW).await?.id;
+    let b1 = db.firewall_insert(w.bob, "edge", "enabled", "{}", "[]", NOW).await?.id;
+    let a2 = db.firewall_insert(w.alice, "internal", "disabled", "{}", "[]", NOW).await?.id;
+    assert_eq!(ids(&db.firewalls_of_account(w.alice).await?, |f| f.id), [a1, a2]);
+    assert_eq!(ids(&db.firewalls_of_account(w.bob).await?, |f| f.id), [b1]);
+    assert!(db.firewalls_of_account(w.bob + 1000).await?.is_empty());
+    Ok(())
+}
+
+async fn firewall_label_taken_is_per_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    db.firewall_insert(w.alice, "edge", "enabled", "{}", "[]", NOW).await?;
+    assert!(db.firewall_label_taken(w.alice, "edge").await?);
+    assert!(!db.firewall_label_taken(w.bob, "edge").await?, "labels are per account");
+    assert!(!db.firewall_label_taken(w.alice, "internal").await?);
+    Ok(())
+}
+
+async fn firewall_delete_detaches_the_instances_it_protected(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let edge = db.firewall_insert(w.alice, "edge", "enabled", "{}", "[]", NOW).await?.id;
+    let other = db.firewall_insert(w.alice, "internal", "enabled", "{}", "[]", NOW).await?.id;
+    let protect = |label: &str, firewall_id: i64| NewInstance {
+        firewall_id: Some(firewall_id),
+        ..new_instance(w.alice, label, "us-east", w.east[0])
+    };
+    let guarded = db.instance_insert(&protect("guarded", edge), NOW).await?;
+    let elsewhere = db.instance_insert(&protect("elsewhere", other), NOW).await?;
+
+    db.firewall_delete(w.bob, edge).await?;
+    assert!(db.firewall_get(w.alice, edge).await?.is_some(), "another account cannot delete it");
+    assert_eq!(db.instance_get(w.alice, guarded.id).await?, Some(guarded.clone()));
+
+    db.firewall_delete(w.alice, edge).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.firewall_get(w.alice, edge).await?, None);
+    assert_eq!(ids(&db.firewalls_of_account(w.alice).await?, |f| f.id), [other]);
+    assert_eq!(db.instance_get(w.alice, guarded.id).await?, Some(InstanceRow { firewall_id: None, ..guarded }));
+    assert_eq!(db.instance_get(w.alice, elsewhere.id).await?, Some(elsewhere));
+    Ok(())
+}
+
+conformance! {
+    backends: [sqlite],
+    tests: [
+        the_store_and_its_connections_report_their_backend,
+        ping_answers_on_an_open_store,
+        a_transaction_dropped_without_commit_leaves_nothing_behind,
+        a_change_is_invisible_to_readers_until_it_commits,
+        reopening_the_store_keeps_its_data,
+        schema_migrations_run_idempotently_on_reopen,
+        meta_keeps_the_last_value_set_for_each_key,
+        accounts_are_found_by_id_and_names_are_unique,
+        users_are_found_only_within_their_account,
+        tokens_are_found_by_their_secret_hash_alone,
+        two_tokens_cannot_share_a_secret_hash,
+        regions_are_listed_in_id_order_and_found_by_id,
+        hosts_are_listed_by_region_in_id_order,
+        a_host_is_stored_as_given_with_nothing_in_use,
+        hosts_by_id_returns_the_named_hosts_in_id_order,
+        host_reserve_takes_free_capacity_and_counts_it_exactly,
+        host_reserve_refuses_a_size_beyond_capacity_in_each_dimension,
+        host_reserve_refuses_a_host_that_is_not_active,
+        host_release_gives_back_exactly_what_it_is_told,
+        the_schema_refuses_to_overcommit_a_host_even_when_asked_directly,
+        the_schema_refuses_to_release_more_than_a_host_uses,
+        groups_are_stored_with_or_without_a_region_and_a_member_limit,
+        group_get_finds_a_group_only_in_its_own_account,
+        groups_of_account_lists_only_that_account_in_id_order,
+        groups_by_id_returns_the_named_groups_in_id_order,
+        group_count_counts_an_accounts_groups_in_one_region,
+        group_label_taken_ignores_global_groups_other_accounts_and_the_excepted_group,
+        group_update_label_relabels_only_the_accounts_group,
+        group_delete_removes_only_the_accounts_group,
+        members_keep_their_join_order_across_groups,
+        memberships_of_instances_lists_their_groups_in_join_order,
+        memberships_in_region_follow_the_host_or_the_target,
+        member_delete_removes_one_membership_only,
+        an_instance_cannot_join_the_same_group_twice,
+        instances_are_stored_as_given_and_found_only_within_their_account,
+        instances_of_account_lists_only_that_account_in_id_order,
+        instances_by_id_returns_the_named_instances_in_id_order,
+        instances_in_region_follow_the_host_or_the_target_across_accounts,
+        instance_label_taken_is_per_account_and_honours_except,
+        instance_update_changes_label_and_tags_only_within_the_account,
+        instance_set_placement_moves_an_instance_and_nothing_else,
+        instance_delete_removes_the_instance_and_its_memberships,
+        a_new_migration_is_running_and_found_by_id,
+        running_migrations_are_found_by_instance,
+        running_migrations_are_found_by_source_or_target_group,
+        due_migrations_come_by_due_time_then_id_up_to_the_limit,
+        next_due_is_the_earliest_running_due_time_or_none,
+        finishing_a_migration_records_its_end_and_takes_it_off_the_running_lists,
+        firewalls_are_stored_as_given_and_found_only_within_their_account,
+        firewalls_of_account_lists_only_that_account_in_id_order,
+        firewall_label_taken_is_per_account,
+        firewall_delete_detaches_the_instances_it_protected,
+    ],
+}
