@@ -154,3 +154,62 @@ async fn every_response_carries_a_request_id() {
     let reply = app.get("/v4/placement/groups").await;
     assert!(reply.headers.get("x-request-id").is_some());
 }
+
+#[tokio::test]
+async fn no_malformed_request_to_any_route_gets_a_server_error() {
+    let app = spawn_app().await;
+    let group = app.group("target", "us-mia", "anti_affinity:local", "flexible").await;
+    let linode = app.linode("us-mia", "g6-nanode-1", Some(group)).await["id"].as_i64().unwrap();
+    let routes: Vec<(Method, String)> = vec![
+        (Method::POST, "/v4/placement/groups".into()),
+        (Method::PUT, format!("/v4/placement/groups/{group}")),
+        (Method::POST, format!("/v4/placement/groups/{group}/assign")),
+        (Method::POST, format!("/v4/placement/groups/{group}/unassign")),
+        (Method::POST, "/v4/linode/instances".into()),
+        (Method::PUT, format!("/v4/linode/instances/{linode}")),
+        (Method::POST, format!("/v4/linode/instances/{linode}/migrate")),
+        (Method::POST, "/v4/networking/firewalls".into()),
+        (Method::POST, "/v4/placement/groups/99999999999999999999/assign".into()),
+        (Method::PUT, "/v4/linode/instances/0".into()),
+    ];
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"{}".to_vec(),
+        b"[]".to_vec(),
+        b"null".to_vec(),
+        b"\"text\"".to_vec(),
+        b"{\"label\": {\"nested\": 1}, \"region\": [], \"linodes\": [1e300]}".to_vec(),
+        b"{\"linodes\": [-1, 0, 9223372036854775807], \"type\": \"\", \"region\": \"\"}".to_vec(),
+        b"{\"placement_group\": {\"id\": -5}, \"type\": \"g6-nanode-1\", \"region\": \"us-mia\"}".to_vec(),
+        b"{\"label\": \"\\u0000\\u0001\", \"tags\": [\"\\n\"]}".to_vec(),
+        b"{\"label\": \"caf\xc3\xa9\"}".to_vec(),
+        vec![0xff, 0xfe, 0x00, 0x7b],
+        deep.into_bytes(),
+    ];
+    for (method, path) in &routes {
+        for body in &bodies {
+            let reply = app.raw(method.clone(), path, body.clone()).await;
+            let shown = String::from_utf8_lossy(body);
+            assert!(
+                reply.status.is_client_error() || reply.status.is_success(),
+                "{method} {path} {shown}: {}",
+                reply.status
+            );
+            if reply.status.is_client_error() {
+                assert!(!reply.reason().is_empty(), "{method} {path} {shown}");
+            }
+        }
+    }
+    for filter in [
+        "\u{e9}t\u{e9}",
+        "{\"label\": {\"+contains\": 5}}",
+        &format!("{}{}", "{\"+and\":[".repeat(100), "]}".repeat(100)),
+    ] {
+        let reply = app
+            .request_with(Method::GET, "/v4/placement/groups", None, Some(&app.token), &[("X-Filter", filter)])
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{filter}");
+    }
+    app.assert_consistent("us-mia").await;
+}
