@@ -141,12 +141,16 @@ impl Berth {
         if instances.is_empty() {
             return Err(Error::invalid("linodes", "At least one instance must be given"));
         }
+        if instances.iter().enumerate().any(|(i, a)| instances[..i].contains(a)) {
+            return Err(Error::invalid("linodes", "The same Linode is listed more than once"));
+        }
+        let ids: Vec<i64> = instances.iter().map(|i| i.0).collect();
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let group = group_get(&mut db, principal, id).await?;
         let rows = instances_of(&mut db, principal, instances).await?;
-        let memberships = db.memberships_of_instances(&instances.iter().map(|i| i.0).collect::<Vec<_>>()).await?;
-        let migrating = db.migrations_running_for_instances(&instances.iter().map(|i| i.0).collect::<Vec<_>>()).await?;
+        let memberships = db.memberships_of_instances(&ids).await?;
+        let migrating = db.migrations_running_for_instances(&ids).await?;
         let mut other_groups: HashMap<i64, Vec<i64>> = HashMap::new();
         for membership in &memberships {
             other_groups.entry(membership.instance_id).or_default().push(membership.group_id);
@@ -187,10 +191,6 @@ impl Berth {
                 return Err(Error::conflict(Some("linodes"), "Linode busy."));
             }
         }
-        if instances.iter().enumerate().any(|(i, a)| instances[..i].contains(a)) {
-            return Err(Error::invalid("linodes", "The same Linode is listed more than once"));
-        }
-
         let limit = member_limit(&mut db, &group).await?;
         let extra_hosts: Vec<HostId> = rows.iter().flat_map(|i| i.host.into_iter().chain(i.target_host)).collect();
         let (mut fleet, members) = groups_fleet(&mut db, std::slice::from_ref(&group), &extra_hosts).await?;
@@ -225,7 +225,6 @@ impl Berth {
             fleet.member_add(id, instance.id).map_err(engine)?;
             db.member_insert(principal.account.0, id.0, instance.id.0).await?;
         }
-        let group = group_get(&mut db, principal, id).await?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         for instance in &rows {
             self.fleets.apply(&instance.region, |fleet| {

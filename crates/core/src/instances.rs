@@ -47,15 +47,7 @@ impl Berth {
         let region = region_get(&mut db, &create.region).await?;
         let mut groups = Vec::with_capacity(create.groups.len());
         for choice in &create.groups {
-            let group = match db.group_get(principal.account.0, choice.group.0).await? {
-                Some(row) => convert::group(row)?,
-                None => {
-                    return Err(Error::invalid(
-                        "placement_group.id",
-                        format!("Placement group {} not found", choice.group),
-                    ));
-                }
-            };
+            let group = chosen_group(&mut db, principal, choice).await?;
             if let Scope::Region(group_region) = &group.scope
                 && group_region != &region.id
             {
@@ -251,15 +243,7 @@ impl Berth {
         let source_group = view.groups.iter().find(|g| matches!(g.scope, Scope::Region(_))).cloned();
         let target_group = match &migrate.group {
             Some(choice) => {
-                let group = match db.group_get(principal.account.0, choice.group.0).await? {
-                    Some(row) => convert::group(row)?,
-                    None => {
-                        return Err(Error::invalid(
-                            "placement_group.id",
-                            format!("Placement group {} not found", choice.group),
-                        ));
-                    }
-                };
+                let group = chosen_group(&mut db, principal, choice).await?;
                 if group.scope != Scope::Region(target_region.clone()) {
                     return Err(Error::invalid(
                         "placement_group.id",
@@ -419,6 +403,14 @@ async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bo
     match fleet.judge_host(&request, host) {
         Ok(verdict) => Ok(verdict.is_ok()),
         Err(error) => Err(engine(error)),
+    }
+}
+
+/// The group a request names in its body: an unknown one is a 400 naming the field.
+async fn chosen_group(db: &mut Db<'_>, principal: &Principal, choice: &GroupChoice) -> Result<Group> {
+    match db.group_get(principal.account.0, choice.group.0).await? {
+        Some(row) => convert::group(row),
+        None => Err(Error::invalid("placement_group.id", format!("Placement group {} not found", choice.group))),
     }
 }
 
