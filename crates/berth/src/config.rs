@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use berth_core::DemoOptions;
 use clap::Args;
 use serde::Deserialize;
 
@@ -25,6 +26,28 @@ pub struct ServeArgs {
     /// [default: a random token].
     #[arg(long, env = "BERTH_DEMO_TOKEN", hide_env_values = true)]
     pub demo_token: Option<String>,
+    /// The demo account's Exoscale API key, used only when the demo is seeded [default: random].
+    #[arg(long, env = "BERTH_DEMO_API_KEY")]
+    pub demo_api_key: Option<String>,
+    /// The demo account's Exoscale API secret, used only when the demo is seeded
+    /// [default: random].
+    #[arg(long, env = "BERTH_DEMO_API_SECRET", hide_env_values = true)]
+    pub demo_api_secret: Option<String>,
+    /// The operator's token for the native /v1 API, used only when the demo is seeded
+    /// [default: random].
+    #[arg(long, env = "BERTH_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
+    /// The file holding the key that seals API secrets at rest [default: the database path
+    /// with `.key` appended; created on first start].
+    #[arg(long, env = "BERTH_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// The base URL clients reach berth at, advertised by `GET /v2/zone`
+    /// [default: http:// and the request's Host].
+    #[arg(long, env = "BERTH_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The Exoscale zone that `/v2` addresses [default: ch-gva-2].
+    #[arg(long, env = "BERTH_EXOSCALE_ZONE")]
+    pub exoscale_zone: Option<String>,
     /// How long a migration takes, in seconds [default: 5].
     #[arg(long, env = "BERTH_MIGRATION_SECONDS")]
     pub migration_seconds: Option<f64>,
@@ -37,6 +60,12 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     database: Option<String>,
     demo_token: Option<String>,
+    demo_api_key: Option<String>,
+    demo_api_secret: Option<String>,
+    operator_token: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    public_url: Option<String>,
+    exoscale_zone: Option<String>,
     migration_seconds: Option<f64>,
 }
 
@@ -45,7 +74,10 @@ struct FileConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub database: String,
-    pub demo_token: Option<String>,
+    pub demo: DemoOptions,
+    pub secret_key_file: PathBuf,
+    pub public_url: Option<String>,
+    pub exoscale_zone: String,
     pub migration_duration: Duration,
 }
 
@@ -60,19 +92,49 @@ impl Config {
         if !(migration_seconds.is_finite() && (0.0..=86_400.0).contains(&migration_seconds)) {
             bail!("migration_seconds must be between 0 and 86400, not {migration_seconds}");
         }
-        let demo_token = args.demo_token.or(file.demo_token);
-        if let Some(token) = &demo_token
-            && (token.len() < 16 || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_graphic()))
+        let demo = DemoOptions {
+            token: credential("demo token", args.demo_token.or(file.demo_token), 16)?,
+            api_key: credential("demo API key", args.demo_api_key.or(file.demo_api_key), 8)?,
+            api_secret: credential("demo API secret", args.demo_api_secret.or(file.demo_api_secret), 16)?,
+            operator_token: credential("operator token", args.operator_token.or(file.operator_token), 16)?,
+        };
+        let database = args.database.or(file.database).unwrap_or_else(|| "berth.db".to_string());
+        let secret_key_file = args
+            .secret_key_file
+            .or(file.secret_key_file)
+            .unwrap_or_else(|| PathBuf::from(format!("{}.key", database_file(&database))));
+        let public_url = args.public_url.or(file.public_url);
+        if let Some(url) = &public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            bail!("the demo token must be 16-128 printable ASCII characters without spaces");
+            bail!("the public URL must start with http:// or https://, not {url:?}");
         }
         Ok(Config {
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            database: args.database.or(file.database).unwrap_or_else(|| "berth.db".to_string()),
-            demo_token,
+            database,
+            demo,
+            secret_key_file,
+            public_url,
+            exoscale_zone: args.exoscale_zone.or(file.exoscale_zone).unwrap_or_else(|| "ch-gva-2".to_string()),
             migration_duration: Duration::from_secs_f64(migration_seconds),
         })
     }
+}
+
+/// A credential given for the demo: `min`–128 printable ASCII characters without spaces.
+fn credential(what: &str, value: Option<String>, min: usize) -> anyhow::Result<Option<String>> {
+    if let Some(value) = &value
+        && (value.len() < min || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        bail!("the {what} must be {min}-128 printable ASCII characters without spaces");
+    }
+    Ok(value)
+}
+
+/// The file a database URL names: `sqlite://x.db?mode=rwc` → `x.db`.
+pub fn database_file(database: &str) -> &str {
+    let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
+    path.split('?').next().unwrap_or(path)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -85,7 +147,19 @@ mod tests {
     use super::*;
 
     fn args() -> ServeArgs {
-        ServeArgs { config: None, listen: None, database: None, demo_token: None, migration_seconds: None }
+        ServeArgs {
+            config: None,
+            listen: None,
+            database: None,
+            demo_token: None,
+            demo_api_key: None,
+            demo_api_secret: None,
+            operator_token: None,
+            secret_key_file: None,
+            public_url: None,
+            exoscale_zone: None,
+            migration_seconds: None,
+        }
     }
 
     #[test]
@@ -99,6 +173,8 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(config.database, "flag.db");
         assert_eq!(config.migration_duration, Duration::from_secs(5));
+        assert_eq!(config.secret_key_file, PathBuf::from("flag.db.key"));
+        assert_eq!(config.exoscale_zone, "ch-gva-2");
     }
 
     #[test]

@@ -3,11 +3,11 @@
 mod config;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_core::{Berth, DemoCredentials, Settings};
+use berth_core::{Berth, DemoCredentials, DemoOptions, SecretKey, Settings};
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -24,8 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs berth: the Linode v4 dialect under /v4 and /v4beta, on a SQLite database seeded
-    /// with a demo fleet on first start.
+    /// Runs berth: the Linode v4 dialect under /v4 and /v4beta and the Exoscale v2 dialect
+    /// under /v2 and /{zone}/v2, on a SQLite database seeded with a demo fleet on first start.
     Serve(ServeArgs),
 }
 
@@ -47,22 +47,34 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = store::Store::open(&config.database)
         .await
         .with_context(|| format!("opening the database {}", config.database))?;
-    let berth = Arc::new(Berth::new(store.clone(), Settings { migration_duration: config.migration_duration }));
-    let credentials_path = credentials_path(&config.database);
-    match berth.demo_seed(config.demo_token.clone()).await? {
+    let secret_key = secret_key(&config.secret_key_file, &store).await?;
+    let settings = Settings { migration_duration: config.migration_duration, secret_key };
+    let berth = Arc::new(Berth::new(store.clone(), settings));
+    let credentials_path = PathBuf::from(format!("{}.credentials", config::database_file(&config.database)));
+    match berth.demo_seed(config.demo.clone()).await? {
         Some(credentials) => {
             write_credentials(&credentials_path, &credentials)?;
             println!(
-                "Seeded the demo fleet and the demo account.\nDemo token: {}\n(saved to {}, readable only by you)",
+                "Seeded the demo fleet and the demo account.\n\
+                 Demo token (Linode): {}\n\
+                 Demo API key and secret (Exoscale): {} {}\n\
+                 Operator token (/v1): {}\n\
+                 (saved to {}, readable only by you)",
                 credentials.token,
+                credentials.api_key,
+                credentials.api_secret,
+                credentials.operator_token,
                 credentials_path.display()
             );
         }
         None => {
-            if config.demo_token.is_some() {
-                tracing::info!("the database is already seeded; --demo-token applies only to a new database");
+            if config.demo != DemoOptions::default() {
+                tracing::info!("the database is already seeded; the demo credentials given apply only to a new one");
             }
-            println!("The demo token was saved to {} when this database was created.", credentials_path.display());
+            println!(
+                "The demo credentials were saved to {} when this database was created.",
+                credentials_path.display()
+            );
         }
     }
 
@@ -70,17 +82,42 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
     let background = tokio::spawn(server::run_background(berth.clone(), wait_for(stopped.clone())));
+    let server_settings =
+        server::Settings { exoscale_zone: config.exoscale_zone.clone(), public_url: config.public_url };
     tracing::info!(database = %config.database, "berth ready on http://{address}");
     let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
     };
-    server::serve(listener, server::router(berth), shutdown).await?;
+    server::serve(listener, server::router(berth, server_settings), shutdown).await?;
     background.await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The key that seals API secrets: read from its file, or created there (readable only by its
+/// owner) when the database holds no sealed secret yet. A database with secrets and no key is
+/// refused: the secrets could never be opened.
+async fn secret_key(path: &Path, store: &store::Store) -> anyhow::Result<SecretKey> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => SecretKey::from_hex(&text)
+            .with_context(|| format!("{} does not hold a secret key (64 hex digits)", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let sealed = store.read().await?.db().api_key_count().await?;
+            if sealed > 0 {
+                anyhow::bail!(
+                    "the secret key file {} is missing, and the database holds {sealed} API secret(s) sealed with it",
+                    path.display()
+                );
+            }
+            let key = SecretKey::generate();
+            write_private(path, &format!("{}\n", key.to_hex()))?;
+            Ok(key)
+        }
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {
@@ -105,15 +142,27 @@ async fn shutdown_signal() {
     }
 }
 
-/// The credentials file sits beside the database: `berth.db` → `berth.db.credentials`.
-fn credentials_path(database: &str) -> PathBuf {
-    let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
-    let path = path.split('?').next().unwrap_or(path);
-    PathBuf::from(format!("{path}.credentials"))
+/// Writes the demo credentials as a shell-sourceable file that only the owner can read.
+fn write_credentials(path: &Path, credentials: &DemoCredentials) -> anyhow::Result<()> {
+    let text = format!(
+        "# berth demo credentials for user {}, written when the database was created.\n\
+         LINODE_TOKEN={}\n\
+         LINODE_CLI_TOKEN={}\n\
+         EXOSCALE_API_KEY={}\n\
+         EXOSCALE_API_SECRET={}\n\
+         BERTH_OPERATOR_TOKEN={}\n",
+        credentials.username,
+        credentials.token,
+        credentials.token,
+        credentials.api_key,
+        credentials.api_secret,
+        credentials.operator_token
+    );
+    write_private(path, &text)
 }
 
-/// Writes the demo credentials as a shell-sourceable file that only the owner can read.
-fn write_credentials(path: &PathBuf, credentials: &DemoCredentials) -> anyhow::Result<()> {
+/// Writes a file that only its owner can read.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -124,12 +173,6 @@ fn write_credentials(path: &PathBuf, credentials: &DemoCredentials) -> anyhow::R
         .with_context(|| format!("writing {}", path.display()))?;
     // The mode above applies only to a new file; an old one keeps its mode unless reset.
     file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    writeln!(
-        file,
-        "# berth demo credentials for user {}, written when the database was created.",
-        credentials.username
-    )?;
-    writeln!(file, "LINODE_TOKEN={}", credentials.token)?;
-    writeln!(file, "LINODE_CLI_TOKEN={}", credentials.token)?;
+    file.write_all(text.as_bytes())?;
     Ok(())
 }

@@ -24,7 +24,63 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A fresh Exoscale API key: `EXO` and 24 hex digits, like the real ones.
+pub fn api_key_generate() -> String {
+    let mut bytes = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("EXO{}", hex(&bytes))
+}
+
+/// A fresh API secret: 32 random bytes in URL-safe base64, 43 characters.
+pub fn api_secret_generate() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 impl Berth {
+    /// The principal an Exoscale API key stands for, and its secret, to verify a signature
+    /// with. Unknown and revoked keys are refused alike.
+    pub async fn authenticate_api_key(&self, key: &str) -> Result<(Principal, String)> {
+        if key.is_empty() || key.len() > 128 {
+            return Err(Error::Unauthenticated);
+        }
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let Some(row) = db.api_key_by_key(key).await? else {
+            return Err(Error::Unauthenticated);
+        };
+        if row.revoked_at.is_some() {
+            return Err(Error::Unauthenticated);
+        }
+        let Some(user) = db.user_get(row.account_id, row.user_id).await? else {
+            return Err(Error::Unauthenticated);
+        };
+        let secret = self.settings.secret_key.open(&row.secret)?;
+        let principal = Principal {
+            account: AccountId(row.account_id),
+            user: UserId(user.id),
+            username: user.username,
+            email: user.email,
+            restricted: user.restricted != 0,
+            scopes: "*".to_string(),
+        };
+        Ok((principal, secret))
+    }
+
+    /// Whether `token` is an operator credential of the native API.
+    pub async fn authenticate_operator(&self, token: &str) -> Result<()> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(Error::Unauthenticated);
+        }
+        if self.store.read().await?.db().operator_token_exists(&token_hash(token)).await? {
+            Ok(())
+        } else {
+            Err(Error::Unauthenticated)
+        }
+    }
+
     /// The principal a bearer token stands for; unknown and expired tokens are refused alike.
     pub async fn authenticate_token(&self, token: &str) -> Result<Principal> {
         if token.is_empty() || token.len() > 256 {

@@ -193,3 +193,125 @@ pub const PUBLIC_IMAGES: &[Image] = &[
 pub fn image(id: &str) -> Option<&'static Image> {
     PUBLIC_IMAGES.iter().find(|i| i.id == id)
 }
+
+/// An Exoscale instance type. Its disk is chosen per instance (`disk-size`), not by the type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExoscaleType {
+    pub id: &'static str,
+    pub family: &'static str,
+    pub size: &'static str,
+    pub cpus: u32,
+    pub gpus: u32,
+    pub memory_mib: u64,
+}
+
+const fn exoscale(
+    id: &'static str,
+    family: &'static str,
+    size: &'static str,
+    cpus: u32,
+    memory_mib: u64,
+    gpus: u32,
+) -> ExoscaleType {
+    ExoscaleType { id, family, size, cpus, gpus, memory_mib }
+}
+
+/// The Exoscale instance types, smallest first in each family.
+pub const EXOSCALE_TYPES: &[ExoscaleType] = &[
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-000000000001", "standard", "micro", 1, 512, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-000000000002", "standard", "tiny", 1, 1024, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-000000000003", "standard", "small", 2, 2 * 1024, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-000000000004", "standard", "medium", 2, 4 * 1024, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-000000000005", "standard", "large", 4, 8 * 1024, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-000000000006", "standard", "extra-large", 4, 16 * 1024, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-000000000007", "standard", "huge", 8, 32 * 1024, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-000000000008", "standard", "mega", 12, 64 * 1024, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-000000000009", "standard", "titan", 16, 128 * 1024, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-00000000000a", "cpu", "extra-large", 16, 32 * 1024, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-00000000000b", "memory", "extra-large", 4, 64 * 1024, 0),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-00000000000c", "gpu2", "medium", 12, 56 * 1024, 1),
+    exoscale("b6d8a4e5-8f7e-4a1d-9b5e-00000000000d", "gpu2", "large", 24, 112 * 1024, 2),
+];
+
+pub fn exoscale_type(id: &str) -> Option<&'static ExoscaleType> {
+    EXOSCALE_TYPES.iter().find(|t| t.id.eq_ignore_ascii_case(id))
+}
+
+/// An Exoscale template: what an instance boots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Template {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub family: &'static str,
+    pub default_user: &'static str,
+    pub boot_mode: &'static str,
+    /// Size in bytes.
+    pub size: u64,
+    pub version: &'static str,
+    pub created: &'static str,
+}
+
+const GB: u64 = 1024 * 1024 * 1024;
+
+/// The public templates.
+pub const TEMPLATES: &[Template] = &[
+    Template {
+        id: "6f3bc1a0-4c1f-4b7e-8d2a-000000000001",
+        name: "Linux Ubuntu 24.04 LTS 64-bit",
+        family: "ubuntu",
+        default_user: "ubuntu",
+        boot_mode: "uefi",
+        size: 10 * GB,
+        version: "24.04",
+        created: "2024-04-26T09:00:00Z",
+    },
+    Template {
+        id: "6f3bc1a0-4c1f-4b7e-8d2a-000000000002",
+        name: "Linux Ubuntu 22.04 LTS 64-bit",
+        family: "ubuntu",
+        default_user: "ubuntu",
+        boot_mode: "legacy",
+        size: 10 * GB,
+        version: "22.04",
+        created: "2022-04-22T09:00:00Z",
+    },
+    Template {
+        id: "6f3bc1a0-4c1f-4b7e-8d2a-000000000003",
+        name: "Linux Debian 12 (Bookworm) 64-bit",
+        family: "debian",
+        default_user: "debian",
+        boot_mode: "legacy",
+        size: 10 * GB,
+        version: "12",
+        created: "2023-06-12T09:00:00Z",
+    },
+    Template {
+        id: "6f3bc1a0-4c1f-4b7e-8d2a-000000000004",
+        name: "Linux Rocky Linux 9 64-bit",
+        family: "rockylinux",
+        default_user: "rocky",
+        boot_mode: "legacy",
+        size: 10 * GB,
+        version: "9",
+        created: "2022-07-20T09:00:00Z",
+    },
+];
+
+pub fn template(id: &str) -> Option<&'static Template> {
+    TEMPLATES.iter().find(|t| t.id.eq_ignore_ascii_case(id))
+}
+
+/// What an instance of `type_id` (a Linode type or an Exoscale type) needs, and whether its
+/// disk comes with the type (`true`) or must be chosen per instance (`false`).
+pub fn type_size(type_id: &str) -> Option<(Resources, bool)> {
+    if let Some(linode) = instance_type(type_id) {
+        return Some((linode.size, true));
+    }
+    exoscale_type(type_id)
+        .map(|t| (Resources { vcpus: t.cpus, memory_mib: t.memory_mib, disk_mib: 0, gpus: t.gpus }, false))
+}
+
+/// Whether an instance can boot `id`: a Linode image or an Exoscale template.
+pub fn bootable(id: &str) -> bool {
+    image(id).is_some() || template(id).is_some()
+}

@@ -1,6 +1,8 @@
 //! Rows to domain types and back: the one place that knows how the store spells each value.
 
-use store::{FirewallRow, GroupRow, HostRow, InstanceRow, MigrationRow, RegionRow, Size};
+use std::collections::BTreeMap;
+
+use store::{FirewallRow, GroupRow, HostRow, InstanceRow, MigrationRow, OperationRow, RegionRow, Size};
 
 use crate::error::{Error, Result};
 use crate::model::*;
@@ -136,8 +138,18 @@ pub(crate) fn tags_from_store(tags: &str) -> Vec<String> {
     if tags.is_empty() { Vec::new() } else { tags.split('\n').map(str::to_string).collect() }
 }
 
+/// Labels are kept as a JSON object of strings.
+pub(crate) fn labels_to_store(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_string())
+}
+
+pub(crate) fn labels_from_store(labels: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(labels).map_err(|_| corrupt("label set", labels))
+}
+
 pub(crate) fn instance(row: InstanceRow) -> Result<Instance> {
     let size = row.size();
+    let labels = labels_from_store(&row.labels)?;
     Ok(Instance {
         id: InstanceId(row.id),
         uuid: row.uuid,
@@ -158,6 +170,29 @@ pub(crate) fn instance(row: InstanceRow) -> Result<Instance> {
         firewall: row.firewall_id.map(FirewallId),
         created_at: Timestamp(row.created_at),
         updated_at: Timestamp(row.updated_at),
+        labels,
+    })
+}
+
+pub(crate) fn operation(row: OperationRow) -> Result<Operation> {
+    Ok(Operation {
+        state: match row.state.as_str() {
+            "pending" => OperationState::Pending,
+            "success" => OperationState::Success,
+            "failure" => OperationState::Failure,
+            "timeout" => OperationState::Timeout,
+            other => return Err(corrupt("operation state", other)),
+        },
+        id: row.id,
+        account: AccountId(row.account_id),
+        reason: row.reason,
+        message: row.message,
+        reference: OperationReference {
+            id: row.reference_id,
+            link: row.reference_link,
+            command: row.reference_command,
+        },
+        created_at: Timestamp(row.created_at),
     })
 }
 

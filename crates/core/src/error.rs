@@ -15,9 +15,12 @@ pub enum Error {
     #[error("{what} not found")]
     NotFound { what: &'static str },
     /// The resource is in a state that forbids the change (a group with members, a busy
-    /// instance, a limit reached).
+    /// instance).
     #[error("{reason}")]
     Conflict { field: Option<String>, reason: String },
+    /// A limit would be exceeded: members in a group, groups in a region.
+    #[error("{reason}")]
+    Limit { field: Option<String>, reason: String },
     /// Placement refuses the change: no host can take the instance, or a strict group would be
     /// broken. Nothing changed.
     #[error("{reason}")]
@@ -39,6 +42,10 @@ impl Error {
 
     pub fn conflict(field: Option<&str>, reason: impl Into<String>) -> Error {
         Error::Conflict { field: field.map(str::to_string), reason: reason.into() }
+    }
+
+    pub fn limit(field: Option<&str>, reason: impl Into<String>) -> Error {
+        Error::Limit { field: field.map(str::to_string), reason: reason.into() }
     }
 
     pub fn placement(field: Option<&str>, reason: impl Into<String>) -> Error {

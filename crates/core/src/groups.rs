@@ -27,7 +27,7 @@ impl Berth {
                 if let Some(limit) = region.max_groups_per_account {
                     let count = db.group_count(principal.account.0, region.id.as_str()).await?;
                     if count >= i64::from(limit) {
-                        return Err(Error::conflict(
+                        return Err(Error::limit(
                             Some("region"),
                             format!("You may have at most {limit} placement groups in {}", region.id),
                         ));
@@ -77,6 +77,17 @@ impl Berth {
         let mut conn = self.store.read().await?;
         let mut db = conn.db();
         let group = group_get(&mut db, principal, id).await?;
+        Ok(group_views(&mut db, vec![group]).await?.remove(0))
+    }
+
+    /// A group by its UUID, the id the Exoscale dialect knows.
+    pub async fn group_get_by_uuid(&self, principal: &Principal, uuid: &str) -> Result<GroupView> {
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let group = match db.group_get_by_uuid(principal.account.0, uuid).await? {
+            Some(row) => convert::group(row)?,
+            None => return Err(Error::not_found("anti-affinity group")),
+        };
         Ok(group_views(&mut db, vec![group]).await?.remove(0))
     }
 
@@ -195,7 +206,7 @@ impl Berth {
         let extra_hosts: Vec<HostId> = rows.iter().flat_map(|i| i.host.into_iter().chain(i.target_host)).collect();
         let (mut fleet, members) = groups_fleet(&mut db, std::slice::from_ref(&group), &extra_hosts).await?;
         if members.len() + instances.len() > limit as usize {
-            return Err(Error::conflict(
+            return Err(Error::limit(
                 Some("linodes"),
                 format!("Placement group {id} can hold at most {limit} members; it has {}", members.len()),
             ));
@@ -316,7 +327,8 @@ pub(crate) async fn member_limit(db: &mut Db<'_>, group: &Group) -> Result<u32> 
 
 /// Groups with their members' compliance and the migrations into and out of them.
 pub(crate) async fn group_views(db: &mut Db<'_>, groups: Vec<Group>) -> Result<Vec<GroupView>> {
-    let (fleet, _) = groups_fleet(db, &groups, &[]).await?;
+    let (fleet, rows) = groups_fleet(db, &groups, &[]).await?;
+    let uuids: HashMap<i64, &str> = rows.iter().map(|m| (m.instance_id, m.instance_uuid.as_str())).collect();
     let ids: Vec<i64> = groups.iter().map(|g| g.id.0).collect();
     let migrations = db.migrations_running_for_groups(&ids).await?;
     let mut views = Vec::with_capacity(groups.len());
@@ -327,6 +339,7 @@ pub(crate) async fn group_views(db: &mut Db<'_>, groups: Vec<Group>) -> Result<V
             .iter()
             .map(|m| Member {
                 instance: m.instance,
+                uuid: uuids.get(&m.instance.0).map(|u| u.to_string()).unwrap_or_default(),
                 is_compliant: m.breach.is_none(),
                 reason: m.breach.as_ref().map(|b| format!("member {} {b}", m.instance)),
             })

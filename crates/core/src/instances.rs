@@ -35,10 +35,15 @@ struct Want<'a> {
 
 impl Berth {
     pub async fn instance_create(&self, principal: &Principal, create: InstanceCreate) -> Result<InstanceView> {
-        let instance_type = catalog::instance_type(&create.type_id)
+        let (mut size, disk_included) = catalog::type_size(&create.type_id)
             .ok_or_else(|| Error::invalid("type", "A valid plan type by that ID was not found"))?;
+        match (disk_included, create.disk_gib) {
+            (_, Some(disk)) => size.disk_mib = disk.saturating_mul(1024),
+            (true, None) => {}
+            (false, None) => return Err(Error::invalid("disk-size", "this instance type needs a disk size")),
+        }
         if let Some(image) = &create.image
-            && catalog::image(image).is_none()
+            && !catalog::bootable(image)
         {
             return Err(Error::invalid("image", format!("Image {image} not found")));
         }
@@ -75,14 +80,7 @@ impl Berth {
             Some(label) => label.clone(),
             None => Label::parse("label", &format!("linode-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))?,
         };
-        let want = Want {
-            region: &region.id,
-            size: instance_type.size,
-            groups: &groups,
-            moving: None,
-            avoid: &[],
-            compliant_only,
-        };
+        let want = Want { region: &region.id, size, groups: &groups, moving: None, avoid: &[], compliant_only };
         for attempt in 0..PLACEMENT_ATTEMPTS {
             let mut tx = self.store.write().await?;
             let placement = self.choose(&mut tx.db(), &want, attempt > 0).await?;
@@ -91,15 +89,16 @@ impl Berth {
                 account_id: principal.account.0,
                 label: label.as_str().to_string(),
                 region_id: region.id.as_str().to_string(),
-                type_id: instance_type.id.to_string(),
-                size: convert::size(instance_type.size),
+                type_id: create.type_id.clone(),
+                size: convert::size(size),
                 host_id: placement.host.0,
                 state: create.state.as_str().to_string(),
                 image: create.image.clone(),
                 tags: convert::tags_to_store(&create.tags),
                 firewall_id: create.firewall.map(|f| f.0),
+                labels: convert::labels_to_store(&create.labels),
             };
-            match self.create_in(&mut tx, principal, &want, &placement, &new).await? {
+            match self.create_in(&mut tx, principal, &want, &placement, &new, create.unique_label).await? {
                 Attempt::Stale => self.fleets.invalidate(&region.id),
                 Attempt::Done(instance) => {
                     let view = instance_views(&mut tx.db(), vec![instance]).await?.remove(0);
@@ -130,9 +129,10 @@ impl Berth {
         want: &Want<'_>,
         placement: &Placement,
         new: &NewInstance,
+        unique_label: bool,
     ) -> Result<Attempt<Instance>> {
         let mut db = tx.db();
-        if db.instance_label_taken(principal.account.0, &new.label, None).await? {
+        if unique_label && db.instance_label_taken(principal.account.0, &new.label, None).await? {
             return Err(Error::invalid("label", "Label must be unique among your Linodes"));
         }
         for group in want.groups {
@@ -158,6 +158,29 @@ impl Berth {
         Ok(instance_views(&mut db, vec![instance]).await?.remove(0))
     }
 
+    /// An instance by its UUID, the id the Exoscale dialect knows.
+    pub async fn instance_get_by_uuid(&self, principal: &Principal, uuid: &str) -> Result<InstanceView> {
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let instance = match db.instance_get_by_uuid(principal.account.0, uuid).await? {
+            Some(row) => convert::instance(row)?,
+            None => return Err(Error::not_found("instance")),
+        };
+        Ok(instance_views(&mut db, vec![instance]).await?.remove(0))
+    }
+
+    /// Any account's instance, by integer id or UUID, with the hosts it stands on: for the
+    /// operator.
+    pub async fn operator_instance(&self, id: &str) -> Result<(InstanceView, Vec<Host>)> {
+        let mut conn = self.store.read().await?;
+        let mut db = conn.db();
+        let row = db.instance_find(id.parse().ok(), Some(id)).await?.ok_or_else(|| Error::not_found("instance"))?;
+        let instance = convert::instance(row)?;
+        let host_ids: Vec<i64> = instance.host.into_iter().chain(instance.target_host).map(|h| h.0).collect();
+        let hosts = db.hosts_by_id(&host_ids).await?.iter().map(convert::host).collect::<Result<Vec<_>>>()?;
+        Ok((instance_views(&mut db, vec![instance]).await?.remove(0), hosts))
+    }
+
     pub async fn instance_list(&self, principal: &Principal) -> Result<Vec<InstanceView>> {
         let mut conn = self.store.read().await?;
         let mut db = conn.db();
@@ -179,12 +202,24 @@ impl Berth {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let instance = instance_get(&mut db, principal, id).await?;
-        let label = update.label.unwrap_or(instance.label);
-        if db.instance_label_taken(principal.account.0, label.as_str(), Some(id.0)).await? {
+        if let Some(label) = &update.label
+            && update.unique_label
+            && db.instance_label_taken(principal.account.0, label.as_str(), Some(id.0)).await?
+        {
             return Err(Error::invalid("label", "Label must be unique among your Linodes"));
         }
+        let label = update.label.unwrap_or(instance.label);
         let tags = update.tags.unwrap_or(instance.tags);
-        db.instance_update(principal.account.0, id.0, label.as_str(), &convert::tags_to_store(&tags), now().0).await?;
+        let labels = update.labels.unwrap_or(instance.labels);
+        db.instance_update(
+            principal.account.0,
+            id.0,
+            label.as_str(),
+            &convert::tags_to_store(&tags),
+            &convert::labels_to_store(&labels),
+            now().0,
+        )
+        .await?;
         let instance = instance_get(&mut db, principal, id).await?;
         let view = instance_views(&mut db, vec![instance]).await?.remove(0);
         tx.commit().await?;
@@ -378,9 +413,13 @@ impl Berth {
                 }
                 Err(ChooseError::NoHost(no_host)) => {
                     let field = (!want.groups.is_empty()).then_some("placement_group.id");
+                    let name = |id: GroupId| match want.groups.iter().find(|g| g.id == id) {
+                        Some(group) => format!("group {id} ({})", group.label),
+                        None => format!("group {id}"),
+                    };
                     return Err(Error::placement(
                         field,
-                        format!("No host in {} can take this Linode: {no_host}", want.region),
+                        format!("No host in {} can take this instance: {}", want.region, no_host.render(&name)),
                     ));
                 }
                 Err(ChooseError::Fleet(error)) => return Err(engine(error)),
@@ -419,9 +458,9 @@ async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -> Result<()
     let limit = member_limit(db, group).await?;
     let members = db.members_of_groups(&[group.id.0]).await?.len();
     if members + joining > limit as usize {
-        return Err(Error::conflict(
+        return Err(Error::limit(
             Some("placement_group.id"),
-            format!("Placement group {} can hold at most {limit} members; it has {members}", group.id),
+            format!("Group {} ({}) can hold at most {limit} members; it has {members}", group.id, group.label),
         ));
     }
     Ok(())

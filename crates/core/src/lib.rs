@@ -15,6 +15,8 @@ mod groups;
 mod instances;
 mod migrations;
 mod model;
+mod operations;
+mod secrets;
 mod seed;
 
 pub mod auth;
@@ -25,18 +27,24 @@ use store::Store;
 
 pub use error::{Error, Result};
 pub use model::*;
-pub use seed::{DemoCredentials, FleetSeed, RackSeed, RegionSeed, demo_fleet};
+pub use operations::OPERATION_RETENTION;
+pub use secrets::SecretKey;
+pub use seed::{DemoCredentials, DemoOptions, FleetSeed, RackSeed, RegionSeed, demo_fleet};
 
 /// Tunables of the domain.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// How long a migration takes from start to completion.
     pub migration_duration: Duration,
+    /// The key that seals API secrets at rest. It must stay the same across restarts (the
+    /// binary keeps it in a file beside the database); the default is a fresh random key, fit
+    /// only for a database that lives as long as the process.
+    pub secret_key: SecretKey,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { migration_duration: Duration::from_secs(5) }
+        Settings { migration_duration: Duration::from_secs(5), secret_key: SecretKey::generate() }
     }
 }
 

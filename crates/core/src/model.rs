@@ -1,5 +1,6 @@
 //! The domain: what berth keeps and decides, in the terms every dialect shares.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 pub use placement::{FailureDomain, GroupId, GroupKind, HostId, HostState, InstanceId, Policy, Resources};
@@ -153,6 +154,7 @@ pub struct GroupView {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
     pub instance: InstanceId,
+    pub uuid: String,
     pub is_compliant: bool,
     /// Why the member is not compliant.
     pub reason: Option<String>,
@@ -205,6 +207,8 @@ pub struct Instance {
     pub firewall: Option<FirewallId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Key-value labels (Exoscale's), distinct from tags (Linode's).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// An instance with what the dialects show beside it.
@@ -235,10 +239,15 @@ pub struct GroupChoice {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceCreate {
     pub label: Option<Label>,
+    /// Whether the label must be unique among the account's instances (Linode's rule).
+    pub unique_label: bool,
     pub region: RegionId,
     pub type_id: String,
+    /// The disk, in GiB, for types whose disk is chosen per instance.
+    pub disk_gib: Option<u64>,
     pub image: Option<String>,
     pub tags: Vec<String>,
+    pub labels: BTreeMap<String, String>,
     pub firewall: Option<FirewallId>,
     pub groups: Vec<GroupChoice>,
     pub state: InstanceState,
@@ -247,7 +256,10 @@ pub struct InstanceCreate {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceUpdate {
     pub label: Option<Label>,
+    /// Whether the label must be unique among the account's instances (Linode's rule).
+    pub unique_label: bool,
     pub tags: Option<Vec<String>>,
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// A user's request to move an instance: to another region, into another group, or just to
@@ -325,4 +337,44 @@ pub struct FirewallCreate {
     pub status: String,
     pub rules: String,
     pub tags: Vec<String>,
+}
+
+/// The state of an asynchronous operation (Exoscale's handle on a change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperationState {
+    Pending,
+    Success,
+    Failure,
+    Timeout,
+}
+
+impl OperationState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OperationState::Pending => "pending",
+            OperationState::Success => "success",
+            OperationState::Failure => "failure",
+            OperationState::Timeout => "timeout",
+        }
+    }
+}
+
+/// What an operation changed: the resource's id, where to read it, and the command that does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationReference {
+    pub id: String,
+    pub link: String,
+    pub command: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub id: String,
+    pub account: AccountId,
+    pub state: OperationState,
+    /// Why it did not succeed; set whenever the state is `failure` or `timeout`.
+    pub reason: Option<String>,
+    pub message: String,
+    pub reference: OperationReference,
+    pub created_at: Timestamp,
 }

@@ -3,7 +3,7 @@
 
 use store::{Db, NewHost, RegionRow};
 
-use crate::auth::{token_generate, token_hash};
+use crate::auth::{api_key_generate, api_secret_generate, token_generate, token_hash};
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::model::*;
@@ -32,11 +32,27 @@ pub struct RackSeed {
     pub hosts: Vec<Resources>,
 }
 
-/// The demo account's credentials, shown once: the store keeps only their hashes.
+/// The demo credentials to use instead of fresh random ones, for scripts and CI.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DemoOptions {
+    pub token: Option<String>,
+    pub api_key: Option<String>,
+    pub api_secret: Option<String>,
+    pub operator_token: Option<String>,
+}
+
+/// The demo credentials, shown once: the store keeps the tokens' hashes and the API secret
+/// sealed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DemoCredentials {
     pub username: String,
+    /// The demo account's Linode bearer token.
     pub token: String,
+    /// The demo account's Exoscale API key and secret.
+    pub api_key: String,
+    pub api_secret: String,
+    /// The operator's bearer token for the native `/v1` API.
+    pub operator_token: String,
 }
 
 const DEMO_SEEDED: &str = "demo_seeded";
@@ -47,34 +63,36 @@ fn capacity(vcpus: u32, memory_gib: u64, disk_gib: u64, gpus: u32) -> Resources 
     Resources { vcpus, memory_mib: memory_gib * GIB, disk_mib: disk_gib * GIB, gpus }
 }
 
-/// The demo fleet: four regions of sixteen hosts each, in four racks of four, with the
-/// capacities of current two-socket servers; one rack in `us-east` carries GPUs.
+/// The demo fleet: four Linode regions and two Exoscale zones of sixteen hosts each, in four
+/// racks of four, with the capacities of current two-socket servers. One rack in `us-east`
+/// carries GPUs; in `de-fra-1` only two hosts do, so GPU instances there run out of hosts
+/// first, as they do in real zones.
 pub fn demo_fleet() -> FleetSeed {
-    let region = |id: &str, label: &str, country: &str| {
-        let gpu_rack = id == "us-east";
-        RegionSeed {
-            id: id.to_string(),
-            label: label.to_string(),
-            country: country.to_string(),
-            max_members_per_group: 5,
-            max_groups_per_account: None,
-            racks: (1..=4)
-                .map(|rack| RackSeed {
-                    name: format!("r{rack}"),
-                    hosts: (0..4)
-                        .map(|_| match rack {
-                            1 | 2 => capacity(64, 256, 3840, 0),
-                            3 => capacity(96, 384, 7680, 0),
-                            _ if gpu_rack => capacity(64, 512, 7680, 4),
-                            _ => capacity(128, 512, 7680, 0),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }
+    let region = |id: &str, label: &str, country: &str| RegionSeed {
+        id: id.to_string(),
+        label: label.to_string(),
+        country: country.to_string(),
+        max_members_per_group: 5,
+        max_groups_per_account: None,
+        racks: (1..=4)
+            .map(|rack| RackSeed {
+                name: format!("r{rack}"),
+                hosts: (0..4)
+                    .map(|host| match (rack, id, host) {
+                        (1 | 2, _, _) => capacity(64, 256, 3840, 0),
+                        (3, _, _) => capacity(96, 384, 7680, 0),
+                        (_, "us-east", _) => capacity(64, 512, 7680, 4),
+                        (_, "de-fra-1", 0 | 1) => capacity(64, 512, 7680, 4),
+                        _ => capacity(128, 512, 7680, 0),
+                    })
+                    .collect(),
+            })
+            .collect(),
     };
     FleetSeed {
         regions: vec![
+            region("ch-gva-2", "Geneva, CH", "ch"),
+            region("de-fra-1", "Frankfurt, DE", "de"),
             region("eu-central", "Frankfurt, DE", "de"),
             region("us-east", "Newark, NJ", "us"),
             region("us-mia", "Miami, FL", "us"),
@@ -84,21 +102,53 @@ pub fn demo_fleet() -> FleetSeed {
 }
 
 impl Berth {
-    /// On an empty database: seeds the demo fleet and the demo account, and returns the demo
-    /// token (`token` when given, else a fresh one). Once seeded, returns `None` and changes
-    /// nothing.
-    pub async fn demo_seed(&self, token: Option<String>) -> Result<Option<DemoCredentials>> {
+    /// On an empty database: seeds the demo fleet, the demo account (a Linode token and an
+    /// Exoscale API key) and the operator's token, and returns the credentials (those given in
+    /// `options`, else fresh ones). Once seeded, returns `None` and changes nothing.
+    pub async fn demo_seed(&self, options: DemoOptions) -> Result<Option<DemoCredentials>> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         if db.meta_get(DEMO_SEEDED).await?.is_some() {
             return Ok(None);
         }
         seed_fleet(&mut db, &demo_fleet()).await?;
-        let token = token.unwrap_or_else(token_generate);
-        let (_, username) = seed_account(&mut db, "demo", "demo", "demo@berth.localhost", &token).await?;
+        let token = options.token.unwrap_or_else(token_generate);
+        let (account, user) = seed_account(&mut db, "demo", "demo", "demo@berth.localhost", &token).await?;
+        let api_key = options.api_key.unwrap_or_else(api_key_generate);
+        let api_secret = options.api_secret.unwrap_or_else(api_secret_generate);
+        let sealed = self.settings.secret_key.seal(&api_secret);
+        db.api_key_insert(account.0, user.0, &api_key, &sealed, "demo", now().0).await?;
+        let operator_token = options.operator_token.unwrap_or_else(token_generate);
+        db.operator_token_insert("bootstrap", &token_hash(&operator_token), now().0).await?;
         db.meta_set(DEMO_SEEDED, &now().0.to_string()).await?;
         tx.commit().await?;
-        Ok(Some(DemoCredentials { username, token }))
+        Ok(Some(DemoCredentials { username: "demo".to_string(), token, api_key, api_secret, operator_token }))
+    }
+
+    /// Gives a user an Exoscale API key (`key` and `secret` when given, else fresh ones) and
+    /// returns both; the secret is shown only here.
+    pub async fn api_key_create(
+        &self,
+        principal: &Principal,
+        name: &str,
+        key: Option<String>,
+        secret: Option<String>,
+    ) -> Result<(String, String)> {
+        let key = key.unwrap_or_else(api_key_generate);
+        let secret = secret.unwrap_or_else(api_secret_generate);
+        let sealed = self.settings.secret_key.seal(&secret);
+        let mut tx = self.store.write().await?;
+        tx.db().api_key_insert(principal.account.0, principal.user.0, &key, &sealed, name, now().0).await?;
+        tx.commit().await?;
+        Ok((key, secret))
+    }
+
+    /// Adds an operator token of the native API.
+    pub async fn operator_token_create(&self, label: &str, token: &str) -> Result<()> {
+        let mut tx = self.store.write().await?;
+        tx.db().operator_token_insert(label, &token_hash(token), now().0).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Adds the regions and hosts of a seed to the fleet.
@@ -170,10 +220,10 @@ async fn seed_account(
     username: &str,
     email: &str,
     token: &str,
-) -> Result<(AccountId, String)> {
+) -> Result<(AccountId, UserId)> {
     let now = now().0;
     let account = db.account_insert(name, now).await?;
     let user = db.user_insert(account.id, username, email, false, now).await?;
     db.token_insert(account.id, user.id, "demo", &token_hash(token), "*", now, None).await?;
-    Ok((AccountId(account.id), user.username))
+    Ok((AccountId(account.id), UserId(user.id)))
 }

@@ -11,7 +11,7 @@ use berth_core::{
 
 async fn open(path: &str) -> Berth {
     let store = store::Store::open(path).await.unwrap();
-    Berth::new(store, Settings { migration_duration: Duration::from_secs(60) })
+    Berth::new(store, Settings { migration_duration: Duration::from_secs(60), ..Settings::default() })
 }
 
 fn fleet(hosts: usize, vcpus: u32) -> FleetSeed {
@@ -33,10 +33,13 @@ fn fleet(hosts: usize, vcpus: u32) -> FleetSeed {
 fn create(groups: Vec<GroupChoice>) -> InstanceCreate {
     InstanceCreate {
         label: None,
+        unique_label: true,
         region: RegionId::parse("two-proc").unwrap(),
         type_id: "g6-standard-2".into(),
+        disk_gib: None,
         image: None,
         tags: Vec::new(),
+        labels: Default::default(),
         firewall: None,
         groups,
         state: InstanceState::Running,

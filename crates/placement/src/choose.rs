@@ -57,6 +57,11 @@ pub enum Exclusion {
 impl Exclusion {
     /// A phrase for `count` hosts excluded for this reason, e.g. "12 lack memory".
     pub fn describe(&self, count: usize) -> String {
+        self.describe_with(count, &|group| format!("group {group}"))
+    }
+
+    /// Like [`Exclusion::describe`], naming groups with `name` (for example by label).
+    pub fn describe_with(&self, count: usize, name: &dyn Fn(GroupId) -> String) -> String {
         let one = count == 1;
         let verb = |singular: &'static str, plural: &'static str| if one { singular } else { plural };
         let tail = match self {
@@ -76,9 +81,9 @@ impl Exclusion {
             }
             Exclusion::AntiAffinity { group, domain, max_per_domain } => {
                 let members = if *max_per_domain == 1 {
-                    format!("a member of group {group}")
+                    format!("a member of {}", name(*group))
                 } else {
-                    format!("{max_per_domain} members of group {group}")
+                    format!("{max_per_domain} members of {}", name(*group))
                 };
                 match domain {
                     FailureDomain::Host => format!("{} {members}", verb("holds", "hold")),
@@ -86,8 +91,10 @@ impl Exclusion {
                 }
             }
             Exclusion::Affinity { group, domain } => match domain {
-                FailureDomain::Host => format!("{} not the host of group {group}'s members", verb("is", "are")),
-                FailureDomain::Rack => format!("{} not in the rack of group {group}'s members", verb("is", "are")),
+                FailureDomain::Host => format!("{} not the host of the members of {}", verb("is", "are"), name(*group)),
+                FailureDomain::Rack => {
+                    format!("{} not in the rack of the members of {}", verb("is", "are"), name(*group))
+                }
             },
         };
         format!("{count} {tail}")
@@ -114,13 +121,21 @@ pub struct NoHost {
     pub exclusions: Vec<(Exclusion, usize)>,
 }
 
+impl NoHost {
+    /// The summary, naming groups with `name`: `0 of 40 hosts: 12 lack memory, 28 hold a
+    /// member of group 7`.
+    pub fn render(&self, name: &dyn Fn(GroupId) -> String) -> String {
+        if self.hosts == 0 {
+            return "0 of 0 hosts: the region has no hosts".to_string();
+        }
+        let reasons: Vec<String> = self.exclusions.iter().map(|(e, n)| e.describe_with(*n, name)).collect();
+        format!("0 of {} hosts: {}", self.hosts, reasons.join(", "))
+    }
+}
+
 impl fmt::Display for NoHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.hosts == 0 {
-            return write!(f, "0 of 0 hosts: the region has no hosts");
-        }
-        let reasons: Vec<String> = self.exclusions.iter().map(|(e, n)| e.describe(*n)).collect();
-        write!(f, "0 of {} hosts: {}", self.hosts, reasons.join(", "))
+        f.write_str(&self.render(&|group| format!("group {group}")))
     }
 }
 

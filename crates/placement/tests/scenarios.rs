@@ -104,7 +104,7 @@ fn no_host_lists_reasons_in_order_with_singular_and_plural_phrases() {
     assert_eq!(
         message,
         "0 of 9 hosts: 1 was excluded by the request, 1 is draining, 1 is in maintenance, 2 have failed, \
-         1 lacks vCPUs, 2 are in a rack holding 2 members of group 3, 1 is not the host of group 5's members"
+         1 lacks vCPUs, 2 are in a rack holding 2 members of group 3, 1 is not the host of the members of group 5"
     );
 }
 
@@ -182,7 +182,7 @@ fn affinity_keeps_members_together() {
 
     // Once host 2 is full, the strict group refuses every other host.
     let message = no_host_message(choose(&fleet, size(4, 64), &[GroupId(5)]));
-    assert_eq!(message, "0 of 2 hosts: 1 lacks memory, 1 is not the host of group 5's members");
+    assert_eq!(message, "0 of 2 hosts: 1 lacks memory, 1 is not the host of the members of group 5");
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn a_flexible_affinity_group_is_broken_only_when_its_domain_is_full() {
     let groups = [GroupId(6)];
     let request = PlacementRequest { compliant_only: true, ..PlacementRequest::new(size(4, 56), &groups) };
     let message = no_host_message(fleet.choose_host(&request));
-    assert_eq!(message, "0 of 3 hosts: 2 lack memory, 1 is not in the rack of group 6's members");
+    assert_eq!(message, "0 of 3 hosts: 2 lack memory, 1 is not in the rack of the members of group 6");
 }
 
 #[test]

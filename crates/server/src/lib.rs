@@ -5,6 +5,7 @@
 //! dialect owns its error body and answers unknown routes, wrong methods and oversized bodies
 //! in its own format.
 
+mod exoscale_v2;
 mod linode_v4;
 mod time_format;
 
@@ -13,13 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use berth_core::Berth;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -27,21 +29,39 @@ use tower_http::trace::TraceLayer;
 /// mistake or an attack, and gets a 413 in the dialect's format.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// What the HTTP layer needs to know beyond the domain.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The zone `/v2` addresses; `/{zone}/v2` addresses the others.
+    pub exoscale_zone: String,
+    /// The base URL clients reach berth at, for the endpoints it advertises (`GET /v2/zone`);
+    /// by default, `http://` and the request's `Host`.
+    pub public_url: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings { exoscale_zone: "ch-gva-2".to_string(), public_url: None }
+    }
+}
+
 /// What every handler shares.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub berth: Arc<Berth>,
+    pub settings: Arc<Settings>,
 }
 
 /// Every route of every dialect, with the cross-cutting layers.
-pub fn router(berth: Arc<Berth>) -> Router {
-    let state = AppState { berth };
+pub fn router(berth: Arc<Berth>, settings: Settings) -> Router {
+    let state = AppState { berth, settings: Arc::new(settings) };
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/v4", linode_v4::router())
         .nest("/v4beta", linode_v4::router())
+        .nest("/v2", exoscale_v2::router())
         .fallback(unknown_route)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -50,7 +70,29 @@ pub fn router(berth: Arc<Berth>) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    // The outer router records the original URI (for the signature and the zone) before the
+    // zone prefix is taken off and the request is routed.
+    Router::new().fallback_service(routes.map_request(zone_prefix))
+}
+
+/// `/{zone}/v2/...` is served as `/v2/...`; the zone is read back from the original URI.
+fn zone_prefix(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let mut segments = path.trim_start_matches('/').splitn(3, '/');
+    if let (Some(zone), Some("v2")) = (segments.next(), segments.next())
+        && zone != "v2"
+    {
+        let rest = segments.next().unwrap_or_default();
+        let path_and_query = match request.uri().query() {
+            Some(query) => format!("/v2/{rest}?{query}"),
+            None => format!("/v2/{rest}"),
+        };
+        if let Ok(uri) = axum::http::Uri::builder().path_and_query(path_and_query).build() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes the requests in
@@ -64,18 +106,52 @@ pub async fn serve(
 }
 
 /// Runs the background work until `shutdown` resolves: completing migrations when their time
-/// comes.
+/// comes, and forgetting old operations.
 pub async fn run_background(berth: Arc<Berth>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let mut last_purge = std::time::Instant::now();
     loop {
         if let Err(error) = berth.migrations_complete_due().await {
             tracing::error!(error = ?error, "completing migrations failed");
+        }
+        if last_purge.elapsed() > Duration::from_secs(600) {
+            last_purge = std::time::Instant::now();
+            if let Err(error) = berth.operations_purge().await {
+                tracing::error!(error = ?error, "purging old operations failed");
+            }
         }
         tokio::select! {
             _ = &mut shutdown => return,
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
+}
+
+/// serde_json ends its messages with "at line 1 column 9", which means nothing to a caller
+/// who sent JSON built by a client library.
+pub(crate) fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The current UNIX time in seconds.
+pub(crate) fn now_seconds() -> i64 {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    i64::try_from(seconds).unwrap_or(i64::MAX)
+}
+
+/// An instance's public IPv4 address in every dialect. Addresses come from the documentation
+/// range of RFC 5737: they look real to clients and can never collide with a real network.
+pub(crate) fn instance_ipv4(id: i64) -> String {
+    format!("192.0.2.{}", id.rem_euclid(254) + 1)
+}
+
+/// An instance's MAC address: locally administered, derived from its id.
+pub(crate) fn instance_mac(id: i64) -> String {
+    let bytes = id.to_be_bytes();
+    format!("06:00:{:02x}:{:02x}:{:02x}:{:02x}", bytes[4], bytes[5], bytes[6], bytes[7])
 }
 
 async fn healthz() -> Json<serde_json::Value> {

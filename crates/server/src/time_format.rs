@@ -2,6 +2,7 @@
 
 use berth_core::Timestamp;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
 fn datetime(at: Timestamp) -> OffsetDateTime {
@@ -15,6 +16,11 @@ pub(crate) fn linode(at: Timestamp) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00".to_string())
 }
 
+/// RFC 3339 in UTC, as Exoscale writes it: `2024-05-01T12:00:00.123Z`.
+pub(crate) fn rfc3339(at: Timestamp) -> String {
+    datetime(at).format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -22,5 +28,10 @@ mod tests {
     #[test]
     fn linode_times_have_no_zone_and_no_fraction() {
         assert_eq!(linode(Timestamp(1_714_564_800_123)), "2024-05-01T12:00:00");
+    }
+
+    #[test]
+    fn exoscale_times_are_rfc3339_in_utc() {
+        assert_eq!(rfc3339(Timestamp(1_714_564_800_123)), "2024-05-01T12:00:00.123Z");
     }
 }

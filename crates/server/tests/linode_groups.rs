@@ -458,7 +458,11 @@ async fn members_of_a_strict_group_land_on_distinct_hosts_until_none_is_left() {
         .await;
     assert_eq!(fourth.status, StatusCode::BAD_REQUEST);
     assert_eq!(fourth.field(), Some("placement_group.id"));
-    assert!(fourth.reason().ends_with(&format!("0 of 3 hosts: 3 hold a member of group {id}")), "{}", fourth.reason());
+    assert!(
+        fourth.reason().ends_with(&format!("0 of 3 hosts: 3 hold a member of group {id} (spread)")),
+        "{}",
+        fourth.reason()
+    );
     assert_eq!(app.get("/v4/linode/instances").await.body["results"], 3);
     app.assert_consistent("tiny-1").await;
 }

@@ -73,7 +73,7 @@ async fn profile_account_grants_and_availability_answer_like_linode() {
     assert_eq!((grants.status, grants.body), (StatusCode::NO_CONTENT, Value::Null));
     assert!(app.get("/v4/account").await.body["capabilities"].as_array().unwrap().contains(&json!("Placement Group")));
     let availability = app.get("/v4/account/availability").await;
-    assert_eq!(availability.body["results"], 4);
+    assert_eq!(availability.body["results"], 6);
 }
 
 #[tokio::test]

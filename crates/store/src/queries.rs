@@ -19,9 +19,12 @@ const HOST_COLUMNS: &str = "id, uuid, name, region_id, rack, state, vcpus, memor
 const GROUP_COLUMNS: &str = "id, uuid, account_id, label, description, region_id, kind, policy, domain, \
      max_per_domain, max_members, created_at, updated_at";
 const INSTANCE_COLUMNS: &str = "id, uuid, account_id, label, region_id, type_id, vcpus, memory_mib, disk_mib, \
-     gpus, host_id, target_host_id, state, image, tags, firewall_id, created_at, updated_at";
+     gpus, host_id, target_host_id, state, image, tags, firewall_id, created_at, updated_at, labels";
 const MIGRATION_COLUMNS: &str = "id, account_id, instance_id, source_host_id, target_host_id, source_region_id, \
      target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at, finished_at";
+const API_KEY_COLUMNS: &str = "id, account_id, user_id, key, secret, name, created_at, revoked_at";
+const OPERATION_COLUMNS: &str = "id, account_id, state, reason, message, reference_id, reference_link, \
+     reference_command, created_at";
 const FIREWALL_COLUMNS: &str = "id, account_id, label, status, rules, tags, created_at, updated_at";
 
 /// `$first, $first+1, …` for `count` values, for `IN (…)` lists.
@@ -290,6 +293,14 @@ impl<'c> Db<'c> {
             .await?)
     }
 
+    pub async fn group_get_by_uuid(&mut self, account_id: i64, uuid: &str) -> Result<Option<GroupRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE uuid = $1 AND account_id = $2"))
+            .bind(uuid)
+            .bind(account_id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
     pub async fn groups_of_account(&mut self, account_id: i64) -> Result<Vec<GroupRow>> {
         Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE account_id = $1 ORDER BY id"))
             .bind(account_id)
@@ -361,7 +372,7 @@ impl<'c> Db<'c> {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT m.seq, m.group_id, m.instance_id, i.host_id, i.target_host_id \
+            "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
              FROM group_members m JOIN instances i ON i.id = m.instance_id \
              WHERE m.group_id IN ({}) ORDER BY m.seq",
             placeholders(1, group_ids.len())
@@ -379,7 +390,7 @@ impl<'c> Db<'c> {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT m.seq, m.group_id, m.instance_id, i.host_id, i.target_host_id \
+            "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
              FROM group_members m JOIN instances i ON i.id = m.instance_id \
              WHERE m.instance_id IN ({}) ORDER BY m.seq",
             placeholders(1, instance_ids.len())
@@ -394,7 +405,7 @@ impl<'c> Db<'c> {
     /// Every membership of an instance that runs on, or migrates to, a host of the region.
     pub async fn memberships_in_region(&mut self, region_id: &str) -> Result<Vec<MemberRow>> {
         Ok(sqlx::query_as(
-            "SELECT m.seq, m.group_id, m.instance_id, i.host_id, i.target_host_id \
+            "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
              FROM group_members m JOIN instances i ON i.id = m.instance_id \
              WHERE i.host_id IN (SELECT id FROM hosts WHERE region_id = $1) \
              OR i.target_host_id IN (SELECT id FROM hosts WHERE region_id = $1) ORDER BY m.seq",
@@ -430,8 +441,8 @@ impl<'c> Db<'c> {
     pub async fn instance_insert(&mut self, instance: &NewInstance, now: i64) -> Result<InstanceRow> {
         Ok(sqlx::query_as(&format!(
             "INSERT INTO instances (uuid, account_id, label, region_id, type_id, vcpus, memory_mib, disk_mib, gpus, \
-             host_id, state, image, tags, firewall_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+             host_id, state, image, tags, firewall_id, created_at, updated_at, labels) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
              RETURNING {INSTANCE_COLUMNS}"
         ))
         .bind(&instance.uuid)
@@ -449,6 +460,7 @@ impl<'c> Db<'c> {
         .bind(&instance.tags)
         .bind(instance.firewall_id)
         .bind(now)
+        .bind(&instance.labels)
         .fetch_one(&mut *self.conn)
         .await?)
     }
@@ -457,6 +469,23 @@ impl<'c> Db<'c> {
         Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(account_id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn instance_get_by_uuid(&mut self, account_id: i64, uuid: &str) -> Result<Option<InstanceRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE uuid = $1 AND account_id = $2"))
+            .bind(uuid)
+            .bind(account_id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    /// Any account's instance, for the operator.
+    pub async fn instance_find(&mut self, id: Option<i64>, uuid: Option<&str>) -> Result<Option<InstanceRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1 OR uuid = $2"))
+            .bind(id.unwrap_or(-1))
+            .bind(uuid.unwrap_or(""))
             .fetch_optional(&mut *self.conn)
             .await?)
     }
@@ -505,13 +534,25 @@ impl<'c> Db<'c> {
         Ok(row.get::<i64, _>(0) > 0)
     }
 
-    pub async fn instance_update(&mut self, account_id: i64, id: i64, label: &str, tags: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE instances SET label = $3, tags = $4, updated_at = $5 WHERE id = $1 AND account_id = $2")
-            .bind(id)
-            .bind(account_id)
-            .bind(label)
-            .bind(tags)
-            .bind(now)
+    #[allow(clippy::too_many_arguments)] // One argument per column it changes.
+    pub async fn instance_update(
+        &mut self,
+        account_id: i64,
+        id: i64,
+        label: &str,
+        tags: &str,
+        labels: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE instances SET label = $3, tags = $4, labels = $5, updated_at = $6 WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(label)
+        .bind(tags)
+        .bind(labels)
+        .bind(now)
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -712,5 +753,99 @@ impl<'c> Db<'c> {
             .execute(&mut *self.conn)
             .await?;
         Ok(())
+    }
+
+    // API keys.
+
+    pub async fn api_key_insert(
+        &mut self,
+        account_id: i64,
+        user_id: i64,
+        key: &str,
+        sealed_secret: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<ApiKeyRow> {
+        Ok(sqlx::query_as(&format!(
+            "INSERT INTO api_keys (account_id, user_id, key, secret, name, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING {API_KEY_COLUMNS}"
+        ))
+        .bind(account_id)
+        .bind(user_id)
+        .bind(key)
+        .bind(sealed_secret)
+        .bind(name)
+        .bind(now)
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn api_key_count(&mut self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM api_keys").fetch_one(&mut *self.conn).await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    pub async fn api_key_by_key(&mut self, key: &str) -> Result<Option<ApiKeyRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key = $1"))
+            .bind(key)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    // Operations.
+
+    pub async fn operation_insert(&mut self, operation: &OperationRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO operations (id, account_id, state, reason, message, reference_id, reference_link, \
+             reference_command, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&operation.id)
+        .bind(operation.account_id)
+        .bind(&operation.state)
+        .bind(&operation.reason)
+        .bind(&operation.message)
+        .bind(&operation.reference_id)
+        .bind(&operation.reference_link)
+        .bind(&operation.reference_command)
+        .bind(operation.created_at)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn operation_get(&mut self, account_id: i64, id: &str) -> Result<Option<OperationRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1 AND account_id = $2"))
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    /// Forgets the operations created before `before`; returns how many.
+    pub async fn operations_purge(&mut self, before: i64) -> Result<u64> {
+        let result =
+            sqlx::query("DELETE FROM operations WHERE created_at < $1").bind(before).execute(&mut *self.conn).await?;
+        Ok(result.rows_affected())
+    }
+
+    // The operator's credentials.
+
+    pub async fn operator_token_insert(&mut self, label: &str, secret_hash: &str, now: i64) -> Result<()> {
+        sqlx::query("INSERT INTO operator_tokens (label, secret_hash, created_at) VALUES ($1, $2, $3)")
+            .bind(label)
+            .bind(secret_hash)
+            .bind(now)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether an operator token with this hash exists.
+    pub async fn operator_token_exists(&mut self, secret_hash: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) FROM operator_tokens WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(row.get::<i64, _>(0) > 0)
     }
 }

@@ -133,6 +133,8 @@ pub struct InstanceRow {
     pub firewall_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A JSON object of string keys and values.
+    pub labels: String,
 }
 
 impl InstanceRow {
@@ -154,6 +156,7 @@ pub struct NewInstance {
     pub image: Option<String>,
     pub tags: String,
     pub firewall_id: Option<i64>,
+    pub labels: String,
 }
 
 /// A membership, with where the member stands: enough to judge a group's compliance.
@@ -162,6 +165,7 @@ pub struct MemberRow {
     pub seq: i64,
     pub group_id: i64,
     pub instance_id: i64,
+    pub instance_uuid: String,
     pub host_id: Option<i64>,
     pub target_host_id: Option<i64>,
 }
@@ -208,4 +212,30 @@ pub struct FirewallRow {
     pub tags: String,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct ApiKeyRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub user_id: i64,
+    pub key: String,
+    /// The secret, sealed by `core` before it is stored.
+    pub secret: String,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct OperationRow {
+    pub id: String,
+    pub account_id: i64,
+    pub state: String,
+    pub reason: Option<String>,
+    pub message: String,
+    pub reference_id: String,
+    pub reference_link: String,
+    pub reference_command: String,
+    pub created_at: i64,
 }

@@ -149,6 +149,7 @@ fn new_instance(account_id: i64, label: &str, region_id: &str, host_id: i64) -> 
         image: Some("linode/debian12".to_string()),
         tags: "[]".to_string(),
         firewall_id: None,
+        labels: "{}".to_string(),
     }
 }
 
@@ -941,6 +942,7 @@ async fn instances_are_stored_as_given_and_found_only_within_their_account(f: Fi
             firewall_id: Some(firewall.id),
             created_at: NOW,
             updated_at: NOW,
+            labels: "{}".to_string(),
         }
     );
     assert_eq!(row.size(), new.size);
@@ -963,7 +965,7 @@ async fn instances_of_account_lists_only_that_account_in_id_order(f: Fixture) ->
     let a1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
     let b1 = db.instance_insert(&new_instance(w.bob, "one", "us-east", w.east[0]), NOW).await?.id;
     let a2 = db.instance_insert(&new_instance(w.alice, "two", "us-west", w.west), NOW).await?.id;
-    db.instance_update(w.alice, a1, "first", "[]", LATER).await?;
+    db.instance_update(w.alice, a1, "first", "[]", "{}", LATER).await?;
     assert_eq!(ids(&db.instances_of_account(w.alice).await?, |i| i.id), [a1, a2]);
     assert_eq!(ids(&db.instances_of_account(w.bob).await?, |i| i.id), [b1]);
     assert!(db.instances_of_account(w.bob + 1000).await?.is_empty());
@@ -1023,14 +1025,19 @@ async fn instance_update_changes_label_and_tags_only_within_the_account(f: Fixtu
     let w = world(&mut db).await?;
     let row = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
 
-    db.instance_update(w.bob, row.id, "stolen", r#"["x"]"#, LATER).await?;
+    db.instance_update(w.bob, row.id, "stolen", r#"["x"]"#, r#"{"a":"b"}"#, LATER).await?;
     assert_eq!(db.instance_get(w.alice, row.id).await?, Some(row.clone()), "another account cannot update it");
 
-    db.instance_update(w.alice, row.id, "frontend", r#"["web","prod"]"#, LATER).await?;
+    db.instance_update(w.alice, row.id, "frontend", r#"["web","prod"]"#, r#"{"tier":"web"}"#, LATER).await?;
     tx.commit().await?;
     let updated = f.store.read().await?.db().instance_get(w.alice, row.id).await?;
-    let expected =
-        InstanceRow { label: "frontend".to_string(), tags: r#"["web","prod"]"#.to_string(), updated_at: LATER, ..row };
+    let expected = InstanceRow {
+        label: "frontend".to_string(),
+        tags: r#"["web","prod"]"#.to_string(),
+        labels: r#"{"tier":"web"}"#.to_string(),
+        updated_at: LATER,
+        ..row
+    };
     assert_eq!(updated, Some(expected));
     Ok(())
 }

@@ -45,10 +45,13 @@ pub(crate) async fn create(
     }
     let create = InstanceCreate {
         label,
+        unique_label: true,
         region,
         type_id,
+        disk_gib: None,
         image: body.image,
         tags: wire::tags(body.tags)?,
+        labels: Default::default(),
         firewall: body.firewall_id.map(FirewallId),
         groups: body.placement_group.map(group_choice).transpose()?.into_iter().collect(),
         state: if body.booted.unwrap_or(true) { InstanceState::Running } else { InstanceState::Stopped },
@@ -70,7 +73,9 @@ pub(crate) async fn update(
 ) -> Result<Json<Value>> {
     let update = InstanceUpdate {
         label: body.label.as_deref().map(wire::linode_label).transpose()?,
+        unique_label: true,
         tags: body.tags.map(|tags| wire::tags(Some(tags))).transpose()?,
+        labels: None,
     };
     let view = state.berth.instance_update(&principal, InstanceId(id), update).await?;
     Ok(Json(wire::to_value(wire::linode(&view))))

@@ -89,6 +89,7 @@ impl From<Error> for LinodeError {
         match error {
             Error::Invalid { field, reason }
             | Error::Conflict { field, reason }
+            | Error::Limit { field, reason }
             | Error::Placement { field, reason } => LinodeError { status: StatusCode::BAD_REQUEST, reason, field },
             Error::NotFound { .. } => LinodeError::not_found(),
             Error::Unauthenticated => LinodeError::new(StatusCode::UNAUTHORIZED, "Invalid Token", None),
@@ -168,7 +169,7 @@ pub(crate) fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         if inner.is_syntax() || inner.is_eof() {
             return LinodeError::new(StatusCode::BAD_REQUEST, "Request body is not valid JSON", None);
         }
-        let message = strip_position(&inner.to_string());
+        let message = crate::strip_position(&inner.to_string());
         if path == "." || path.is_empty() {
             LinodeError::new(StatusCode::BAD_REQUEST, format!("Request body must be a JSON object: {message}"), None)
         } else {
@@ -179,15 +180,6 @@ pub(crate) fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         .end()
         .map_err(|_| LinodeError::new(StatusCode::BAD_REQUEST, "Request body is not valid JSON", None))?;
     Ok(value)
-}
-
-/// serde_json ends its messages with "at line 1 column 9", which means nothing to a caller
-/// who sent JSON built by a client library.
-fn strip_position(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
 }
 
 /// One page of a list, after the `X-Filter` header has filtered and ordered it.

@@ -329,9 +329,8 @@ pub(crate) fn linode(view: &InstanceView) -> Linode {
             (false, InstanceState::Running) => "running",
             (false, InstanceState::Stopped) => "offline",
         },
-        // Addresses come from the documentation ranges (RFC 5737, RFC 3849): they look like
-        // real ones to clients and can never collide with a real network.
-        ipv4: vec![format!("192.0.2.{}", id.rem_euclid(254) + 1)],
+        // The IPv6 address comes from the documentation range of RFC 3849.
+        ipv4: vec![crate::instance_ipv4(id)],
         ipv6: format!("2001:db8::{:x}/128", id),
         created: time_format::linode(instance.created_at),
         updated: time_format::linode(instance.updated_at),

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_core::{Berth, FleetSeed, Principal, RackSeed, RegionId, RegionSeed, Resources, Settings};
+use berth_core::{Berth, DemoOptions, FleetSeed, Principal, RackSeed, RegionId, RegionSeed, Resources, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -61,12 +61,13 @@ async fn spawn(fleet: Option<FleetSeed>) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("berth.db");
     let store = store::Store::open(path.to_str().unwrap()).await.expect("open the store");
-    let settings = Settings { migration_duration: Duration::from_millis(300) };
+    let settings = Settings { migration_duration: Duration::from_millis(300), ..Settings::default() };
     let berth = Arc::new(Berth::new(store, settings));
     let token = "test-token-0123456789abcdef".to_string();
     match fleet {
         None => {
-            berth.demo_seed(Some(token.clone())).await.expect("seed the demo");
+            let options = DemoOptions { token: Some(token.clone()), ..DemoOptions::default() };
+            berth.demo_seed(options).await.expect("seed the demo");
         }
         Some(fleet) => {
             berth.fleet_seed(&fleet).await.expect("seed the fleet");
@@ -81,7 +82,7 @@ async fn spawn(fleet: Option<FleetSeed>) -> TestApp {
         let _ = stopped_background.wait_for(|s| *s).await;
     }));
     let mut stopped_server = stopped;
-    let router = server::router(berth.clone());
+    let router = server::router(berth.clone(), server::Settings::default());
     tokio::spawn(server::serve(listener, router, async move {
         let _ = stopped_server.wait_for(|s| *s).await;
     }));

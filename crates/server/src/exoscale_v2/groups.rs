@@ -1,0 +1,80 @@
+//! `/anti-affinity-group`: Exoscale's groups, global and strict, of at most eight instances.
+
+use axum::Json;
+use axum::extract::State;
+use berth_core::{
+    FailureDomain, GroupCreate, GroupKind, GroupView, OperationReference, OperationState, Policy, Principal, Scope,
+};
+use serde_json::{Value, json};
+
+use super::wire::{self, GroupCreateBody};
+use super::{ExoError, ExoId, Result, Signed};
+use crate::AppState;
+
+/// The most instances an anti-affinity group holds, as on Exoscale.
+pub(crate) const MAX_MEMBERS: u32 = 8;
+
+pub(crate) async fn list(State(state): State<AppState>, request: Signed) -> Result<Json<Value>> {
+    let groups = state.berth.group_list(&request.principal).await?;
+    let items: Vec<Value> = groups.iter().filter(|g| wire::shows_group(g)).map(wire::group).collect();
+    Ok(Json(json!({"anti-affinity-groups": items})))
+}
+
+pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Result<Json<Value>> {
+    let body: GroupCreateBody = request.json()?;
+    let create = GroupCreate {
+        label: wire::group_name(body.name)?,
+        description: wire::group_description(body.description)?,
+        scope: Scope::Global,
+        kind: GroupKind::AntiAffinity,
+        policy: Policy::Strict,
+        domain: FailureDomain::Host,
+        max_per_domain: 1,
+        max_members: Some(MAX_MEMBERS),
+    };
+    let view = state.berth.group_create(&request.principal, create).await?;
+    let operation = state
+        .berth
+        .operation_record(&request.principal, OperationState::Success, None, "", reference(&view.group.uuid))
+        .await?;
+    Ok(Json(wire::operation(&operation)))
+}
+
+pub(crate) async fn view(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+    let id = id.uuid("anti-affinity group")?;
+    let view = visible(&state, &request.principal, &id).await?;
+    Ok(Json(wire::group(&view)))
+}
+
+/// Deletes a group; one with instances is refused (409), as its instances would lose it.
+pub(crate) async fn delete(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+    let id = id.uuid("anti-affinity group")?;
+    let view = visible(&state, &request.principal, &id).await?;
+    if !view.members.is_empty() {
+        return Err(ExoError::new(
+            axum::http::StatusCode::CONFLICT,
+            format!(
+                "anti-affinity group {id} still has {} instance(s); delete them before deleting the group",
+                view.members.len()
+            ),
+        ));
+    }
+    state.berth.group_delete(&request.principal, view.group.id).await?;
+    let operation =
+        state.berth.operation_record(&request.principal, OperationState::Success, None, "", reference(&id)).await?;
+    Ok(Json(wire::operation(&operation)))
+}
+
+fn reference(id: &str) -> OperationReference {
+    OperationReference {
+        id: id.to_string(),
+        link: format!("/v2/anti-affinity-group/{id}"),
+        command: "get-anti-affinity-group".to_string(),
+    }
+}
+
+/// Groups this dialect cannot show (regional ones) do not exist for it.
+async fn visible(state: &AppState, principal: &Principal, id: &str) -> Result<GroupView> {
+    let view = state.berth.group_get_by_uuid(principal, id).await?;
+    if wire::shows_group(&view) { Ok(view) } else { Err(ExoError::not_found("anti-affinity group not found")) }
+}

@@ -1,0 +1,154 @@
+//! `/instance`: instances of one zone, placed by the engine; membership of anti-affinity groups
+//! is set at creation and never changes.
+
+use axum::Json;
+use axum::extract::State;
+use berth_core::catalog::{exoscale_type, template};
+use berth_core::{
+    Error, GroupChoice, InstanceCreate, InstanceState, InstanceUpdate, InstanceView, OperationReference,
+    OperationState, Principal, Region,
+};
+use serde_json::{Value, json};
+
+use super::wire::{self, InstanceCreateBody, InstanceUpdateBody};
+use super::{ExoError, ExoId, Result, Signed, canonical_uuid};
+use crate::AppState;
+
+pub(crate) async fn list(State(state): State<AppState>, request: Signed) -> Result<Json<Value>> {
+    let instances = state.berth.instance_list(&request.principal).await?;
+    let items: Vec<Value> =
+        instances.iter().filter(|i| i.instance.region == request.zone.id).map(|i| wire::instance(i, false)).collect();
+    Ok(Json(json!({"instances": items})))
+}
+
+/// Creates an instance. A request that cannot be valid is a 400 and creates nothing; a valid
+/// one that no host can take ends in a failed operation with reason `unavailable`, and leaves
+/// nothing behind either.
+pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Result<Json<Value>> {
+    let body: InstanceCreateBody = request.json()?;
+    let type_id = reference_id(body.instance_type, "instance-type")?;
+    let instance_type =
+        exoscale_type(&type_id).ok_or_else(|| ExoError::bad_request(format!("instance type {type_id} not found")))?;
+    let template_id = reference_id(body.template, "template")?;
+    let template =
+        template(&template_id).ok_or_else(|| ExoError::bad_request(format!("template {template_id} not found")))?;
+    let disk = wire::disk_size(body.disk_size)?;
+    let name = match body.name.as_deref() {
+        Some(name) => Some(wire::instance_name(name)?),
+        None => None,
+    };
+    wire::user_data(body.user_data.as_deref())?;
+    wire::public_ip_assignment(body.public_ip_assignment.as_deref())?;
+    for (field, references) in [("security-groups", &body.security_groups)] {
+        if references.as_ref().is_some_and(|list| list.iter().any(|r| r.id.is_none())) {
+            return Err(ExoError::bad_request(format!("Invalid value in {field} - every item needs an id")));
+        }
+    }
+    let groups = groups(&state, &request.principal, body.anti_affinity_groups).await?;
+    let create = InstanceCreate {
+        label: name,
+        unique_label: false,
+        region: request.zone.id.clone(),
+        type_id: instance_type.id.to_string(),
+        disk_gib: Some(disk),
+        image: Some(template.id.to_string()),
+        tags: Vec::new(),
+        labels: wire::labels(body.labels)?,
+        firewall: None,
+        groups,
+        state: if body.auto_start.unwrap_or(true) { InstanceState::Running } else { InstanceState::Stopped },
+    };
+    let outcome = state.berth.instance_create(&request.principal, create).await;
+    let (state_of_operation, reason, message, id) = match outcome {
+        Ok(view) => (OperationState::Success, None, String::new(), view.instance.uuid),
+        Err(Error::Placement { reason, .. }) => {
+            // The instance that could not be placed never existed; the reference names the id
+            // it would have had, as the failed operation's subject.
+            (OperationState::Failure, Some("unavailable"), reason, uuid::Uuid::new_v4().to_string())
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let operation =
+        state.berth.operation_record(&request.principal, state_of_operation, reason, &message, reference(&id)).await?;
+    Ok(Json(wire::operation(&operation)))
+}
+
+pub(crate) async fn view(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+    let view = in_zone(&state, &request.principal, &request.zone, &id).await?;
+    Ok(Json(wire::instance(&view, true)))
+}
+
+pub(crate) async fn update(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+    let view = in_zone(&state, &request.principal, &request.zone, &id).await?;
+    let body: InstanceUpdateBody = request.json()?;
+    wire::user_data(body.user_data.as_deref())?;
+    wire::public_ip_assignment(body.public_ip_assignment.as_deref())?;
+    let update = InstanceUpdate {
+        label: body.name.as_deref().map(wire::instance_name).transpose()?,
+        unique_label: false,
+        tags: None,
+        labels: body.labels.map(|labels| wire::labels(Some(labels))).transpose()?,
+    };
+    let updated = state.berth.instance_update(&request.principal, view.instance.id, update).await?;
+    let operation = state
+        .berth
+        .operation_record(&request.principal, OperationState::Success, None, "", reference(&updated.instance.uuid))
+        .await?;
+    Ok(Json(wire::operation(&operation)))
+}
+
+/// Deletes an instance: its host's capacity is released and it leaves its groups.
+pub(crate) async fn delete(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+    let view = in_zone(&state, &request.principal, &request.zone, &id).await?;
+    state.berth.instance_delete(&request.principal, view.instance.id).await?;
+    let operation = state
+        .berth
+        .operation_record(&request.principal, OperationState::Success, None, "", reference(&view.instance.uuid))
+        .await?;
+    Ok(Json(wire::operation(&operation)))
+}
+
+fn reference(id: &str) -> OperationReference {
+    OperationReference { id: id.to_string(), link: format!("/v2/instance/{id}"), command: "get-instance".to_string() }
+}
+
+fn reference_id(reference: Option<wire::Reference>, field: &str) -> Result<String> {
+    let id =
+        reference.and_then(|r| r.id).ok_or_else(|| ExoError::bad_request(format!("Missing value for {field}.id")))?;
+    canonical_uuid(&id).ok_or_else(|| ExoError::bad_request(format!("Invalid value in {field}.id - should be a UUID")))
+}
+
+/// The anti-affinity groups a new instance joins: each must exist, be distinct, and be one this
+/// dialect shows.
+async fn groups(
+    state: &AppState,
+    principal: &Principal,
+    references: Option<Vec<wire::Reference>>,
+) -> Result<Vec<GroupChoice>> {
+    let mut choices: Vec<GroupChoice> = Vec::new();
+    for reference in references.unwrap_or_default() {
+        let id = reference_id(Some(reference), "anti-affinity-groups")?;
+        let view = state.berth.group_get_by_uuid(principal, &id).await.map_err(|error| match error {
+            Error::NotFound { .. } => ExoError::bad_request(format!("anti-affinity group {id} not found")),
+            other => other.into(),
+        })?;
+        if !wire::shows_group(&view) {
+            return Err(ExoError::bad_request(format!("anti-affinity group {id} not found")));
+        }
+        if choices.iter().any(|c| c.group == view.group.id) {
+            return Err(ExoError::bad_request(format!("Invalid value in anti-affinity-groups - {id} is listed twice")));
+        }
+        choices.push(GroupChoice { group: view.group.id, compliant_only: false });
+    }
+    Ok(choices)
+}
+
+/// An instance of the caller in the zone the request addresses; elsewhere it does not exist.
+async fn in_zone(state: &AppState, principal: &Principal, zone: &Region, id: &ExoId) -> Result<InstanceView> {
+    let id = id.uuid("instance")?;
+    let view = state.berth.instance_get_by_uuid(principal, &id).await?;
+    if view.instance.region != zone.id {
+        return Err(ExoError::not_found(format!("instance {id} not found")));
+    }
+    Ok(view)
+}

@@ -1,0 +1,229 @@
+//! The Exoscale API v2 dialect (`/v2` for the default zone, `/{zone}/v2` for every zone):
+//! anti-affinity groups, asynchronous operations, instances, and the catalogs clients read,
+//! behind EXO2-HMAC-SHA256 request signing.
+
+mod catalog;
+mod groups;
+mod instances;
+mod operations;
+mod signature;
+mod wire;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use berth_core::{Error, Principal, Region, RegionId};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::AppState;
+use signature::Pragmas;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/zone", get(catalog::zones))
+        .route("/anti-affinity-group", get(groups::list).post(groups::create))
+        .route("/anti-affinity-group/{id}", get(groups::view).delete(groups::delete))
+        .route("/operation/{id}", get(operations::view))
+        .route("/instance", get(instances::list).post(instances::create))
+        .route("/instance/{id}", get(instances::view).put(instances::update).delete(instances::delete))
+        .route("/instance-type", get(catalog::types))
+        .route("/instance-type/{id}", get(catalog::type_view))
+        .route("/template", get(catalog::templates))
+        .route("/template/{id}", get(catalog::template_view))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// An error in the Exoscale format: `{"message": ...}`.
+#[derive(Debug)]
+pub(crate) struct ExoError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ExoError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ExoError {
+        ExoError { status, message: message.into() }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> ExoError {
+        ExoError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> ExoError {
+        ExoError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    fn forbidden(message: impl Into<String>) -> ExoError {
+        ExoError::new(StatusCode::FORBIDDEN, message)
+    }
+}
+
+impl IntoResponse for ExoError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({"message": self.message}))).into_response()
+    }
+}
+
+impl From<Error> for ExoError {
+    fn from(error: Error) -> ExoError {
+        match error {
+            Error::Invalid { reason, .. } | Error::Limit { reason, .. } | Error::Placement { reason, .. } => {
+                ExoError::bad_request(reason)
+            }
+            Error::Conflict { reason, .. } => ExoError::new(StatusCode::CONFLICT, reason),
+            Error::NotFound { what } => ExoError::not_found(format!("{what} not found")),
+            Error::Unauthenticated => ExoError::forbidden("Invalid request signature"),
+            Error::Store(_) | Error::Internal(_) => {
+                tracing::error!(error = ?error, "request failed");
+                ExoError::new(StatusCode::INTERNAL_SERVER_ERROR, "An unexpected error occurred; please try again")
+            }
+        }
+    }
+}
+
+pub(crate) type Result<T, E = ExoError> = std::result::Result<T, E>;
+
+/// The zone a request addresses: the first segment of `/{zone}/v2/...`, or the default zone
+/// for `/v2/...`. An unknown zone is a 404.
+pub(crate) struct Zone(pub(crate) Region);
+
+impl FromRequestParts<AppState> for Zone {
+    type Rejection = ExoError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Zone> {
+        let path = parts.extensions.get::<OriginalUri>().map_or(parts.uri.path(), |uri| uri.0.path());
+        let name = match path.trim_start_matches('/').split('/').next() {
+            Some("v2") | None => state.settings.exoscale_zone.as_str(),
+            Some(zone) => zone,
+        };
+        let unknown = || ExoError::not_found(format!("zone {name} not found"));
+        let id = RegionId::parse(name).map_err(|_| unknown())?;
+        let region = state.berth.region(&id).await.map_err(|error| match error {
+            Error::NotFound { .. } => unknown(),
+            other => ExoError::from(other),
+        })?;
+        Ok(Zone(region))
+    }
+}
+
+/// A resource id from the path. Its check waits until the request's signature is verified, so
+/// that an unsigned request is refused (403) whatever its path says.
+pub(crate) struct ExoId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ExoId {
+    type Rejection = ExoError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<ExoId> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ExoError::not_found("Not found"))?;
+        Ok(ExoId(params.get("id").cloned().unwrap_or_default()))
+    }
+}
+
+impl ExoId {
+    /// The id as a canonical UUID; anything that is not a UUID names no resource.
+    pub(crate) fn uuid(&self, what: &str) -> Result<String> {
+        canonical_uuid(&self.0).ok_or_else(|| ExoError::not_found(format!("{what} {} not found", self.0)))
+    }
+}
+
+/// A UUID in lower-case hyphenated form, as berth stores them; `None` for anything else.
+pub(crate) fn canonical_uuid(text: &str) -> Option<String> {
+    uuid::Uuid::parse_str(text).ok().map(|id| id.hyphenated().to_string())
+}
+
+/// A signed request: who signed it, the zone it addresses, and its raw body.
+pub(crate) struct Signed {
+    pub(crate) principal: Principal,
+    pub(crate) zone: Region,
+    pub(crate) body: Bytes,
+    pub(crate) query: Option<String>,
+}
+
+impl FromRequest<AppState> for Signed {
+    type Rejection = ExoError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Signed> {
+        let (mut parts, body) = request.into_parts();
+        let Zone(zone) = Zone::from_request_parts(&mut parts, state).await?;
+        let uri = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |uri| uri.0.clone());
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ExoError::forbidden("Missing Authorization header"))?
+            .to_str()
+            .map_err(|_| ExoError::forbidden("Malformed Authorization header"))?
+            .to_string();
+        let pragmas = Pragmas::parse(&header).map_err(|malformed| ExoError::forbidden(malformed.0))?;
+        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state).await.map_err(|rejection| {
+            match rejection {
+                BytesRejection::FailedToBufferBody(_) => ExoError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("Request body is larger than {} bytes", crate::MAX_BODY_BYTES),
+                ),
+                _ => ExoError::bad_request("Request body could not be read"),
+            }
+        })?;
+        if pragmas.expires_at() < crate::now_seconds() {
+            return Err(ExoError::forbidden("Request expired"));
+        }
+        let (principal, secret) =
+            state.berth.authenticate_api_key(&pragmas.credential).await.map_err(|error| match error {
+                Error::Unauthenticated => ExoError::forbidden("Invalid API key"),
+                other => ExoError::from(other),
+            })?;
+        let message = signature::message(parts.method.as_str(), uri.path(), &body, uri.query(), &pragmas);
+        if !signature::verify(&secret, &message, &pragmas.signature) {
+            return Err(ExoError::forbidden("Invalid request signature"));
+        }
+        Ok(Signed { principal, zone, body, query: uri.query().map(str::to_string) })
+    }
+}
+
+impl Signed {
+    /// The body parsed into a wire type; errors name the field at fault.
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        let bytes: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &self.body };
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return ExoError::bad_request("Request body is not valid JSON");
+            }
+            let message = crate::strip_position(&inner.to_string());
+            if path == "." || path.is_empty() {
+                ExoError::bad_request(format!("Request body must be a JSON object: {message}"))
+            } else {
+                ExoError::bad_request(format!("Invalid value in {path}: {message}"))
+            }
+        })?;
+        deserializer.end().map_err(|_| ExoError::bad_request("Request body is not valid JSON"))?;
+        Ok(value)
+    }
+
+    /// The decoded value of one query parameter.
+    pub(crate) fn query_value(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_deref().unwrap_or_default().as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+}
+
+async fn not_found() -> ExoError {
+    ExoError::not_found("Not found")
+}
+
+async fn method_not_allowed() -> ExoError {
+    ExoError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+}

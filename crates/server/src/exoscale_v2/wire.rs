@@ -1,0 +1,270 @@
+//! Exoscale's wire shapes: request bodies, the objects berth returns, and their validation.
+
+use std::collections::BTreeMap;
+
+use berth_core::catalog::{ExoscaleType, Template};
+use berth_core::{GroupView, InstanceState, InstanceView, Label, Operation, Region, Scope};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ExoError;
+use crate::time_format;
+
+/// `{"id": ...}`; any other field of a reference is ignored (the exo CLI sends whole objects).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Reference {
+    pub(crate) id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct GroupCreateBody {
+    pub(crate) name: Option<String>,
+    pub(crate) description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct InstanceCreateBody {
+    pub(crate) name: Option<String>,
+    pub(crate) instance_type: Option<Reference>,
+    pub(crate) template: Option<Reference>,
+    pub(crate) disk_size: Option<Value>,
+    pub(crate) anti_affinity_groups: Option<Vec<Reference>>,
+    pub(crate) labels: Option<BTreeMap<String, String>>,
+    pub(crate) auto_start: Option<bool>,
+    pub(crate) user_data: Option<String>,
+    pub(crate) public_ip_assignment: Option<String>,
+    pub(crate) security_groups: Option<Vec<Reference>>,
+    // The fields below are parsed so that their types are checked, and otherwise ignored:
+    // berth runs no network, keys or firmware.
+    #[allow(dead_code)]
+    pub(crate) ssh_key: Option<Value>,
+    #[allow(dead_code)]
+    pub(crate) ssh_keys: Option<Vec<Value>>,
+    #[allow(dead_code)]
+    pub(crate) ipv6_enabled: Option<bool>,
+    #[allow(dead_code)]
+    pub(crate) deploy_target: Option<Reference>,
+    #[allow(dead_code)]
+    pub(crate) secureboot_enabled: Option<bool>,
+    #[allow(dead_code)]
+    pub(crate) tpm_enabled: Option<bool>,
+    #[allow(dead_code)]
+    pub(crate) application_consistent_snapshot_enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct InstanceUpdateBody {
+    pub(crate) name: Option<String>,
+    pub(crate) labels: Option<BTreeMap<String, String>>,
+    pub(crate) user_data: Option<String>,
+    pub(crate) public_ip_assignment: Option<String>,
+    /// Parsed so that its type is checked; berth takes no snapshots.
+    #[allow(dead_code)]
+    pub(crate) application_consistent_snapshot_enabled: Option<bool>,
+}
+
+/// An anti-affinity group's name: 1–255 characters.
+pub(crate) fn group_name(name: Option<String>) -> Result<Label, ExoError> {
+    let name = name.ok_or_else(|| ExoError::bad_request("Missing value for name"))?;
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(ExoError::bad_request("Invalid value in name - should be between 1 and 255 characters"));
+    }
+    Label::parse("name", &name).map_err(|_| ExoError::bad_request("Invalid value in name - no control characters"))
+}
+
+pub(crate) fn group_description(description: Option<String>) -> Result<String, ExoError> {
+    let description = description.unwrap_or_default();
+    if description.chars().count() > 255 || description.chars().any(char::is_control) {
+        return Err(ExoError::bad_request(
+            "Invalid value in description - should be at most 255 characters, without control characters",
+        ));
+    }
+    Ok(description)
+}
+
+/// An instance's name is hostname-like: dot-separated labels of letters, digits and dashes,
+/// each 1–63 characters and not starting or ending with a dash; 255 characters at most.
+pub(crate) fn instance_name(name: &str) -> Result<Label, ExoError> {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 255 || !name.split('.').all(label_ok) {
+        return Err(ExoError::bad_request(
+            "Invalid value in name - should be a valid hostname: letters, digits and dashes, in dot-separated \
+             labels of at most 63 characters",
+        ));
+    }
+    Label::parse("name", name).map_err(|_| ExoError::bad_request("Invalid value in name"))
+}
+
+/// The disk size in GiB: an integer between 10 and 51200.
+pub(crate) fn disk_size(value: Option<Value>) -> Result<u64, ExoError> {
+    let message = "Invalid value in disk-size (description: `Instance disk size in GiB`) - should be an Integer between \
+                   10 51200";
+    let size = value.as_ref().and_then(Value::as_u64).ok_or_else(|| ExoError::bad_request(message))?;
+    if !(10..=51_200).contains(&size) {
+        return Err(ExoError::bad_request(message));
+    }
+    Ok(size)
+}
+
+/// Labels: at most 64, keys of 1–63 characters of lower-case letters, digits, `-`, `_`, `.`
+/// and `/`, values of at most 255 characters without control characters.
+pub(crate) fn labels(labels: Option<BTreeMap<String, String>>) -> Result<BTreeMap<String, String>, ExoError> {
+    let labels = labels.unwrap_or_default();
+    if labels.len() > 64 {
+        return Err(ExoError::bad_request("Invalid value in labels - at most 64 labels"));
+    }
+    for (key, value) in &labels {
+        let key_ok = !key.is_empty()
+            && key.len() <= 63
+            && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_./".contains(&b));
+        if !key_ok {
+            return Err(ExoError::bad_request(format!(
+                "Invalid value in labels - key {key:?} should be 1-63 characters of lower-case letters, digits, \
+                 '-', '_', '.' and '/'"
+            )));
+        }
+        if value.chars().count() > 255 || value.chars().any(char::is_control) {
+            return Err(ExoError::bad_request(format!(
+                "Invalid value in labels - the value of {key:?} should be at most 255 characters"
+            )));
+        }
+    }
+    Ok(labels)
+}
+
+/// `user-data`: base64, 1–32768 characters. berth keeps no user data; it only checks it.
+pub(crate) fn user_data(value: Option<&str>) -> Result<(), ExoError> {
+    use base64::Engine;
+    if let Some(data) = value {
+        let valid = !data.is_empty()
+            && data.len() <= 32_768
+            && base64::engine::general_purpose::STANDARD.decode(data.trim_end()).is_ok();
+        if !valid {
+            return Err(ExoError::bad_request("Invalid value in user-data - should be base64, 1-32768 characters"));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn public_ip_assignment(value: Option<&str>) -> Result<(), ExoError> {
+    match value {
+        None | Some("inet4" | "dual" | "none") => Ok(()),
+        Some(_) => Err(ExoError::bad_request("Invalid value in public-ip-assignment - should be inet4, dual or none")),
+    }
+}
+
+/// Whether the Exoscale dialect can show a group: anti-affinity groups span every zone, so it
+/// shows only global ones.
+pub(crate) fn shows_group(view: &GroupView) -> bool {
+    view.group.scope == Scope::Global
+}
+
+pub(crate) fn group(view: &GroupView) -> Value {
+    json!({
+        "id": view.group.uuid,
+        "name": view.group.label.as_str(),
+        "description": view.group.description,
+        "instances": view.members.iter().map(|m| json!({"id": m.uuid})).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn operation(operation: &Operation) -> Value {
+    let mut object = json!({
+        "id": operation.id,
+        "state": operation.state.as_str(),
+        "message": operation.message,
+        "reference": {
+            "id": operation.reference.id,
+            "link": operation.reference.link,
+            "command": operation.reference.command,
+        },
+    });
+    if let Some(reason) = &operation.reason {
+        object["reason"] = Value::String(reason.clone());
+    }
+    object
+}
+
+/// An instance; `full` adds what only `GET /instance/{id}` shows (its groups).
+pub(crate) fn instance(view: &InstanceView, full: bool) -> Value {
+    let instance = &view.instance;
+    let state = match (view.is_migrating(), instance.state) {
+        (true, _) => "migrating",
+        (false, InstanceState::Running) => "running",
+        (false, InstanceState::Stopped) => "stopped",
+    };
+    let mut object = json!({
+        "id": instance.uuid,
+        "name": instance.label.as_str(),
+        "state": state,
+        "created-at": time_format::rfc3339(instance.created_at),
+        "disk-size": instance.size.disk_mib / 1024,
+        "instance-type": {"id": instance.type_id},
+        "template": instance.image.as_ref().map(|image| json!({"id": image})),
+        "public-ip": crate::instance_ipv4(instance.id.0),
+        "public-ip-assignment": "inet4",
+        "mac-address": crate::instance_mac(instance.id.0),
+        "labels": instance.labels,
+        "security-groups": [],
+        "elastic-ips": [],
+        "private-networks": [],
+        "snapshots": [],
+    });
+    if full {
+        object["anti-affinity-groups"] = view
+            .groups
+            .iter()
+            .filter(|g| g.scope == Scope::Global)
+            .map(|g| json!({"id": g.uuid}))
+            .collect::<Vec<_>>()
+            .into();
+    }
+    object
+}
+
+pub(crate) fn instance_type(t: &ExoscaleType, zones: &[String]) -> Value {
+    json!({
+        "id": t.id,
+        "family": t.family,
+        "size": t.size,
+        "cpus": t.cpus,
+        "gpus": t.gpus,
+        "memory": t.memory_mib * 1024 * 1024,
+        "authorized": true,
+        "zones": zones,
+    })
+}
+
+pub(crate) fn template(t: &Template, zones: &[String]) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "description": "",
+        "family": t.family,
+        "visibility": "public",
+        "default-user": t.default_user,
+        "boot-mode": t.boot_mode,
+        "size": t.size,
+        "version": t.version,
+        "build": "",
+        "created-at": t.created,
+        "password-enabled": true,
+        "ssh-key-enabled": true,
+        "maintainer": "berth",
+        "zones": zones,
+    })
+}
+
+/// A zone and its endpoint on this berth. `sos-endpoint` is left out: berth serves no object
+/// storage, and the real one would lead clients away from it.
+pub(crate) fn zone(region: &Region, base_url: &str) -> Value {
+    json!({"name": region.id.to_string(), "api-endpoint": format!("{base_url}/{}/v2", region.id)})
+}
