@@ -5,6 +5,7 @@
 //! dialect owns its error body and answers unknown routes, wrong methods and oversized bodies
 //! in its own format.
 
+mod admin_v1;
 mod exoscale_v2;
 mod linode_v4;
 mod time_format;
@@ -28,6 +29,8 @@ use tower_http::trace::TraceLayer;
 /// The largest request body berth reads. Placement requests are small; anything bigger is a
 /// mistake or an attack, and gets a 413 in the dialect's format.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub use admin_v1::openapi_document;
 
 /// What the HTTP layer needs to know beyond the domain.
 #[derive(Clone, Debug)]
@@ -62,6 +65,7 @@ pub fn router(berth: Arc<Berth>, settings: Settings) -> Router {
         .nest("/v4", linode_v4::router())
         .nest("/v4beta", linode_v4::router())
         .nest("/v2", exoscale_v2::router())
+        .nest("/v1", admin_v1::router())
         .fallback(unknown_route)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

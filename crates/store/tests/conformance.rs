@@ -14,8 +14,8 @@
 //! transaction there), and what it left behind is checked from a fresh connection.
 
 use store::{
-    AccountRow, Backend, Db, FirewallRow, GroupRow, HostRow, InstanceRow, MemberRow, MigrationRow, NewGroup, NewHost,
-    NewInstance, NewMigration, RegionRow, Size, Store, StoreError,
+    AccountRow, ApiKeyRow, Backend, Db, FirewallRow, GroupRow, HostRow, InstanceRow, MemberRow, MigrationRow, NewGroup,
+    NewHost, NewInstance, NewMigration, OperationRow, RegionRow, Size, Store, StoreError,
 };
 
 /// Stamps every test once per backend: `backends` are functions returning a [`Fixture`],
@@ -668,6 +668,28 @@ async fn group_get_finds_a_group_only_in_its_own_account(f: Fixture) -> Outcome 
     Ok(())
 }
 
+async fn group_get_by_uuid_finds_a_group_only_in_its_own_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
+    let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
+    let theirs = db.group_insert(&new_group(w.bob, "web", Some("us-east")), NOW).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.group_get_by_uuid(w.alice, &web.uuid).await?, Some(web.clone()));
+    assert_eq!(db.group_get_by_uuid(w.alice, &spread.uuid).await?, Some(spread), "a global group is found too");
+    assert_eq!(db.group_get_by_uuid(w.bob, &theirs.uuid).await?, Some(theirs.clone()));
+    assert_eq!(db.group_get_by_uuid(w.bob, &web.uuid).await?, None, "another account's group is not found");
+    assert_eq!(db.group_get_by_uuid(w.alice, &theirs.uuid).await?, None, "another account's group is not found");
+    assert_eq!(db.group_get_by_uuid(w.alice, &web.id.to_string()).await?, None, "an id is not a UUID");
+    assert_eq!(db.group_get_by_uuid(w.alice, "uuid-group").await?, None, "a prefix is not a UUID");
+    assert_eq!(db.group_get_by_uuid(w.alice, "").await?, None);
+    Ok(())
+}
+
 async fn groups_of_account_lists_only_that_account_in_id_order(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
@@ -865,6 +887,49 @@ async fn memberships_in_region_follow_the_host_or_the_target(f: Fixture) -> Outc
     Ok(())
 }
 
+async fn members_carry_the_uuid_of_their_instance_in_every_listing(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?.id;
+    let theirs = db.group_insert(&new_group(w.bob, "spread", None), NOW).await?.id;
+    // UUIDs that sort against the ids, so that no listing can get them right by accident.
+    let mut inserted = Vec::new();
+    for (account, label, uuid, region, host) in [
+        (w.alice, "one", "c3-one", "us-east", w.east[0]),
+        (w.alice, "two", "a1-two", "us-west", w.west),
+        (w.bob, "three", "b2-three", "us-east", w.east[1]),
+    ] {
+        let new = NewInstance { uuid: uuid.to_string(), ..new_instance(account, label, region, host) };
+        inserted.push(db.instance_insert(&new, NOW).await?.id);
+    }
+    let [one, two, three] = inserted[..] else { unreachable!() };
+    db.member_insert(w.alice, spread, two).await?;
+    db.member_insert(w.bob, theirs, three).await?;
+    db.member_insert(w.alice, web, one).await?;
+    db.member_insert(w.alice, spread, one).await?;
+    tx.commit().await?;
+
+    // Each listing, reduced to (instance id, instance UUID) per row.
+    let uuids = |rows: Vec<MemberRow>| -> Vec<(i64, String)> {
+        rows.into_iter().map(|row| (row.instance_id, row.instance_uuid)).collect()
+    };
+    let one = (one, "c3-one".to_string());
+    let two = (two, "a1-two".to_string());
+    let three = (three, "b2-three".to_string());
+    let all = [two.clone(), three.clone(), one.clone(), one.clone()];
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(uuids(db.members_of_groups(&[web, spread, theirs]).await?), all);
+    assert_eq!(uuids(db.members_of_groups(&[web]).await?), std::slice::from_ref(&one));
+    assert_eq!(uuids(db.memberships_of_instances(&[one.0, two.0, three.0]).await?), all);
+    assert_eq!(uuids(db.memberships_of_instances(&[three.0]).await?), std::slice::from_ref(&three));
+    assert_eq!(uuids(db.memberships_in_region("us-east").await?), [three, one.clone(), one]);
+    assert_eq!(uuids(db.memberships_in_region("us-west").await?), [two]);
+    Ok(())
+}
+
 async fn member_delete_removes_one_membership_only(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
@@ -958,6 +1023,78 @@ async fn instances_are_stored_as_given_and_found_only_within_their_account(f: Fi
     Ok(())
 }
 
+async fn instance_labels_are_stored_as_given_and_read_back_by_every_lookup(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    // Stored as text, byte for byte: escapes and non-ASCII included.
+    let labels = r#"{"env":"prod","owner":"zoë","quote":"say \"hi\""}"#;
+    let new = NewInstance { labels: labels.to_string(), ..new_instance(w.alice, "web", "us-east", w.east[0]) };
+    let row = db.instance_insert(&new, NOW).await?;
+    assert_eq!(row.labels, labels);
+    let plain = db.instance_insert(&new_instance(w.alice, "db", "us-east", w.east[1]), NOW).await?;
+    assert_eq!(plain.labels, "{}");
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(row.clone()));
+    assert_eq!(db.instance_get_by_uuid(w.alice, &row.uuid).await?, Some(row.clone()));
+    assert_eq!(db.instance_find(Some(row.id), None).await?, Some(row.clone()));
+    assert_eq!(db.instances_of_account(w.alice).await?, [row.clone(), plain.clone()]);
+    assert_eq!(db.instances_by_id(&[row.id]).await?, std::slice::from_ref(&row));
+    assert_eq!(db.instances_in_region("us-east").await?, [row, plain]);
+    Ok(())
+}
+
+async fn instance_get_by_uuid_finds_an_instance_only_in_its_own_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let mine = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
+    let theirs = db.instance_insert(&new_instance(w.bob, "web", "us-east", w.east[0]), NOW).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.instance_get_by_uuid(w.alice, &mine.uuid).await?, Some(mine.clone()));
+    assert_eq!(db.instance_get_by_uuid(w.bob, &theirs.uuid).await?, Some(theirs.clone()));
+    assert_eq!(db.instance_get_by_uuid(w.bob, &mine.uuid).await?, None, "another account's instance is not found");
+    assert_eq!(db.instance_get_by_uuid(w.alice, &theirs.uuid).await?, None, "another account's instance is not found");
+    assert_eq!(db.instance_get_by_uuid(w.alice, &mine.id.to_string()).await?, None, "an id is not a UUID");
+    assert_eq!(db.instance_get_by_uuid(w.alice, "uuid-instance").await?, None, "a prefix is not a UUID");
+    assert_eq!(db.instance_get_by_uuid(w.alice, "").await?, None);
+    Ok(())
+}
+
+async fn instance_find_finds_any_accounts_instance_by_id_or_by_uuid(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let mine = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
+    let theirs = db.instance_insert(&new_instance(w.bob, "db", "us-west", w.west), NOW).await?;
+    tx.commit().await?;
+
+    let unknown = mine.id.max(theirs.id) + 1000;
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    // By id, in any account.
+    assert_eq!(db.instance_find(Some(mine.id), None).await?, Some(mine.clone()));
+    assert_eq!(db.instance_find(Some(theirs.id), None).await?, Some(theirs.clone()));
+    assert_eq!(db.instance_find(Some(unknown), None).await?, None, "a wrong id finds nothing");
+    // By UUID, in any account.
+    assert_eq!(db.instance_find(None, Some(&mine.uuid)).await?, Some(mine.clone()));
+    assert_eq!(db.instance_find(None, Some(&theirs.uuid)).await?, Some(theirs.clone()));
+    assert_eq!(db.instance_find(None, Some("uuid-instance-0-web")).await?, None, "a wrong UUID finds nothing");
+    assert_eq!(db.instance_find(None, Some("uuid-instance")).await?, None, "a prefix is not a UUID");
+    assert_eq!(db.instance_find(None, Some(&theirs.id.to_string())).await?, None, "an id is not a UUID");
+    // As the operator's API asks: the same text as a UUID, and as an id when it is a number.
+    assert_eq!(db.instance_find(Some(theirs.id), Some(&theirs.id.to_string())).await?, Some(theirs));
+    assert_eq!(db.instance_find(Some(unknown), Some(&unknown.to_string())).await?, None);
+    assert_eq!(db.instance_find(None, None).await?, None, "asking for nothing finds nothing");
+    Ok(())
+}
+
 async fn instances_of_account_lists_only_that_account_in_id_order(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
@@ -1019,7 +1156,7 @@ async fn instance_label_taken_is_per_account_and_honours_except(f: Fixture) -> O
     Ok(())
 }
 
-async fn instance_update_changes_label_and_tags_only_within_the_account(f: Fixture) -> Outcome {
+async fn instance_update_changes_label_tags_and_labels_only_within_the_account(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
@@ -1039,6 +1176,31 @@ async fn instance_update_changes_label_and_tags_only_within_the_account(f: Fixtu
         ..row
     };
     assert_eq!(updated, Some(expected));
+    Ok(())
+}
+
+async fn instance_update_replaces_or_clears_the_labels_of_one_instance_only(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let prod = |label: &str| NewInstance {
+        labels: r#"{"env":"prod"}"#.to_string(),
+        ..new_instance(w.alice, label, "us-east", w.east[0])
+    };
+    let row = db.instance_insert(&prod("web"), NOW).await?;
+    let bystander = db.instance_insert(&prod("db"), NOW).await?;
+
+    let staging = r#"{"env":"staging","team":"core"}"#;
+    db.instance_update(w.alice, row.id, "web", "[]", staging, LATER).await?;
+    assert_eq!(db.instance_get(w.alice, row.id).await?.map(|i| i.labels), Some(staging.to_string()));
+    db.instance_update(w.alice, row.id, "web", "[]", "{}", LATER + 1).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let cleared = InstanceRow { labels: "{}".to_string(), updated_at: LATER + 1, ..row.clone() };
+    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(cleared));
+    assert_eq!(db.instance_get(w.alice, bystander.id).await?, Some(bystander));
     Ok(())
 }
 
@@ -1324,6 +1486,209 @@ async fn firewall_delete_detaches_the_instances_it_protected(f: Fixture) -> Outc
     Ok(())
 }
 
+// API keys.
+
+async fn api_keys_are_stored_as_given_and_found_by_their_key_alone(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let alice = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?;
+    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?;
+    let row = db.api_key_insert(w.alice, alice.id, "EXOalice", "sealed-alice", "ci", NOW).await?;
+    assert_eq!(
+        row,
+        ApiKeyRow {
+            id: row.id,
+            account_id: w.alice,
+            user_id: alice.id,
+            key: "EXOalice".to_string(),
+            secret: "sealed-alice".to_string(),
+            name: "ci".to_string(),
+            created_at: NOW,
+            revoked_at: None,
+        }
+    );
+    // The same name in another account is another key.
+    let theirs = db.api_key_insert(w.bob, bob.id, "EXObob", "sealed-bob", "ci", LATER).await?;
+    assert_ne!(theirs.id, row.id);
+    assert_eq!((theirs.account_id, theirs.user_id, theirs.created_at), (w.bob, bob.id, LATER));
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let found = db.api_key_by_key("EXOalice").await?;
+    assert_eq!(found.as_ref().map(|key| key.revoked_at), Some(None), "a new key is not revoked");
+    assert_eq!(found, Some(row));
+    assert_eq!(db.api_key_by_key("EXObob").await?, Some(theirs));
+    assert_eq!(db.api_key_by_key("sealed-alice").await?, None, "a secret is not a key");
+    assert_eq!(db.api_key_by_key("ci").await?, None, "a name is not a key");
+    assert_eq!(db.api_key_by_key("EXO").await?, None, "a prefix is not a key");
+    assert_eq!(db.api_key_by_key("").await?, None);
+    Ok(())
+}
+
+async fn api_key_count_counts_the_committed_keys_of_every_account(f: Fixture) -> Outcome {
+    assert_eq!(f.store.read().await?.db().api_key_count().await?, 0, "an empty store holds no key");
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let alice = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?.id;
+    db.api_key_insert(w.alice, alice, "EXOone", "sealed-1", "one", NOW).await?;
+    db.api_key_insert(w.alice, alice, "EXOtwo", "sealed-2", "two", NOW).await?;
+    db.api_key_insert(w.bob, bob, "EXOthree", "sealed-3", "three", NOW).await?;
+    assert_eq!(db.api_key_count().await?, 3, "a change counts its own keys");
+    tx.commit().await?;
+    assert_eq!(f.store.read().await?.db().api_key_count().await?, 3);
+
+    // A key that is never committed is never counted.
+    let mut tx = f.store.write().await?;
+    tx.db().api_key_insert(w.bob, bob, "EXOfour", "sealed-4", "four", LATER).await?;
+    assert_eq!(tx.db().api_key_count().await?, 4);
+    drop(tx);
+    assert_eq!(f.store.read().await?.db().api_key_count().await?, 3);
+    Ok(())
+}
+
+async fn two_api_keys_cannot_share_a_key(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let alice = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?.id;
+    let first = db.api_key_insert(w.alice, alice, "EXOsame", "sealed-alice", "ci", NOW).await?;
+    tx.commit().await?;
+
+    // The refusal gets a transaction of its own; what it left is checked from a fresh one.
+    let mut tx = f.store.write().await?;
+    let duplicate = tx.db().api_key_insert(w.bob, bob, "EXOsame", "sealed-bob", "other", LATER).await;
+    assert!(is_unique_violation(&duplicate), "{duplicate:?}");
+    drop(tx);
+
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().api_key_by_key("EXOsame").await?, Some(first), "the first key keeps its key");
+    assert_eq!(conn.db().api_key_count().await?, 1);
+    Ok(())
+}
+
+// Operations.
+
+fn operation(id: &str, account_id: i64, created_at: i64) -> OperationRow {
+    OperationRow {
+        id: id.to_string(),
+        account_id,
+        state: "success".to_string(),
+        reason: None,
+        message: String::new(),
+        reference_id: format!("uuid-of-{id}"),
+        reference_link: format!("/v2/instance/uuid-of-{id}"),
+        reference_command: "create-instance".to_string(),
+        created_at,
+    }
+}
+
+async fn operations_are_stored_as_given_and_found_only_within_their_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let done = operation("op-done", w.alice, NOW);
+    let failed = OperationRow {
+        state: "failure".to_string(),
+        reason: Some("conflict".to_string()),
+        message: "the label is taken".to_string(),
+        reference_command: "update-instance".to_string(),
+        ..operation("op-failed", w.alice, LATER)
+    };
+    let theirs = operation("op-theirs", w.bob, NOW);
+    for row in [&done, &failed, &theirs] {
+        db.operation_insert(row).await?;
+    }
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.operation_get(w.alice, "op-done").await?, Some(done));
+    assert_eq!(db.operation_get(w.alice, "op-failed").await?, Some(failed));
+    assert_eq!(db.operation_get(w.bob, "op-theirs").await?, Some(theirs));
+    assert_eq!(db.operation_get(w.bob, "op-done").await?, None, "another account's operation is not found");
+    assert_eq!(db.operation_get(w.alice, "op-theirs").await?, None, "another account's operation is not found");
+    assert_eq!(db.operation_get(w.alice, "op").await?, None, "a prefix is not an id");
+    assert_eq!(db.operation_get(w.alice, "op-missing").await?, None);
+    Ok(())
+}
+
+async fn operations_purge_forgets_only_those_created_before_the_cutoff(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let ancient = operation("op-ancient", w.bob, NOW - 60_000);
+    let old = operation("op-old", w.alice, NOW - 1);
+    let at_cutoff = operation("op-at-cutoff", w.alice, NOW);
+    let new = operation("op-new", w.bob, LATER);
+    for row in [&new, &old, &at_cutoff, &ancient] {
+        db.operation_insert(row).await?;
+    }
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    assert_eq!(tx.db().operations_purge(NOW).await?, 2, "the two older operations, of both accounts");
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.operation_get(w.bob, "op-ancient").await?, None);
+    assert_eq!(db.operation_get(w.alice, "op-old").await?, None);
+    assert_eq!(db.operation_get(w.alice, "op-at-cutoff").await?, Some(at_cutoff), "the cut-off itself is kept");
+    assert_eq!(db.operation_get(w.bob, "op-new").await?, Some(new.clone()));
+    drop(conn);
+
+    let mut tx = f.store.write().await?;
+    assert_eq!(tx.db().operations_purge(NOW).await?, 0, "nothing is purged twice");
+    assert_eq!(tx.db().operations_purge(LATER).await?, 1);
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().operation_get(w.alice, "op-at-cutoff").await?, None);
+    assert_eq!(conn.db().operation_get(w.bob, "op-new").await?, Some(new));
+    Ok(())
+}
+
+// The operator's credentials.
+
+async fn operator_tokens_exist_only_for_their_exact_hash(f: Fixture) -> Outcome {
+    assert!(!f.store.read().await?.db().operator_token_exists("hash-admin").await?, "an empty store has none");
+    let mut tx = f.store.write().await?;
+    tx.db().operator_token_insert("admin", "hash-admin", NOW).await?;
+    tx.db().operator_token_insert("backup", "hash-backup", LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert!(db.operator_token_exists("hash-admin").await?);
+    assert!(db.operator_token_exists("hash-backup").await?);
+    for wrong in ["admin", "hash-", "hash-admin2", "hash-admin ", "HASH-ADMIN", ""] {
+        assert!(!db.operator_token_exists(wrong).await?, "{wrong:?} is not the exact hash");
+    }
+    Ok(())
+}
+
+async fn two_operator_tokens_cannot_share_a_hash(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    tx.db().operator_token_insert("admin", "hash-same", NOW).await?;
+    tx.commit().await?;
+
+    // The refusal gets a transaction of its own; what it left is checked from a fresh one.
+    let mut tx = f.store.write().await?;
+    let duplicate = tx.db().operator_token_insert("other", "hash-same", LATER).await;
+    assert!(is_unique_violation(&duplicate), "{duplicate:?}");
+    drop(tx);
+    assert!(f.store.read().await?.db().operator_token_exists("hash-same").await?, "the first token stands");
+
+    let mut tx = f.store.write().await?;
+    tx.db().operator_token_insert("other", "hash-other", LATER).await?;
+    tx.commit().await?;
+    assert!(f.store.read().await?.db().operator_token_exists("hash-other").await?);
+    Ok(())
+}
+
 conformance! {
     backends: [sqlite],
     tests: [
@@ -1350,6 +1715,7 @@ conformance! {
         the_schema_refuses_to_release_more_than_a_host_uses,
         groups_are_stored_with_or_without_a_region_and_a_member_limit,
         group_get_finds_a_group_only_in_its_own_account,
+        group_get_by_uuid_finds_a_group_only_in_its_own_account,
         groups_of_account_lists_only_that_account_in_id_order,
         groups_by_id_returns_the_named_groups_in_id_order,
         group_count_counts_an_accounts_groups_in_one_region,
@@ -1359,14 +1725,19 @@ conformance! {
         members_keep_their_join_order_across_groups,
         memberships_of_instances_lists_their_groups_in_join_order,
         memberships_in_region_follow_the_host_or_the_target,
+        members_carry_the_uuid_of_their_instance_in_every_listing,
         member_delete_removes_one_membership_only,
         an_instance_cannot_join_the_same_group_twice,
         instances_are_stored_as_given_and_found_only_within_their_account,
+        instance_labels_are_stored_as_given_and_read_back_by_every_lookup,
+        instance_get_by_uuid_finds_an_instance_only_in_its_own_account,
+        instance_find_finds_any_accounts_instance_by_id_or_by_uuid,
         instances_of_account_lists_only_that_account_in_id_order,
         instances_by_id_returns_the_named_instances_in_id_order,
         instances_in_region_follow_the_host_or_the_target_across_accounts,
         instance_label_taken_is_per_account_and_honours_except,
-        instance_update_changes_label_and_tags_only_within_the_account,
+        instance_update_changes_label_tags_and_labels_only_within_the_account,
+        instance_update_replaces_or_clears_the_labels_of_one_instance_only,
         instance_set_placement_moves_an_instance_and_nothing_else,
         instance_delete_removes_the_instance_and_its_memberships,
         a_new_migration_is_running_and_found_by_id,
@@ -1379,5 +1750,12 @@ conformance! {
         firewalls_of_account_lists_only_that_account_in_id_order,
         firewall_label_taken_is_per_account,
         firewall_delete_detaches_the_instances_it_protected,
+        api_keys_are_stored_as_given_and_found_by_their_key_alone,
+        api_key_count_counts_the_committed_keys_of_every_account,
+        two_api_keys_cannot_share_a_key,
+        operations_are_stored_as_given_and_found_only_within_their_account,
+        operations_purge_forgets_only_those_created_before_the_cutoff,
+        operator_tokens_exist_only_for_their_exact_hash,
+        two_operator_tokens_cannot_share_a_hash,
     ],
 }

@@ -14,8 +14,13 @@ use tokio::sync::watch;
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
-    /// The demo account's token.
+    /// The test account's Linode token.
     pub token: String,
+    /// The test account's Exoscale API key and secret.
+    pub api_key: String,
+    pub api_secret: String,
+    /// The operator's token for `/v1`.
+    pub operator_token: String,
     pub berth: Arc<Berth>,
     pub client: reqwest::Client,
     stop: watch::Sender<bool>,
@@ -64,14 +69,28 @@ async fn spawn(fleet: Option<FleetSeed>) -> TestApp {
     let settings = Settings { migration_duration: Duration::from_millis(300), ..Settings::default() };
     let berth = Arc::new(Berth::new(store, settings));
     let token = "test-token-0123456789abcdef".to_string();
+    let api_key = "EXOtest0123456789abcdef0".to_string();
+    let api_secret = "test-secret-0123456789abcdefghijklmnopqrstu".to_string();
+    let operator_token = "operator-token-0123456789abcdef".to_string();
     match fleet {
         None => {
-            let options = DemoOptions { token: Some(token.clone()), ..DemoOptions::default() };
+            let options = DemoOptions {
+                token: Some(token.clone()),
+                api_key: Some(api_key.clone()),
+                api_secret: Some(api_secret.clone()),
+                operator_token: Some(operator_token.clone()),
+            };
             berth.demo_seed(options).await.expect("seed the demo");
         }
         Some(fleet) => {
             berth.fleet_seed(&fleet).await.expect("seed the fleet");
-            berth.account_seed("test", "tester", "tester@example.com", &token).await.expect("seed the account");
+            let principal =
+                berth.account_seed("test", "tester", "tester@example.com", &token).await.expect("seed the account");
+            berth
+                .api_key_create(&principal, "test", Some(api_key.clone()), Some(api_secret.clone()))
+                .await
+                .expect("give the account an API key");
+            berth.operator_token_create("test", &operator_token).await.expect("create the operator token");
         }
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -86,7 +105,17 @@ async fn spawn(fleet: Option<FleetSeed>) -> TestApp {
     tokio::spawn(server::serve(listener, router, async move {
         let _ = stopped_server.wait_for(|s| *s).await;
     }));
-    TestApp { address, token, berth, client: reqwest::Client::new(), stop, _dir: dir }
+    TestApp {
+        address,
+        token,
+        api_key,
+        api_secret,
+        operator_token,
+        berth,
+        client: reqwest::Client::new(),
+        stop,
+        _dir: dir,
+    }
 }
 
 /// One region of `hosts` hosts spread over `racks` racks, each host with `capacity`.
@@ -224,4 +253,108 @@ async fn reply(response: reqwest::Response) -> Reply {
             .unwrap_or_else(|_| panic!("body is not JSON: {}", String::from_utf8_lossy(&bytes)))
     };
     Reply { status, body, headers }
+}
+
+/// An EXO2-HMAC-SHA256 `Authorization` header, written here independently of the server's
+/// verifier: `names` are listed as the signed query arguments and `values` is the line of
+/// their values as the signer computed it.
+#[allow(clippy::too_many_arguments)] // One argument per part of the signed message.
+pub fn exo_authorization(
+    key: &str,
+    secret: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    names: &[&str],
+    values: &str,
+    expires: &str,
+) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mut message = format!("{method} {path}\n").into_bytes();
+    message.extend_from_slice(body);
+    message.extend_from_slice(format!("\n{values}\n\n{expires}").as_bytes());
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&message);
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let args = if names.is_empty() { String::new() } else { format!(",signed-query-args={}", names.join(";")) };
+    format!("EXO2-HMAC-SHA256 credential={key}{args},expires={expires},signature={signature}")
+}
+
+/// Ten minutes from now, as clients sign.
+pub fn expires_soon() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    i64::try_from(now).unwrap() + 600
+}
+
+impl TestApp {
+    /// A request signed with the test account's API key; `path` is the full path as sent,
+    /// `query` the raw query string (without repeated names), and every query argument is
+    /// signed.
+    pub async fn exo(&self, method: Method, path: &str, query: &str, body: &[u8]) -> Reply {
+        let mut pairs = form_urlencoded_pairs(query);
+        pairs.sort();
+        let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        let values: String = pairs.iter().map(|(_, v)| v.as_str()).collect();
+        let expires = expires_soon().to_string();
+        let authorization =
+            exo_authorization(&self.api_key, &self.api_secret, method.as_str(), path, body, &names, &values, &expires);
+        self.exo_with(method, path, query, body.to_vec(), Some(&authorization)).await
+    }
+
+    /// A request with the given `Authorization` header (or none).
+    pub async fn exo_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &str,
+        body: Vec<u8>,
+        authorization: Option<&str>,
+    ) -> Reply {
+        let url = if query.is_empty() {
+            format!("{}{path}", self.address)
+        } else {
+            format!("{}{path}?{query}", self.address)
+        };
+        let mut request = self.client.request(method, url).body(body).header("content-type", "application/json");
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        reply(request.send().await.expect("send the request")).await
+    }
+
+    /// A signed JSON request.
+    pub async fn exo_json(&self, method: Method, path: &str, body: Value) -> Reply {
+        self.exo(method, path, "", body.to_string().as_bytes()).await
+    }
+}
+
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.replace('+', " ").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
