@@ -414,7 +414,7 @@ impl Berth {
                 Err(ChooseError::NoHost(no_host)) => {
                     let field = (!want.groups.is_empty()).then_some("placement_group.id");
                     let name = |id: GroupId| match want.groups.iter().find(|g| g.id == id) {
-                        Some(group) => format!("group {id} ({})", group.label),
+                        Some(group) => group_name(group),
                         None => format!("group {id}"),
                     };
                     return Err(Error::placement(
@@ -445,6 +445,20 @@ async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bo
     }
 }
 
+/// A group as messages name it, by the id its dialect knows: the integer of a regional
+/// (Linode) group, the UUID of a global (Exoscale) one, and its label.
+fn group_name(group: &Group) -> String {
+    match group.scope {
+        Scope::Region(_) => format!("group {} ({})", group.id, group.label),
+        Scope::Global => format!("group {} ({})", group.uuid, group.label),
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// The group a request names in its body: an unknown one is a 400 naming the field.
 async fn chosen_group(db: &mut Db<'_>, principal: &Principal, choice: &GroupChoice) -> Result<Group> {
     match db.group_get(principal.account.0, choice.group.0).await? {
@@ -460,7 +474,7 @@ async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -> Result<()
     if members + joining > limit as usize {
         return Err(Error::limit(
             Some("placement_group.id"),
-            format!("Group {} ({}) can hold at most {limit} members; it has {members}", group.id, group.label),
+            format!("{} can hold at most {limit} members; it has {members}", capitalized(&group_name(group))),
         ));
     }
     Ok(())

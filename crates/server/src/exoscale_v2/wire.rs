@@ -217,6 +217,10 @@ pub(crate) fn instance(view: &InstanceView, full: bool) -> Value {
         "elastic-ips": [],
         "private-networks": [],
         "snapshots": [],
+        "ssh-keys": [],
+        // The exo CLI's `instance show` reads both and fails without them.
+        "secureboot-enabled": false,
+        "tpm-enabled": false,
     });
     if full {
         object["anti-affinity-groups"] = view
