@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// How long a migration takes, in seconds [default: 5].
     #[arg(long, env = "BERTH_MIGRATION_SECONDS")]
     pub migration_seconds: Option<f64>,
+    /// Requests per minute each credential may make; 0 turns limits off [default: 1200].
+    #[arg(long, env = "BERTH_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
 }
 
 /// `berth.toml`: every key is optional.
@@ -67,6 +70,7 @@ struct FileConfig {
     public_url: Option<String>,
     exoscale_zone: Option<String>,
     migration_seconds: Option<f64>,
+    rate_limit: Option<u32>,
 }
 
 /// The configuration in force.
@@ -79,6 +83,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub exoscale_zone: String,
     pub migration_duration: Duration,
+    /// Requests per minute per credential; `None` when limits are off.
+    pub rate_limit: Option<u32>,
 }
 
 impl Config {
@@ -117,6 +123,10 @@ impl Config {
             public_url,
             exoscale_zone: args.exoscale_zone.or(file.exoscale_zone).unwrap_or_else(|| "ch-gva-2".to_string()),
             migration_duration: Duration::from_secs_f64(migration_seconds),
+            rate_limit: match args.rate_limit.or(file.rate_limit).unwrap_or(1200) {
+                0 => None,
+                limit => Some(limit),
+            },
         })
     }
 }
@@ -159,6 +169,7 @@ mod tests {
             public_url: None,
             exoscale_zone: None,
             migration_seconds: None,
+            rate_limit: None,
         }
     }
 

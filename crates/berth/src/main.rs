@@ -82,8 +82,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
     let background = tokio::spawn(server::run_background(berth.clone(), wait_for(stopped.clone())));
-    let server_settings =
-        server::Settings { exoscale_zone: config.exoscale_zone.clone(), public_url: config.public_url };
+    let server_settings = server::Settings {
+        exoscale_zone: config.exoscale_zone.clone(),
+        public_url: config.public_url,
+        rate_limit: config
+            .rate_limit
+            .map(|requests| server::RateLimit { requests, window: std::time::Duration::from_secs(60) }),
+    };
     tracing::info!(database = %config.database, "berth ready on http://{address}");
     let shutdown = async move {
         shutdown_signal().await;

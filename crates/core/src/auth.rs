@@ -58,15 +58,7 @@ impl Berth {
             return Err(Error::Unauthenticated);
         };
         let secret = self.settings.secret_key.open(&row.secret)?;
-        let principal = Principal {
-            account: AccountId(row.account_id),
-            user: UserId(user.id),
-            username: user.username,
-            email: user.email,
-            restricted: user.restricted != 0,
-            scopes: "*".to_string(),
-        };
-        Ok((principal, secret))
+        Ok((principal_of(&mut db, user, Scopes::all(), format!("api-key:{key}")).await?, secret))
     }
 
     /// Whether `token` is an operator credential of the native API.
@@ -91,21 +83,48 @@ impl Berth {
         let Some(row) = db.token_by_hash(&token_hash(token)).await? else {
             return Err(Error::Unauthenticated);
         };
-        if row.expires_at.is_some_and(|expires| expires <= now().0) {
+        if row.expires_at.is_some_and(|expires| expires <= now().0) || row.revoked_at.is_some() {
             return Err(Error::Unauthenticated);
         }
         let Some(user) = db.user_get(row.account_id, row.user_id).await? else {
             return Err(Error::Unauthenticated);
         };
-        Ok(Principal {
-            account: AccountId(row.account_id),
-            user: UserId(user.id),
-            username: user.username,
-            email: user.email,
-            restricted: user.restricted != 0,
-            scopes: row.scopes,
-        })
+        let scopes =
+            Scopes::parse(&row.scopes).map_err(|_| Error::Internal(format!("token {} has bad scopes", row.id)))?;
+        principal_of(&mut db, user, scopes, format!("token:{}", row.id)).await
     }
+}
+
+/// The principal of a user: its grants are loaded when it is restricted.
+pub(crate) async fn principal_of(
+    db: &mut store::Db<'_>,
+    user: store::UserRow,
+    scopes: Scopes,
+    credential: String,
+) -> Result<Principal> {
+    let restricted = user.restricted != 0;
+    let mut grants = Grants::default();
+    if restricted {
+        grants.global = db.global_grants_of_user(user.id).await?.into_iter().collect();
+        for row in db.entity_grants_of_user(user.id).await? {
+            let (Some(kind), Some(permission)) =
+                (EntityKind::parse(&row.entity_type), Permission::parse(&row.permission))
+            else {
+                return Err(Error::Internal(format!("user {} has a malformed grant", user.id)));
+            };
+            grants.entities.insert((kind, row.entity_id), permission);
+        }
+    }
+    Ok(Principal {
+        account: AccountId(user.account_id),
+        user: UserId(user.id),
+        username: user.username,
+        email: user.email,
+        restricted,
+        grants,
+        scopes,
+        credential,
+    })
 }
 
 #[cfg(test)]

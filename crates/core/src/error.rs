@@ -25,6 +25,10 @@ pub enum Error {
     /// broken. Nothing changed.
     #[error("{reason}")]
     Placement { field: Option<String>, reason: String },
+    /// The caller may see the resource but not do this to it: a restricted user without the
+    /// grant.
+    #[error("{reason}")]
+    Forbidden { reason: String },
     /// No credential, or one that is unknown or expired.
     #[error("invalid credentials")]
     Unauthenticated,
@@ -50,6 +54,10 @@ impl Error {
 
     pub fn placement(field: Option<&str>, reason: impl Into<String>) -> Error {
         Error::Placement { field: field.map(str::to_string), reason: reason.into() }
+    }
+
+    pub fn forbidden(reason: impl Into<String>) -> Error {
+        Error::Forbidden { reason: reason.into() }
     }
 
     pub fn not_found(what: &'static str) -> Error {

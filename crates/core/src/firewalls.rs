@@ -3,11 +3,13 @@
 
 use crate::convert;
 use crate::error::{Error, Result};
+use crate::events;
 use crate::model::*;
 use crate::{Berth, now};
 
 impl Berth {
     pub async fn firewall_create(&self, principal: &Principal, create: FirewallCreate) -> Result<Firewall> {
+        principal.require_grant("add_firewalls", "create firewalls")?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         if db.firewall_label_taken(principal.account.0, create.label.as_str()).await? {
@@ -23,11 +25,24 @@ impl Berth {
                 now().0,
             )
             .await?;
+        let firewall = convert::firewall(row)?;
+        crate::groups::grant_creator(&mut db, principal, EntityKind::Firewall, firewall.id.0).await?;
+        events::record(
+            &mut db,
+            principal.account,
+            Some(principal),
+            "firewall_create",
+            "finished",
+            &events::firewall_entity(&firewall),
+            None,
+        )
+        .await?;
         tx.commit().await?;
-        convert::firewall(row)
+        Ok(firewall)
     }
 
     pub async fn firewall_get(&self, principal: &Principal, id: FirewallId) -> Result<Firewall> {
+        principal.require_visible(EntityKind::Firewall, id.0, "firewall")?;
         match self.store.read().await?.db().firewall_get(principal.account.0, id.0).await? {
             Some(row) => convert::firewall(row),
             None => Err(Error::not_found("firewall")),
@@ -36,24 +51,30 @@ impl Berth {
 
     pub async fn firewall_list(&self, principal: &Principal) -> Result<Vec<Firewall>> {
         let rows = self.store.read().await?.db().firewalls_of_account(principal.account.0).await?;
-        rows.into_iter().map(convert::firewall).collect()
+        rows.into_iter().filter(|row| principal.can_see(EntityKind::Firewall, row.id)).map(convert::firewall).collect()
     }
 
     pub async fn firewall_delete(&self, principal: &Principal, id: FirewallId) -> Result<()> {
+        principal.require_change(EntityKind::Firewall, id.0, "firewall")?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        if db.firewall_get(principal.account.0, id.0).await?.is_none() {
+        let Some(row) = db.firewall_get(principal.account.0, id.0).await? else {
             return Err(Error::not_found("firewall"));
-        }
+        };
+        let firewall = convert::firewall(row)?;
         db.firewall_delete(principal.account.0, id.0).await?;
+        db.entity_grants_delete(principal.account.0, EntityKind::Firewall.as_str(), id.0).await?;
+        events::record(
+            &mut db,
+            principal.account,
+            Some(principal),
+            "firewall_delete",
+            "finished",
+            &events::firewall_entity(&firewall),
+            None,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// The instances a firewall protects.
-    pub async fn firewall_devices(&self, principal: &Principal, id: FirewallId) -> Result<Vec<Instance>> {
-        let mut conn = self.store.read().await?;
-        let rows = conn.db().instances_of_account(principal.account.0).await?;
-        rows.into_iter().filter(|row| row.firewall_id == Some(id.0)).map(convert::instance).collect()
     }
 }

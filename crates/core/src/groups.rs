@@ -7,6 +7,7 @@ use store::{Db, NewGroup};
 
 use crate::convert;
 use crate::error::{Error, Result};
+use crate::events;
 use crate::fleets::{engine, group_spec, groups_fleet};
 use crate::model::*;
 use crate::{Berth, now};
@@ -16,6 +17,7 @@ impl Berth {
         if create.max_per_domain == 0 {
             return Err(Error::invalid("max_per_domain", "max_per_domain must be at least 1"));
         }
+        principal.require_grant("add_linodes", "create placement groups")?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let region_id = match &create.scope {
@@ -55,12 +57,23 @@ impl Berth {
             )
             .await?;
         let group = convert::group(row)?;
+        grant_creator(&mut db, principal, EntityKind::PlacementGroup, group.id.0).await?;
+        events::record(
+            &mut db,
+            principal.account,
+            Some(principal),
+            "placement_group_create",
+            "finished",
+            &events::group_entity(&group),
+            None,
+        )
+        .await?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         tx.commit().await?;
         Ok(view)
     }
 
-    /// Every group of the caller's account, oldest first.
+    /// Every group of the caller's account that it may see, oldest first.
     pub async fn group_list(&self, principal: &Principal) -> Result<Vec<GroupView>> {
         let mut conn = self.store.read().await?;
         let mut db = conn.db();
@@ -69,6 +82,7 @@ impl Berth {
             .await?
             .into_iter()
             .map(convert::group)
+            .filter(|group| group.as_ref().map_or(true, |g| principal.can_see(EntityKind::PlacementGroup, g.id.0)))
             .collect::<Result<Vec<_>>>()?;
         group_views(&mut db, groups).await
     }
@@ -88,6 +102,7 @@ impl Berth {
             Some(row) => convert::group(row)?,
             None => return Err(Error::not_found("anti-affinity group")),
         };
+        principal.require_visible(EntityKind::PlacementGroup, group.id.0, "anti-affinity group")?;
         Ok(group_views(&mut db, vec![group]).await?.remove(0))
     }
 
@@ -95,6 +110,7 @@ impl Berth {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let group = group_get(&mut db, principal, id).await?;
+        principal.require_change(EntityKind::PlacementGroup, id.0, "placement group")?;
         if matches!(group.scope, Scope::Region(_))
             && db.group_label_taken(principal.account.0, label.as_str(), Some(id.0)).await?
         {
@@ -102,6 +118,16 @@ impl Berth {
         }
         db.group_update_label(principal.account.0, id.0, label.as_str(), now().0).await?;
         let group = group_get(&mut db, principal, id).await?;
+        events::record(
+            &mut db,
+            principal.account,
+            Some(principal),
+            "placement_group_update",
+            "finished",
+            &events::group_entity(&group),
+            None,
+        )
+        .await?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         tx.commit().await?;
         Ok(view)
@@ -113,6 +139,7 @@ impl Berth {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let group = group_get(&mut db, principal, id).await?;
+        principal.require_change(EntityKind::PlacementGroup, id.0, "placement group")?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         if !view.members.is_empty() {
             return Err(Error::conflict(
@@ -128,6 +155,17 @@ impl Berth {
             return Err(Error::conflict(None, format!("Placement group {id} is not compliant and cannot be deleted")));
         }
         db.group_delete(principal.account.0, id.0).await?;
+        db.entity_grants_delete(principal.account.0, EntityKind::PlacementGroup.as_str(), id.0).await?;
+        events::record(
+            &mut db,
+            principal.account,
+            Some(principal),
+            "placement_group_delete",
+            "finished",
+            &events::group_entity(&view.group),
+            None,
+        )
+        .await?;
         match &view.group.scope {
             Scope::Region(region) => {
                 self.fleets
@@ -159,7 +197,9 @@ impl Berth {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let group = group_get(&mut db, principal, id).await?;
+        principal.require_grant("add_linodes", "assign Linodes to placement groups")?;
         let rows = instances_of(&mut db, principal, instances).await?;
+        let before = events::compliance(&mut db, std::slice::from_ref(&group)).await?;
         let memberships = db.memberships_of_instances(&ids).await?;
         let migrating = db.migrations_running_for_instances(&ids).await?;
         let mut other_groups: HashMap<i64, Vec<i64>> = HashMap::new();
@@ -235,7 +275,21 @@ impl Berth {
             }
             fleet.member_add(id, instance.id).map_err(engine)?;
             db.member_insert(principal.account.0, id.0, instance.id.0).await?;
+            let linode = events::instance_entity(instance);
+            events::record(
+                &mut db,
+                principal.account,
+                Some(principal),
+                "placement_group_assign",
+                "finished",
+                &events::group_entity(&group),
+                Some(&linode),
+            )
+            .await?;
         }
+        let cause = (rows.len() == 1).then(|| events::instance_entity(&rows[0]));
+        events::compliance_changes(&mut db, Some(principal), std::slice::from_ref(&group), &before, cause.as_ref())
+            .await?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         for instance in &rows {
             self.fleets.apply(&instance.region, |fleet| {
@@ -262,7 +316,9 @@ impl Berth {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let group = group_get(&mut db, principal, id).await?;
+        principal.require_grant("add_linodes", "unassign Linodes from placement groups")?;
         let rows = instances_of(&mut db, principal, instances).await?;
+        let before = events::compliance(&mut db, std::slice::from_ref(&group)).await?;
         let members = db.members_of_groups(&[id.0]).await?;
         let migrating = db.migrations_running_for_instances(&instances.iter().map(|i| i.0).collect::<Vec<_>>()).await?;
         for instance in &rows {
@@ -278,7 +334,21 @@ impl Berth {
         }
         for instance in &rows {
             db.member_delete(principal.account.0, id.0, instance.id.0).await?;
+            let linode = events::instance_entity(instance);
+            events::record(
+                &mut db,
+                principal.account,
+                Some(principal),
+                "placement_group_unassign",
+                "finished",
+                &events::group_entity(&group),
+                Some(&linode),
+            )
+            .await?;
         }
+        let cause = (rows.len() == 1).then(|| events::instance_entity(&rows[0]));
+        events::compliance_changes(&mut db, Some(principal), std::slice::from_ref(&group), &before, cause.as_ref())
+            .await?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         for instance in &rows {
             self.fleets.apply(&instance.region, |fleet| fleet.member_remove(id, instance.id));
@@ -295,21 +365,39 @@ pub(crate) async fn region_get(db: &mut Db<'_>, region: &RegionId) -> Result<Reg
     }
 }
 
+/// A group of the caller's account that it may see.
 pub(crate) async fn group_get(db: &mut Db<'_>, principal: &Principal, id: GroupId) -> Result<Group> {
+    principal.require_visible(EntityKind::PlacementGroup, id.0, "placement group")?;
     match db.group_get(principal.account.0, id.0).await? {
         Some(row) => convert::group(row),
         None => Err(Error::not_found("placement group")),
     }
 }
 
-/// The instances of the caller named in a request body: an unknown one is a 400 naming it.
+/// A restricted user that creates a resource may change it: Linode gives it `read_write`.
+pub(crate) async fn grant_creator(db: &mut Db<'_>, principal: &Principal, kind: EntityKind, id: i64) -> Result<()> {
+    if principal.restricted {
+        let grant = store::EntityGrantRow {
+            entity_type: kind.as_str().to_string(),
+            entity_id: id,
+            permission: Permission::ReadWrite.as_str().to_string(),
+        };
+        db.entity_grant_set(principal.account.0, principal.user.0, &grant).await?;
+    }
+    Ok(())
+}
+
+/// The instances of the caller named in a request body, which it must be able to change: an
+/// unknown one (or one it may not see) is a 400 naming it.
 async fn instances_of(db: &mut Db<'_>, principal: &Principal, ids: &[InstanceId]) -> Result<Vec<Instance>> {
     let mut instances = Vec::with_capacity(ids.len());
     for id in ids {
-        match db.instance_get(principal.account.0, id.0).await? {
-            Some(row) => instances.push(convert::instance(row)?),
-            None => return Err(Error::invalid("linodes", format!("Linode {id} not found"))),
-        }
+        let row = match db.instance_get(principal.account.0, id.0).await? {
+            Some(row) if principal.can_see(EntityKind::Linode, id.0) => row,
+            _ => return Err(Error::invalid("linodes", format!("Linode {id} not found"))),
+        };
+        principal.require_change(EntityKind::Linode, id.0, "Linode")?;
+        instances.push(convert::instance(row)?);
     }
     Ok(instances)
 }

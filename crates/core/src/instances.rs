@@ -8,8 +8,9 @@ use store::{Db, NewInstance, NewMigration, Tx};
 use crate::catalog;
 use crate::convert;
 use crate::error::{Error, Result};
+use crate::events;
 use crate::fleets::{engine, ensure_groups, groups_fleet, lock};
-use crate::groups::{member_limit, region_get};
+use crate::groups::{grant_creator, member_limit, region_get};
 use crate::model::*;
 use crate::{Berth, now};
 
@@ -35,6 +36,7 @@ struct Want<'a> {
 
 impl Berth {
     pub async fn instance_create(&self, principal: &Principal, create: InstanceCreate) -> Result<InstanceView> {
+        principal.require_grant("add_linodes", "create Linodes")?;
         let (mut size, disk_included) = catalog::type_size(&create.type_id)
             .ok_or_else(|| Error::invalid("type", "A valid plan type by that ID was not found"))?;
         match (disk_included, create.disk_gib) {
@@ -144,11 +146,30 @@ impl Berth {
         if !revalidate(&mut db, want, placement.host).await? || !db.host_reserve(placement.host.0, new.size).await? {
             return Ok(Attempt::Stale);
         }
+        let before = events::compliance(&mut db, want.groups).await?;
         let row = db.instance_insert(new, now().0).await?;
         for group in want.groups {
             db.member_insert(principal.account.0, group.id.0, row.id).await?;
         }
-        Ok(Attempt::Done(convert::instance(row)?))
+        let instance = convert::instance(row)?;
+        grant_creator(&mut db, principal, EntityKind::Linode, instance.id.0).await?;
+        let linode = events::instance_entity(&instance);
+        events::record(&mut db, principal.account, Some(principal), "linode_create", "finished", &linode, None).await?;
+        for group in want.groups {
+            let entity = events::group_entity(group);
+            events::record(
+                &mut db,
+                principal.account,
+                Some(principal),
+                "placement_group_assign",
+                "finished",
+                &entity,
+                Some(&linode),
+            )
+            .await?;
+        }
+        events::compliance_changes(&mut db, Some(principal), want.groups, &before, Some(&linode)).await?;
+        Ok(Attempt::Done(instance))
     }
 
     pub async fn instance_get(&self, principal: &Principal, id: InstanceId) -> Result<InstanceView> {
@@ -166,6 +187,7 @@ impl Berth {
             Some(row) => convert::instance(row)?,
             None => return Err(Error::not_found("instance")),
         };
+        principal.require_visible(EntityKind::Linode, instance.id.0, "instance")?;
         Ok(instance_views(&mut db, vec![instance]).await?.remove(0))
     }
 
@@ -188,6 +210,7 @@ impl Berth {
             .instances_of_account(principal.account.0)
             .await?
             .into_iter()
+            .filter(|row| principal.can_see(EntityKind::Linode, row.id))
             .map(convert::instance)
             .collect::<Result<Vec<_>>>()?;
         instance_views(&mut db, instances).await
@@ -202,6 +225,7 @@ impl Berth {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let instance = instance_get(&mut db, principal, id).await?;
+        principal.require_change(EntityKind::Linode, id.0, "Linode")?;
         if let Some(label) = &update.label
             && update.unique_label
             && db.instance_label_taken(principal.account.0, label.as_str(), Some(id.0)).await?
@@ -221,6 +245,16 @@ impl Berth {
         )
         .await?;
         let instance = instance_get(&mut db, principal, id).await?;
+        events::record(
+            &mut db,
+            principal.account,
+            Some(principal),
+            "linode_update",
+            "finished",
+            &events::instance_entity(&instance),
+            None,
+        )
+        .await?;
         let view = instance_views(&mut db, vec![instance]).await?.remove(0);
         tx.commit().await?;
         Ok(view)
@@ -232,6 +266,9 @@ impl Berth {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let instance = instance_get(&mut db, principal, id).await?;
+        principal.require_change(EntityKind::Linode, id.0, "Linode")?;
+        let groups = instance_views(&mut db, vec![instance.clone()]).await?.remove(0).groups;
+        let before = events::compliance(&mut db, &groups).await?;
         let size = convert::size(instance.size);
         let mut regions = vec![instance.region.clone()];
         for migration in db.migrations_running_for_instances(&[id.0]).await? {
@@ -243,6 +280,23 @@ impl Berth {
             db.host_release(host.0, size).await?;
         }
         db.instance_delete(principal.account.0, id.0).await?;
+        db.entity_grants_delete(principal.account.0, EntityKind::Linode.as_str(), id.0).await?;
+        let linode = events::instance_entity(&instance);
+        for group in &groups {
+            let entity = events::group_entity(group);
+            events::record(
+                &mut db,
+                principal.account,
+                Some(principal),
+                "placement_group_unassign",
+                "finished",
+                &entity,
+                Some(&linode),
+            )
+            .await?;
+        }
+        events::record(&mut db, principal.account, Some(principal), "linode_delete", "finished", &linode, None).await?;
+        events::compliance_changes(&mut db, Some(principal), &groups, &before, Some(&linode)).await?;
         regions.dedup();
         for region in &regions {
             self.fleets.apply(region, |fleet| fleet.instance_remove(id));
@@ -264,6 +318,7 @@ impl Berth {
             let instance = instance_get(&mut db, principal, id).await?;
             instance_views(&mut db, vec![instance]).await?.remove(0)
         };
+        principal.require_change(EntityKind::Linode, id.0, "Linode")?;
         if view.is_migrating() {
             return Err(Error::conflict(None, "Linode busy."));
         }
@@ -319,6 +374,8 @@ impl Berth {
             if let Some(group) = &joins {
                 check_room(&mut db, group, 1).await?;
             }
+            let touched: Vec<Group> = source_group.iter().chain(joins.iter()).cloned().collect();
+            let before = events::compliance(&mut db, &touched).await?;
             if !revalidate(&mut db, &want, placement.host).await?
                 || !db.host_reserve(placement.host.0, convert::size(view.instance.size)).await?
             {
@@ -357,6 +414,23 @@ impl Berth {
             )
             .await?;
             let instance = instance_get(&mut db, principal, id).await?;
+            let linode = events::instance_entity(&instance);
+            let action = if same_region { "linode_migrate" } else { "linode_migrate_datacenter" };
+            events::record(&mut db, principal.account, Some(principal), action, "started", &linode, None).await?;
+            if let Some(group) = &joins {
+                let entity = events::group_entity(group);
+                events::record(
+                    &mut db,
+                    principal.account,
+                    Some(principal),
+                    "placement_group_assign",
+                    "finished",
+                    &entity,
+                    Some(&linode),
+                )
+                .await?;
+            }
+            events::compliance_changes(&mut db, Some(principal), &touched, &before, Some(&linode)).await?;
             let view = instance_views(&mut db, vec![instance]).await?.remove(0);
             if same_region {
                 self.fleets.apply(&source_region, |fleet| {
@@ -462,8 +536,8 @@ fn capitalized(text: &str) -> String {
 /// The group a request names in its body: an unknown one is a 400 naming the field.
 async fn chosen_group(db: &mut Db<'_>, principal: &Principal, choice: &GroupChoice) -> Result<Group> {
     match db.group_get(principal.account.0, choice.group.0).await? {
-        Some(row) => convert::group(row),
-        None => Err(Error::invalid("placement_group.id", format!("Placement group {} not found", choice.group))),
+        Some(row) if principal.can_see(EntityKind::PlacementGroup, row.id) => convert::group(row),
+        _ => Err(Error::invalid("placement_group.id", format!("Placement group {} not found", choice.group))),
     }
 }
 
@@ -480,7 +554,9 @@ async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -> Result<()
     Ok(())
 }
 
+/// An instance of the caller's account that it may see.
 pub(crate) async fn instance_get(db: &mut Db<'_>, principal: &Principal, id: InstanceId) -> Result<Instance> {
+    principal.require_visible(EntityKind::Linode, id.0, "linode")?;
     match db.instance_get(principal.account.0, id.0).await? {
         Some(row) => convert::instance(row),
         None => Err(Error::not_found("linode")),

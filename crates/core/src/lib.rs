@@ -6,9 +6,11 @@
 //! results or an [`Error`]. Every change runs in one store transaction that re-validates the
 //! engine's decision before it commits.
 
+mod authz;
 pub mod catalog;
 mod convert;
 mod error;
+mod events;
 mod firewalls;
 mod fleets;
 mod groups;
@@ -18,6 +20,7 @@ mod model;
 mod operations;
 mod secrets;
 mod seed;
+mod tenancy;
 
 pub mod auth;
 
@@ -30,6 +33,7 @@ pub use model::*;
 pub use operations::OPERATION_RETENTION;
 pub use secrets::SecretKey;
 pub use seed::{DemoCredentials, DemoOptions, FleetSeed, RackSeed, RegionSeed, demo_fleet};
+pub use tenancy::EntityPermission;
 
 /// Tunables of the domain.
 #[derive(Clone, Debug)]

@@ -2,6 +2,7 @@
 
 use crate::convert;
 use crate::error::Result;
+use crate::events;
 use crate::model::*;
 use crate::{Berth, now};
 
@@ -27,6 +28,12 @@ impl Berth {
                 tx.commit().await?;
                 continue;
             };
+            let touched: Vec<Group> = {
+                let ids: Vec<i64> =
+                    migration.source_group.iter().chain(migration.target_group.iter()).map(|g| g.0).collect();
+                db.groups_by_id(&ids).await?.into_iter().map(convert::group).collect::<Result<Vec<_>>>()?
+            };
+            let before = events::compliance(&mut db, &touched).await?;
             db.host_release(migration.source_host.0, instance.size()).await?;
             db.instance_set_placement(
                 instance.id,
@@ -42,6 +49,32 @@ impl Berth {
                 db.member_delete(migration.account.0, group.0, instance.id).await?;
             }
             db.migration_finish(migration.id.0, MigrationState::Succeeded.as_str(), now().0).await?;
+            let moved = convert::instance(
+                db.instance_get(migration.account.0, migration.instance.0).await?.ok_or_else(|| {
+                    crate::error::Error::Internal(format!("instance {} vanished while migrating", migration.instance))
+                })?,
+            )?;
+            let linode = events::instance_entity(&moved);
+            let action = if migration.source_region == migration.target_region {
+                "linode_migrate"
+            } else {
+                "linode_migrate_datacenter"
+            };
+            events::record(&mut db, migration.account, None, action, "finished", &linode, None).await?;
+            if let Some(group) = touched.iter().find(|g| Some(g.id) == leaves) {
+                let entity = events::group_entity(group);
+                events::record(
+                    &mut db,
+                    migration.account,
+                    None,
+                    "placement_group_unassign",
+                    "finished",
+                    &entity,
+                    Some(&linode),
+                )
+                .await?;
+            }
+            events::compliance_changes(&mut db, None, &touched, &before, Some(&linode)).await?;
             let id = migration.instance;
             if migration.source_region == migration.target_region {
                 self.fleets.apply(&migration.source_region, |fleet| {

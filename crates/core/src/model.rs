@@ -1,6 +1,6 @@
 //! The domain: what berth keeps and decides, in the terms every dialect shares.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 pub use placement::{FailureDomain, GroupId, GroupKind, HostId, HostState, InstanceId, Policy, Resources};
@@ -76,15 +76,172 @@ impl fmt::Display for Label {
     }
 }
 
-/// Who is calling: an authenticated user of an account.
+/// Who is calling: an authenticated user of an account, with what its credential allows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     pub account: AccountId,
     pub user: UserId,
     pub username: String,
     pub email: String,
+    /// A restricted user may do only what its grants allow; an unrestricted one, anything in
+    /// its account.
     pub restricted: bool,
-    pub scopes: String,
+    /// The grants of a restricted user; empty for an unrestricted one.
+    pub grants: Grants,
+    /// What the credential may reach, whoever holds it.
+    pub scopes: Scopes,
+    /// Which credential authenticated the call (`token:12`, `api-key:EXO…`), for rate limits.
+    pub credential: String,
+}
+
+/// The kinds of resource a grant can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKind {
+    Linode,
+    PlacementGroup,
+    Firewall,
+}
+
+impl EntityKind {
+    pub const ALL: [EntityKind; 3] = [EntityKind::Linode, EntityKind::PlacementGroup, EntityKind::Firewall];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EntityKind::Linode => "linode",
+            EntityKind::PlacementGroup => "placement_group",
+            EntityKind::Firewall => "firewall",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<EntityKind> {
+        EntityKind::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+}
+
+/// What a grant allows on one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    ReadOnly,
+    ReadWrite,
+}
+
+impl Permission {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Permission::ReadOnly => "read_only",
+            Permission::ReadWrite => "read_write",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Permission> {
+        match value {
+            "read_only" => Some(Permission::ReadOnly),
+            "read_write" => Some(Permission::ReadWrite),
+            _ => None,
+        }
+    }
+}
+
+/// The global grants berth knows, as Linode names them. berth enforces `add_linodes` (creating
+/// Linodes and placement groups, and assigning Linodes) and `add_firewalls`; it keeps the
+/// others so that `GET /profile/grants` shows them as set.
+pub const GLOBAL_GRANTS: &[&str] = &[
+    "account_access",
+    "add_buckets",
+    "add_databases",
+    "add_domains",
+    "add_firewalls",
+    "add_images",
+    "add_kubernetes",
+    "add_linodes",
+    "add_longview",
+    "add_nodebalancers",
+    "add_placement_groups",
+    "add_stackscripts",
+    "add_volumes",
+    "add_vpcs",
+    "cancel_account",
+    "child_account_access",
+    "longview_subscription",
+];
+
+/// A restricted user's grants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// The global grants held, by name.
+    pub global: BTreeSet<String>,
+    pub entities: BTreeMap<(EntityKind, i64), Permission>,
+}
+
+/// The OAuth scopes of a Linode token: `*`, or areas each `read_only` or `read_write`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scopes {
+    all: bool,
+    areas: BTreeMap<String, Permission>,
+}
+
+/// The areas a scope can name, as Linode lists them.
+pub const SCOPE_AREAS: &[&str] = &[
+    "account",
+    "databases",
+    "domains",
+    "events",
+    "firewall",
+    "images",
+    "ips",
+    "linodes",
+    "lke",
+    "longview",
+    "nodebalancers",
+    "object_storage",
+    "stackscripts",
+    "volumes",
+    "vpc",
+];
+
+impl Scopes {
+    /// Every scope: `*`.
+    pub fn all() -> Scopes {
+        Scopes { all: true, areas: BTreeMap::new() }
+    }
+
+    /// Parses `*` or a space- or comma-separated list of `area:read_only` / `area:read_write`.
+    pub fn parse(text: &str) -> Result<Scopes, Error> {
+        let text = text.trim();
+        if text == "*" {
+            return Ok(Scopes::all());
+        }
+        let mut areas = BTreeMap::new();
+        for scope in text.split([' ', ',']).filter(|s| !s.is_empty()) {
+            let invalid = || Error::invalid("scopes", format!("{scope} is not a valid scope"));
+            let (area, level) = scope.split_once(':').ok_or_else(invalid)?;
+            if !SCOPE_AREAS.contains(&area) {
+                return Err(invalid());
+            }
+            let level = Permission::parse(level).ok_or_else(invalid)?;
+            let entry = areas.entry(area.to_string()).or_insert(level);
+            *entry = (*entry).max(level);
+        }
+        if areas.is_empty() {
+            return Err(Error::invalid("scopes", "scopes must be * or a list of area:read_only or area:read_write"));
+        }
+        Ok(Scopes { all: false, areas })
+    }
+
+    /// Whether these scopes reach `area` at `level`; `read_write` implies `read_only`.
+    pub fn allows(&self, area: &str, level: Permission) -> bool {
+        self.all || self.areas.get(area).is_some_and(|granted| *granted >= level)
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.all {
+            return f.write_str("*");
+        }
+        let list: Vec<String> = self.areas.iter().map(|(area, level)| format!("{area}:{}", level.as_str())).collect();
+        f.write_str(&list.join(" "))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -376,5 +533,69 @@ pub struct Operation {
     pub reason: Option<String>,
     pub message: String,
     pub reference: OperationReference,
+    pub created_at: Timestamp,
+}
+
+/// An account and its users, for the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub account: AccountId,
+    pub username: String,
+    pub email: String,
+    pub restricted: bool,
+    pub created_at: Timestamp,
+}
+
+/// A personal access token, without its secret (which is shown once, at creation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub id: i64,
+    pub user: UserId,
+    pub label: String,
+    pub scopes: Scopes,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An Exoscale API key, without its secret (which is shown once, at creation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKey {
+    pub key: String,
+    pub user: UserId,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A resource an event is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventEntity {
+    /// `linode`, `placement_group`, `anti_affinity_group` (a global group) or `firewall`.
+    pub kind: String,
+    pub id: i64,
+    pub uuid: String,
+    pub label: String,
+}
+
+/// An audit record of a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub id: i64,
+    pub action: String,
+    /// `finished`, `started` or `notification`.
+    pub status: String,
+    pub username: Option<String>,
+    pub entity: EventEntity,
+    pub secondary: Option<EventEntity>,
+    pub message: String,
     pub created_at: Timestamp,
 }

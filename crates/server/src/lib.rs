@@ -8,6 +8,8 @@
 mod admin_v1;
 mod exoscale_v2;
 mod linode_v4;
+mod rate_limit;
+mod routes;
 mod time_format;
 
 use std::future::Future;
@@ -18,7 +20,6 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Json};
-use axum::routing::get;
 use berth_core::Berth;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -31,6 +32,8 @@ use tower_http::trace::TraceLayer;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub use admin_v1::openapi_document;
+pub use rate_limit::RateLimit;
+pub use routes::{Access, Dialect, RouteSpec, dialects};
 
 /// What the HTTP layer needs to know beyond the domain.
 #[derive(Clone, Debug)]
@@ -40,11 +43,13 @@ pub struct Settings {
     /// The base URL clients reach berth at, for the endpoints it advertises (`GET /v2/zone`);
     /// by default, `http://` and the request's `Host`.
     pub public_url: Option<String>,
+    /// The requests each credential may make per window; `None` turns limits off.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { exoscale_zone: "ch-gva-2".to_string(), public_url: None }
+        Settings { exoscale_zone: "ch-gva-2".to_string(), public_url: None, rate_limit: Some(RateLimit::default()) }
     }
 }
 
@@ -53,19 +58,24 @@ impl Default for Settings {
 pub struct AppState {
     pub berth: Arc<Berth>,
     pub settings: Arc<Settings>,
+    limiter: Arc<rate_limit::Limiter>,
+}
+
+routes::route_table! { HEALTH_ROUTES, health_routes;
+    GET "/healthz" => healthz, Access::Public;
+    GET "/readyz" => readyz, Access::Public;
 }
 
 /// Every route of every dialect, with the cross-cutting layers.
 pub fn router(berth: Arc<Berth>, settings: Settings) -> Router {
-    let state = AppState { berth, settings: Arc::new(settings) };
+    let limiter = Arc::new(rate_limit::Limiter::new(settings.rate_limit));
+    let state = AppState { berth, settings: Arc::new(settings), limiter };
     let request_id = HeaderName::from_static("x-request-id");
-    let routes = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .nest("/v4", linode_v4::router())
-        .nest("/v4beta", linode_v4::router())
-        .nest("/v2", exoscale_v2::router())
-        .nest("/v1", admin_v1::router())
+    let routes = health_routes()
+        .nest("/v4", linode_v4::router(&state))
+        .nest("/v4beta", linode_v4::router(&state))
+        .nest("/v2", exoscale_v2::router(&state))
+        .nest("/v1", admin_v1::router(&state))
         .fallback(unknown_route)
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -138,6 +148,12 @@ pub(crate) fn strip_position(message: &str) -> String {
         Some(at) => message[..at].to_string(),
         None => message.to_string(),
     }
+}
+
+/// The current UNIX time in milliseconds.
+pub(crate) fn now_millis() -> i64 {
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    i64::try_from(millis).unwrap_or(i64::MAX)
 }
 
 /// The current UNIX time in seconds.

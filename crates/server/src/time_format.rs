@@ -21,6 +21,12 @@ pub(crate) fn rfc3339(at: Timestamp) -> String {
     datetime(at).format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
+/// A time in RFC 3339, as milliseconds since the epoch.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok().map(Timestamp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

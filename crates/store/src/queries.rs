@@ -96,6 +96,35 @@ impl<'c> Db<'c> {
         .await?)
     }
 
+    pub async fn accounts(&mut self) -> Result<Vec<AccountRow>> {
+        Ok(sqlx::query_as("SELECT id, name, created_at FROM accounts ORDER BY id").fetch_all(&mut *self.conn).await?)
+    }
+
+    pub async fn account_by_name(&mut self, name: &str) -> Result<Option<AccountRow>> {
+        Ok(sqlx::query_as("SELECT id, name, created_at FROM accounts WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn users_of_account(&mut self, account_id: i64) -> Result<Vec<UserRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, username, email, restricted, created_at FROM users WHERE account_id = $1 ORDER BY id",
+        )
+        .bind(account_id)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn user_by_username(&mut self, username: &str) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, username, email, restricted, created_at FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&mut *self.conn)
+        .await?)
+    }
+
     pub async fn user_get(&mut self, account_id: i64, id: i64) -> Result<Option<UserRow>> {
         Ok(sqlx::query_as(
             "SELECT id, account_id, username, email, restricted, created_at FROM users WHERE id = $1 AND account_id = $2",
@@ -120,7 +149,7 @@ impl<'c> Db<'c> {
         Ok(sqlx::query_as(
             "INSERT INTO tokens (account_id, user_id, label, secret_hash, scopes, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             RETURNING id, account_id, user_id, label, scopes, created_at, expires_at",
+             RETURNING id, account_id, user_id, label, scopes, created_at, expires_at, revoked_at",
         )
         .bind(account_id)
         .bind(user_id)
@@ -135,10 +164,152 @@ impl<'c> Db<'c> {
 
     pub async fn token_by_hash(&mut self, secret_hash: &str) -> Result<Option<TokenRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, account_id, user_id, label, scopes, created_at, expires_at FROM tokens WHERE secret_hash = $1",
+            "SELECT id, account_id, user_id, label, scopes, created_at, expires_at, revoked_at FROM tokens \
+             WHERE secret_hash = $1",
         )
         .bind(secret_hash)
         .fetch_optional(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn tokens_of_user(&mut self, account_id: i64, user_id: i64) -> Result<Vec<TokenRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, user_id, label, scopes, created_at, expires_at, revoked_at FROM tokens \
+             WHERE account_id = $1 AND user_id = $2 ORDER BY id",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    /// Revokes a token; returns whether it existed and was not revoked already.
+    pub async fn token_revoke(&mut self, account_id: i64, id: i64, now: i64) -> Result<bool> {
+        let result =
+            sqlx::query("UPDATE tokens SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(account_id)
+                .bind(now)
+                .execute(&mut *self.conn)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    // Grants of restricted users.
+
+    pub async fn global_grants_of_user(&mut self, user_id: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT grant_name FROM global_grants WHERE user_id = $1 ORDER BY grant_name")
+            .bind(user_id)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        Ok(rows.iter().map(|row| row.get::<String, _>(0)).collect())
+    }
+
+    pub async fn entity_grants_of_user(&mut self, user_id: i64) -> Result<Vec<EntityGrantRow>> {
+        Ok(sqlx::query_as(
+            "SELECT entity_type, entity_id, permission FROM entity_grants WHERE user_id = $1 \
+             ORDER BY entity_type, entity_id",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    /// Replaces every grant of a user.
+    pub async fn grants_replace(
+        &mut self,
+        account_id: i64,
+        user_id: i64,
+        global: &[String],
+        entities: &[EntityGrantRow],
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM global_grants WHERE user_id = $1 AND account_id = $2")
+            .bind(user_id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        sqlx::query("DELETE FROM entity_grants WHERE user_id = $1 AND account_id = $2")
+            .bind(user_id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        for name in global {
+            sqlx::query("INSERT INTO global_grants (account_id, user_id, grant_name) VALUES ($1, $2, $3)")
+                .bind(account_id)
+                .bind(user_id)
+                .bind(name)
+                .execute(&mut *self.conn)
+                .await?;
+        }
+        for grant in entities {
+            self.entity_grant_set(account_id, user_id, grant).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives a user a permission on one entity, replacing the one it had.
+    pub async fn entity_grant_set(&mut self, account_id: i64, user_id: i64, grant: &EntityGrantRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO entity_grants (account_id, user_id, entity_type, entity_id, permission) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id, entity_type, entity_id) DO UPDATE SET permission = $5",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .bind(&grant.entity_type)
+        .bind(grant.entity_id)
+        .bind(&grant.permission)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets every grant on an entity that no longer exists.
+    pub async fn entity_grants_delete(&mut self, account_id: i64, entity_type: &str, entity_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM entity_grants WHERE account_id = $1 AND entity_type = $2 AND entity_id = $3")
+            .bind(account_id)
+            .bind(entity_type)
+            .bind(entity_id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    // Events.
+
+    pub async fn event_insert(&mut self, event: &NewEvent, now: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO events (account_id, username, action, status, entity_type, entity_id, entity_uuid, \
+             entity_label, secondary_type, secondary_id, secondary_label, message, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+        )
+        .bind(event.account_id)
+        .bind(&event.username)
+        .bind(&event.action)
+        .bind(&event.status)
+        .bind(&event.entity_type)
+        .bind(event.entity_id)
+        .bind(&event.entity_uuid)
+        .bind(&event.entity_label)
+        .bind(&event.secondary_type)
+        .bind(event.secondary_id)
+        .bind(&event.secondary_label)
+        .bind(&event.message)
+        .bind(now)
+        .fetch_one(&mut *self.conn)
+        .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    /// An account's events, newest first.
+    pub async fn events_of_account(&mut self, account_id: i64) -> Result<Vec<EventRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, username, action, status, entity_type, entity_id, entity_uuid, entity_label, \
+             secondary_type, secondary_id, secondary_label, message, created_at FROM events \
+             WHERE account_id = $1 ORDER BY id DESC",
+        )
+        .bind(account_id)
+        .fetch_all(&mut *self.conn)
         .await?)
     }
 
@@ -778,6 +949,26 @@ impl<'c> Db<'c> {
         .bind(now)
         .fetch_one(&mut *self.conn)
         .await?)
+    }
+
+    pub async fn api_keys_of_account(&mut self, account_id: i64) -> Result<Vec<ApiKeyRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY id"))
+            .bind(account_id)
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    /// Revokes an API key; returns whether it existed and was not revoked already.
+    pub async fn api_key_revoke(&mut self, account_id: i64, key: &str, now: i64) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $3 WHERE key = $1 AND account_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(key)
+        .bind(account_id)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     pub async fn api_key_count(&mut self) -> Result<i64> {

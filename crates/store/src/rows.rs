@@ -28,6 +28,7 @@ pub struct TokenRow {
     pub scopes: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
@@ -238,4 +239,46 @@ pub struct OperationRow {
     pub reference_link: String,
     pub reference_command: String,
     pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct EntityGrantRow {
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub permission: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub username: Option<String>,
+    pub action: String,
+    pub status: String,
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub entity_uuid: String,
+    pub entity_label: String,
+    pub secondary_type: Option<String>,
+    pub secondary_id: Option<i64>,
+    pub secondary_label: Option<String>,
+    pub message: String,
+    pub created_at: i64,
+}
+
+/// A new event, before the store numbers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    pub account_id: i64,
+    pub username: Option<String>,
+    pub action: String,
+    pub status: String,
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub entity_uuid: String,
+    pub entity_label: String,
+    pub secondary_type: Option<String>,
+    pub secondary_id: Option<i64>,
+    pub secondary_label: Option<String>,
+    pub message: String,
 }

@@ -1,12 +1,12 @@
 //! `/v1/instances`: any account's instance, with the hosts it stands on.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use berth_core::{Host, InstanceView, Scope};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Operator, Result};
+use super::{Operator, Result, V1Path};
 use crate::AppState;
 
 /// An instance as the operator sees it.
@@ -56,6 +56,7 @@ pub(crate) struct GroupSummary {
     path = "/v1/instances/{id}",
     operation_id = "instance_view",
     params(("id" = String, Path, description = "The instance's integer id or UUID")),
+    security(("operator" = [])),
     responses(
         (status = 200, description = "The instance", body = InstanceDetail),
         (status = 401, description = "No valid operator token", body = super::ErrorBody),
@@ -66,7 +67,7 @@ pub(crate) struct GroupSummary {
 pub(crate) async fn view(
     State(state): State<AppState>,
     _operator: Operator,
-    Path(id): Path<String>,
+    V1Path(id): V1Path<String>,
 ) -> Result<Json<InstanceDetail>> {
     let (view, hosts) = state.berth.operator_instance(&id).await?;
     Ok(Json(detail(&view, &hosts)))

@@ -3,34 +3,124 @@
 //! `openapi/v1.json`; a test fails when the two drift apart.
 
 mod instances;
+mod tenancy;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use berth_core::Error;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::AppState;
+use crate::routes::{Access, route_table};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/openapi.json", get(openapi_json))
-        .route("/instances/{id}", get(instances::view))
+route_table! { ROUTES, routes;
+    GET "/openapi.json" => openapi_json, Access::Public;
+    GET "/instances/{id}" => instances::view, Access::Operator;
+    GET "/accounts" => tenancy::account_list, Access::Operator;
+    POST "/accounts" => tenancy::account_create, Access::Operator;
+    GET "/accounts/{account}" => tenancy::account_view, Access::Operator;
+    GET "/accounts/{account}/users" => tenancy::user_list, Access::Operator;
+    POST "/accounts/{account}/users" => tenancy::user_create, Access::Operator;
+    GET "/accounts/{account}/users/{user}" => tenancy::user_view, Access::Operator;
+    GET "/accounts/{account}/users/{user}/tokens" => tenancy::token_list, Access::Operator;
+    POST "/accounts/{account}/users/{user}/tokens" => tenancy::token_create, Access::Operator;
+    DELETE "/accounts/{account}/tokens/{token}" => tenancy::token_revoke, Access::Operator;
+    GET "/accounts/{account}/api-keys" => tenancy::api_key_list, Access::Operator;
+    POST "/accounts/{account}/users/{user}/api-keys" => tenancy::api_key_create, Access::Operator;
+    DELETE "/accounts/{account}/api-keys/{key}" => tenancy::api_key_revoke, Access::Operator;
+    GET "/accounts/{account}/users/{user}/grants" => tenancy::grants_view, Access::Operator;
+    PUT "/accounts/{account}/users/{user}/grants" => tenancy::grants_set, Access::Operator;
+}
+
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    routes()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Checks the operator's token and counts the request against its rate limit.
+async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let matched = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    match crate::routes::find(ROUTES, &matched, request.method().as_str()) {
+        Some(spec) if spec.access == Access::Operator => {}
+        _ => return next.run(request).await,
+    }
+    let token = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .map(|token| token.trim().to_string());
+    let Some(token) = token else {
+        return V1Error::from(Error::Unauthenticated).into_response();
+    };
+    if let Err(error) = state.berth.authenticate_operator(&token).await {
+        return V1Error::from(error).into_response();
+    }
+    let mut headers = HeaderMap::new();
+    if let Some(verdict) = state.limiter.check("operator", crate::now_millis()) {
+        crate::rate_limit::headers(&verdict, &mut headers);
+        if !verdict.allowed {
+            let mut response =
+                V1Error::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests", None).into_response();
+            response.headers_mut().extend(headers);
+            return response;
+        }
+    }
+    request.extensions_mut().insert(Operator);
+    let mut response = next.run(request).await;
+    response.headers_mut().extend(headers);
+    response
 }
 
 /// The OpenAPI document of `/v1`.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "berth operator API", version = "1", description = "The native API of berth, for operators."),
-    paths(instances::view),
-    components(schemas(instances::InstanceDetail, instances::HostSummary, instances::GroupSummary, ErrorBody, ErrorDetail)),
+    paths(
+        instances::view,
+        tenancy::account_list,
+        tenancy::account_create,
+        tenancy::account_view,
+        tenancy::user_list,
+        tenancy::user_create,
+        tenancy::user_view,
+        tenancy::token_list,
+        tenancy::token_create,
+        tenancy::token_revoke,
+        tenancy::api_key_list,
+        tenancy::api_key_create,
+        tenancy::api_key_revoke,
+        tenancy::grants_view,
+        tenancy::grants_set,
+    ),
+    components(schemas(
+        instances::InstanceDetail,
+        instances::HostSummary,
+        instances::GroupSummary,
+        tenancy::AccountBody,
+        tenancy::AccountCreate,
+        tenancy::UserBody,
+        tenancy::UserCreate,
+        tenancy::TokenBody,
+        tenancy::TokenCreate,
+        tenancy::ApiKeyBody,
+        tenancy::ApiKeyCreate,
+        tenancy::GrantsBody,
+        tenancy::EntityGrant,
+        ErrorBody,
+        ErrorDetail,
+    )),
     modifiers(&OperatorAuth),
     security(("operator" = []))
 )]
@@ -70,9 +160,9 @@ pub(crate) struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
-    /// A stable code: `invalid_request`, `unauthorized`, `not_found`, `conflict`,
+    /// A stable code: `invalid_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
     /// `limit_exceeded`, `placement_refused`, `method_not_allowed`, `payload_too_large`,
-    /// `internal`.
+    /// `rate_limited`, `internal`.
     code: &'static str,
     /// What went wrong, for people.
     message: String,
@@ -89,6 +179,10 @@ pub(crate) struct V1Error {
 }
 
 impl V1Error {
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> V1Error {
+        V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", message, Some(field.to_string()))
+    }
+
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>, field: Option<String>) -> V1Error {
         V1Error { status, detail: ErrorDetail { code, message: message.into(), field } }
     }
@@ -108,6 +202,7 @@ impl From<Error> for V1Error {
                 V1Error::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"), None)
             }
             Error::Conflict { field, reason } => V1Error::new(StatusCode::CONFLICT, "conflict", reason, field),
+            Error::Forbidden { reason } => V1Error::new(StatusCode::FORBIDDEN, "forbidden", reason, None),
             Error::Limit { field, reason } => V1Error::new(StatusCode::CONFLICT, "limit_exceeded", reason, field),
             Error::Placement { field, reason } => {
                 V1Error::new(StatusCode::UNPROCESSABLE_ENTITY, "placement_refused", reason, field)
@@ -125,21 +220,65 @@ impl From<Error> for V1Error {
 
 pub(crate) type Result<T, E = V1Error> = std::result::Result<T, E>;
 
-/// The operator, from `Authorization: Bearer <operator token>`.
+/// The operator, authenticated by the gate.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Operator;
 
-impl FromRequestParts<AppState> for Operator {
+impl<S: Send + Sync> FromRequestParts<S> for Operator {
     type Rejection = V1Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Operator> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
-            .ok_or(Error::Unauthenticated)?;
-        state.berth.authenticate_operator(token.trim()).await?;
-        Ok(Operator)
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Operator> {
+        parts.extensions.get::<Operator>().copied().ok_or_else(|| Error::Unauthenticated.into())
+    }
+}
+
+/// Path parameters; one that does not parse names nothing that exists.
+pub(crate) struct V1Path<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for V1Path<T> {
+    type Rejection = V1Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<V1Path<T>> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| V1Path(value))
+            .map_err(|_| V1Error::new(StatusCode::NOT_FOUND, "not_found", "no such resource", None))
+    }
+}
+
+/// A JSON request body, parsed into a wire type; errors name the field at fault.
+pub(crate) struct V1Body<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for V1Body<T> {
+    type Rejection = V1Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<V1Body<T>> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(_) => V1Error::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than {} bytes", crate::MAX_BODY_BYTES),
+                None,
+            ),
+            _ => V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", "the body could not be read", None),
+        })?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            let message = crate::strip_position(&inner.to_string());
+            if inner.is_syntax() || inner.is_eof() {
+                V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", "the body is not valid JSON", None)
+            } else if path == "." || path.is_empty() {
+                V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", message, None)
+            } else {
+                V1Error::invalid(&path, format!("{path}: {message}"))
+            }
+        })?;
+        deserializer.end().map_err(|_| {
+            V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", "the body is not valid JSON", None)
+        })?;
+        Ok(V1Body(value))
     }
 }
 

@@ -12,34 +12,112 @@ mod wire;
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, OriginalUri, Path, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use berth_core::{Error, Principal, Region, RegionId};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::AppState;
+use crate::routes::{Access, route_table};
 use signature::Pragmas;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/zone", get(catalog::zones))
-        .route("/anti-affinity-group", get(groups::list).post(groups::create))
-        .route("/anti-affinity-group/{id}", get(groups::view).delete(groups::delete))
-        .route("/operation/{id}", get(operations::view))
-        .route("/instance", get(instances::list).post(instances::create))
-        .route("/instance/{id}", get(instances::view).put(instances::update).delete(instances::delete))
-        .route("/instance-type", get(catalog::types))
-        .route("/instance-type/{id}", get(catalog::type_view))
-        .route("/template", get(catalog::templates))
-        .route("/template/{id}", get(catalog::template_view))
+route_table! { ROUTES, routes;
+    GET "/zone" => catalog::zones, Access::Public;
+    GET "/anti-affinity-group" => groups::list, Access::Signed;
+    POST "/anti-affinity-group" => groups::create, Access::Signed;
+    GET "/anti-affinity-group/{id}" => groups::view, Access::Signed;
+    DELETE "/anti-affinity-group/{id}" => groups::delete, Access::Signed;
+    GET "/operation/{id}" => operations::view, Access::Signed;
+    GET "/instance" => instances::list, Access::Signed;
+    POST "/instance" => instances::create, Access::Signed;
+    GET "/instance/{id}" => instances::view, Access::Signed;
+    PUT "/instance/{id}" => instances::update, Access::Signed;
+    DELETE "/instance/{id}" => instances::delete, Access::Signed;
+    GET "/instance-type" => catalog::types, Access::Signed;
+    GET "/instance-type/{id}" => catalog::type_view, Access::Signed;
+    GET "/template" => catalog::templates, Access::Signed;
+    GET "/template/{id}" => catalog::template_view, Access::Signed;
+}
+
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    routes()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Verifies the request's signature over the bytes received and counts the request against the
+/// API key's rate limit, then adds the `X-RateLimit-*` headers to the response.
+async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let matched = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    match crate::routes::find(ROUTES, &matched, request.method().as_str()) {
+        Some(spec) if spec.access == Access::Signed => {}
+        _ => return next.run(request).await,
+    }
+    let (mut parts, body) = request.into_parts();
+    let verified = verify(&state, &mut parts, body).await;
+    let (authenticated, body) = match verified {
+        Ok(verified) => verified,
+        Err(error) => return error.into_response(),
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(verdict) = state.limiter.check(&authenticated.principal.credential, crate::now_millis()) {
+        crate::rate_limit::headers(&verdict, &mut headers);
+        if !verdict.allowed {
+            let mut response = ExoError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests").into_response();
+            response.headers_mut().extend(headers);
+            return response;
+        }
+    }
+    parts.extensions.insert(authenticated);
+    let mut response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// The signer of a request and the zone it addresses, once the gate has verified it.
+#[derive(Clone, Debug)]
+pub(crate) struct Authenticated {
+    principal: Principal,
+    zone: Region,
+}
+
+async fn verify(state: &AppState, parts: &mut Parts, body: Body) -> Result<(Authenticated, Bytes)> {
+    let Zone(zone) = Zone::from_request_parts(parts, state).await?;
+    let uri = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |uri| uri.0.clone());
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ExoError::forbidden("Missing Authorization header"))?
+        .to_str()
+        .map_err(|_| ExoError::forbidden("Malformed Authorization header"))?
+        .to_string();
+    let pragmas = Pragmas::parse(&header).map_err(|malformed| ExoError::forbidden(malformed.0))?;
+    let body = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await.map_err(|_| {
+        ExoError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than {} bytes", crate::MAX_BODY_BYTES),
+        )
+    })?;
+    if pragmas.expires_at() < crate::now_seconds() {
+        return Err(ExoError::forbidden("Request expired"));
+    }
+    let (principal, secret) =
+        state.berth.authenticate_api_key(&pragmas.credential).await.map_err(|error| match error {
+            Error::Unauthenticated => ExoError::forbidden("Invalid API key"),
+            other => ExoError::from(other),
+        })?;
+    let message = signature::message(parts.method.as_str(), uri.path(), &body, uri.query(), &pragmas);
+    if !signature::verify(&secret, &message, &pragmas.signature) {
+        return Err(ExoError::forbidden("Invalid request signature"));
+    }
+    Ok((Authenticated { principal, zone }, body))
 }
 
 /// An error in the Exoscale format: `{"message": ...}`.
@@ -62,7 +140,7 @@ impl ExoError {
         ExoError::new(StatusCode::NOT_FOUND, message)
     }
 
-    fn forbidden(message: impl Into<String>) -> ExoError {
+    pub(crate) fn forbidden(message: impl Into<String>) -> ExoError {
         ExoError::new(StatusCode::FORBIDDEN, message)
     }
 }
@@ -80,6 +158,7 @@ impl From<Error> for ExoError {
                 ExoError::bad_request(reason)
             }
             Error::Conflict { reason, .. } => ExoError::new(StatusCode::CONFLICT, reason),
+            Error::Forbidden { reason } => ExoError::forbidden(reason),
             Error::NotFound { what } => ExoError::not_found(format!("{what} not found")),
             Error::Unauthenticated => ExoError::forbidden("Invalid request signature"),
             Error::Store(_) | Error::Internal(_) => {
@@ -154,39 +233,27 @@ impl FromRequest<AppState> for Signed {
     type Rejection = ExoError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Signed> {
-        let (mut parts, body) = request.into_parts();
-        let Zone(zone) = Zone::from_request_parts(&mut parts, state).await?;
-        let uri = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |uri| uri.0.clone());
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ExoError::forbidden("Missing Authorization header"))?
-            .to_str()
-            .map_err(|_| ExoError::forbidden("Malformed Authorization header"))?
-            .to_string();
-        let pragmas = Pragmas::parse(&header).map_err(|malformed| ExoError::forbidden(malformed.0))?;
-        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state).await.map_err(|rejection| {
-            match rejection {
-                BytesRejection::FailedToBufferBody(_) => ExoError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("Request body is larger than {} bytes", crate::MAX_BODY_BYTES),
-                ),
-                _ => ExoError::bad_request("Request body could not be read"),
-            }
+        let authenticated = request
+            .extensions()
+            .get::<Authenticated>()
+            .cloned()
+            .ok_or_else(|| ExoError::forbidden("Missing Authorization header"))?;
+        let query = request.uri().query().map(str::to_string);
+        let original_query =
+            request.extensions().get::<OriginalUri>().and_then(|uri| uri.0.query().map(str::to_string));
+        let body = Bytes::from_request(request, state).await.map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(_) => ExoError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body is larger than {} bytes", crate::MAX_BODY_BYTES),
+            ),
+            _ => ExoError::bad_request("Request body could not be read"),
         })?;
-        if pragmas.expires_at() < crate::now_seconds() {
-            return Err(ExoError::forbidden("Request expired"));
-        }
-        let (principal, secret) =
-            state.berth.authenticate_api_key(&pragmas.credential).await.map_err(|error| match error {
-                Error::Unauthenticated => ExoError::forbidden("Invalid API key"),
-                other => ExoError::from(other),
-            })?;
-        let message = signature::message(parts.method.as_str(), uri.path(), &body, uri.query(), &pragmas);
-        if !signature::verify(&secret, &message, &pragmas.signature) {
-            return Err(ExoError::forbidden("Invalid request signature"));
-        }
-        Ok(Signed { principal, zone, body, query: uri.query().map(str::to_string) })
+        Ok(Signed {
+            principal: authenticated.principal,
+            zone: authenticated.zone,
+            body,
+            query: original_query.or(query),
+        })
     }
 }
 

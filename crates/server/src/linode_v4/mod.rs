@@ -2,6 +2,7 @@
 //! regions, types, images, firewalls, account and profile that clients touch around them.
 
 mod catalog;
+mod events;
 mod filter;
 mod firewalls;
 mod groups;
@@ -13,43 +14,125 @@ mod wire;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use berth_core::{Error, Principal};
+use berth_core::{Error, Permission, Principal};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::routes::{Access, route_table};
 use filter::Filter;
 use pagination::{PageRequest, paginate};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/placement/groups", get(groups::list).post(groups::create))
-        .route("/placement/groups/{id}", get(groups::view).put(groups::update).delete(groups::delete))
-        .route("/placement/groups/{id}/assign", post(groups::assign))
-        .route("/placement/groups/{id}/unassign", post(groups::unassign))
-        .route("/linode/instances", get(instances::list).post(instances::create))
-        .route("/linode/instances/{id}", get(instances::view).put(instances::update).delete(instances::delete))
-        .route("/linode/instances/{id}/migrate", post(instances::migrate))
-        .route("/linode/types", get(catalog::types))
-        .route("/linode/types/{id}", get(catalog::type_view))
-        .route("/regions", get(catalog::regions))
-        .route("/regions/{id}", get(catalog::region_view))
-        .route("/images", get(catalog::images))
-        .route("/images/{*id}", get(catalog::image_view))
-        .route("/account", get(profile::account))
-        .route("/account/availability", get(catalog::availability))
-        .route("/profile", get(profile::profile))
-        .route("/profile/grants", get(profile::grants))
-        .route("/networking/firewalls", get(firewalls::list).post(firewalls::create))
-        .route("/networking/firewalls/{id}", get(firewalls::view).delete(firewalls::delete))
-        .route("/networking/firewalls/{id}/devices", get(firewalls::devices))
+const RO: Permission = Permission::ReadOnly;
+const RW: Permission = Permission::ReadWrite;
+
+route_table! { ROUTES, routes;
+    GET "/placement/groups" => groups::list, Access::Scope("linodes", RO);
+    POST "/placement/groups" => groups::create, Access::Scope("linodes", RW);
+    GET "/placement/groups/{id}" => groups::view, Access::Scope("linodes", RO);
+    PUT "/placement/groups/{id}" => groups::update, Access::Scope("linodes", RW);
+    DELETE "/placement/groups/{id}" => groups::delete, Access::Scope("linodes", RW);
+    POST "/placement/groups/{id}/assign" => groups::assign, Access::Scope("linodes", RW);
+    POST "/placement/groups/{id}/unassign" => groups::unassign, Access::Scope("linodes", RW);
+    GET "/linode/instances" => instances::list, Access::Scope("linodes", RO);
+    POST "/linode/instances" => instances::create, Access::Scope("linodes", RW);
+    GET "/linode/instances/{id}" => instances::view, Access::Scope("linodes", RO);
+    PUT "/linode/instances/{id}" => instances::update, Access::Scope("linodes", RW);
+    DELETE "/linode/instances/{id}" => instances::delete, Access::Scope("linodes", RW);
+    POST "/linode/instances/{id}/migrate" => instances::migrate, Access::Scope("linodes", RW);
+    GET "/linode/types" => catalog::types, Access::Public;
+    GET "/linode/types/{id}" => catalog::type_view, Access::Public;
+    GET "/regions" => catalog::regions, Access::Public;
+    GET "/regions/{id}" => catalog::region_view, Access::Public;
+    GET "/images" => catalog::images, Access::Public;
+    GET "/images/{*id}" => catalog::image_view, Access::Public;
+    GET "/account" => profile::account, Access::Scope("account", RO);
+    GET "/account/availability" => catalog::availability, Access::Scope("account", RO);
+    GET "/account/events" => events::list, Access::Scope("events", RO);
+    GET "/account/events/{id}" => events::view, Access::Scope("events", RO);
+    GET "/profile" => profile::profile, Access::Token;
+    GET "/profile/grants" => profile::grants, Access::Token;
+    GET "/networking/firewalls" => firewalls::list, Access::Scope("firewall", RO);
+    POST "/networking/firewalls" => firewalls::create, Access::Scope("firewall", RW);
+    GET "/networking/firewalls/{id}" => firewalls::view, Access::Scope("firewall", RO);
+    DELETE "/networking/firewalls/{id}" => firewalls::delete, Access::Scope("firewall", RW);
+    GET "/networking/firewalls/{id}/devices" => firewalls::devices, Access::Scope("firewall", RO);
+}
+
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    routes()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Authenticates the bearer token, checks its scopes against the route, and counts the request
+/// against the token's rate limit; then adds the `X-OAuth-Scopes`, `X-Accepted-OAuth-Scopes`
+/// and `X-RateLimit-*` headers to the response.
+async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let matched = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let Some(spec) = crate::routes::find(ROUTES, &matched, request.method().as_str()) else {
+        return next.run(request).await;
+    };
+    let token = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|value| bearer(value.to_str().ok()?));
+    let principal = match token {
+        Some(token) => match state.berth.authenticate_token(&token).await {
+            Ok(principal) => Some(principal),
+            Err(error) => return LinodeError::from(error).into_response(),
+        },
+        None if spec.access == Access::Public => None,
+        None => return LinodeError::new(StatusCode::UNAUTHORIZED, "Invalid Token", None).into_response(),
+    };
+    let Some(principal) = principal else {
+        return next.run(request).await;
+    };
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set("x-oauth-scopes", principal.scopes.to_string());
+    if let Some(accepted) = spec.access.accepted_scope() {
+        set("x-accepted-oauth-scopes", accepted);
+    }
+    let refusal = if let Access::Scope(area, level) = spec.access
+        && !principal.scopes.allows(area, level)
+    {
+        Some(LinodeError::new(
+            StatusCode::UNAUTHORIZED,
+            "Your OAuth token is not authorized to use this endpoint.",
+            None,
+        ))
+    } else {
+        match state.limiter.check(&principal.credential, crate::now_millis()) {
+            Some(verdict) => {
+                crate::rate_limit::headers(&verdict, &mut headers);
+                (!verdict.allowed).then(|| LinodeError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests", None))
+            }
+            None => None,
+        }
+    };
+    let mut response = match refusal {
+        Some(error) => error.into_response(),
+        None => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+    };
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// The token of `Authorization: Bearer <token>` (Linode also takes the `token` scheme).
+fn bearer(value: &str) -> Option<String> {
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| token.trim().to_string())
 }
 
 /// An error in the Linode format: `{"errors": [{"reason": ..., "field": ...}]}`.
@@ -92,6 +175,7 @@ impl From<Error> for LinodeError {
             | Error::Limit { field, reason }
             | Error::Placement { field, reason } => LinodeError { status: StatusCode::BAD_REQUEST, reason, field },
             Error::NotFound { .. } => LinodeError::not_found(),
+            Error::Forbidden { reason } => LinodeError::new(StatusCode::FORBIDDEN, reason, None),
             Error::Unauthenticated => LinodeError::new(StatusCode::UNAUTHORIZED, "Invalid Token", None),
             Error::Store(_) | Error::Internal(_) => {
                 tracing::error!(error = ?error, "request failed");
@@ -107,23 +191,19 @@ impl From<Error> for LinodeError {
 
 pub(crate) type Result<T, E = LinodeError> = std::result::Result<T, E>;
 
-/// The caller, from `Authorization: Bearer <token>`.
+/// The caller, authenticated by the gate.
 pub(crate) struct Auth(pub(crate) Principal);
 
-impl FromRequestParts<AppState> for Auth {
+impl<S: Send + Sync> FromRequestParts<S> for Auth {
     type Rejection = LinodeError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Auth> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| token.trim())
-            })
-            .ok_or_else(|| LinodeError::new(StatusCode::UNAUTHORIZED, "Invalid Token", None))?;
-        Ok(Auth(state.berth.authenticate_token(token).await?))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Auth> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Auth)
+            .ok_or_else(|| LinodeError::new(StatusCode::UNAUTHORIZED, "Invalid Token", None))
     }
 }
 
