@@ -54,15 +54,20 @@ impl Reply {
 
 /// The application on the demo fleet, with the demo account.
 pub async fn spawn_app() -> TestApp {
-    spawn(None).await
+    spawn(None, server::Settings::default()).await
 }
 
 /// The application on the given fleet instead of the demo's, with one account.
 pub async fn spawn_app_with(fleet: FleetSeed) -> TestApp {
-    spawn(Some(fleet)).await
+    spawn(Some(fleet), server::Settings::default()).await
 }
 
-async fn spawn(fleet: Option<FleetSeed>) -> TestApp {
+/// The application on the demo fleet, with these HTTP settings.
+pub async fn spawn_app_with_settings(settings: server::Settings) -> TestApp {
+    spawn(None, settings).await
+}
+
+async fn spawn(fleet: Option<FleetSeed>, server_settings: server::Settings) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("berth.db");
     let store = store::Store::open(path.to_str().unwrap()).await.expect("open the store");
@@ -101,7 +106,7 @@ async fn spawn(fleet: Option<FleetSeed>) -> TestApp {
         let _ = stopped_background.wait_for(|s| *s).await;
     }));
     let mut stopped_server = stopped;
-    let router = server::router(berth.clone(), server::Settings::default());
+    let router = server::router(berth.clone(), server_settings);
     tokio::spawn(server::serve(listener, router, async move {
         let _ = stopped_server.wait_for(|s| *s).await;
     }));
