@@ -252,7 +252,8 @@ impl<'c> Db<'c> {
         sqlx::query(
             "INSERT INTO entity_grants (account_id, user_id, entity_type, entity_id, permission) \
              VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (user_id, entity_type, entity_id) DO UPDATE SET permission = $5",
+             ON CONFLICT (user_id, entity_type, entity_id) DO UPDATE SET permission = $5 \
+             WHERE entity_grants.account_id = $1",
         )
         .bind(account_id)
         .bind(user_id)

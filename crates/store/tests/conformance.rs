@@ -14,8 +14,9 @@
 //! transaction there), and what it left behind is checked from a fresh connection.
 
 use store::{
-    AccountRow, ApiKeyRow, Backend, Db, FirewallRow, GroupRow, HostRow, InstanceRow, MemberRow, MigrationRow, NewGroup,
-    NewHost, NewInstance, NewMigration, OperationRow, RegionRow, Size, Store, StoreError,
+    AccountRow, ApiKeyRow, Backend, Db, EntityGrantRow, EventRow, FirewallRow, GroupRow, HostRow, InstanceRow,
+    MemberRow, MigrationRow, NewEvent, NewGroup, NewHost, NewInstance, NewMigration, OperationRow, RegionRow, Size,
+    Store, StoreError, TokenRow,
 };
 
 /// Stamps every test once per backend: `backends` are functions returning a [`Fixture`],
@@ -384,6 +385,481 @@ async fn two_tokens_cannot_share_a_secret_hash(f: Fixture) -> Outcome {
     db.token_insert(w.alice, alice.id, "ci", "hash-same", "*", NOW, None).await?;
     let duplicate = db.token_insert(w.bob, bob.id, "ci", "hash-same", "*", NOW, None).await;
     assert!(is_unique_violation(&duplicate), "{duplicate:?}");
+    Ok(())
+}
+
+async fn accounts_are_listed_in_id_order_and_found_by_their_exact_name(f: Fixture) -> Outcome {
+    assert!(f.store.read().await?.db().accounts().await?.is_empty(), "an empty store has no account");
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    // Names that sort against the ids, so that no listing can get them right by accident.
+    let zed = db.account_insert("zed", NOW).await?;
+    let alice = db.account_insert("alice", LATER).await?;
+    let mid = db.account_insert("mid", NOW).await?;
+    assert_eq!(db.accounts().await?, [zed.clone(), alice.clone(), mid.clone()], "a change lists its own accounts");
+    tx.commit().await?;
+
+    // An account that is never committed is neither listed nor found.
+    let mut tx = f.store.write().await?;
+    tx.db().account_insert("ghost", LATER).await?;
+    drop(tx);
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.accounts().await?, [zed.clone(), alice.clone(), mid]);
+    assert_eq!(db.account_by_name("alice").await?, Some(alice));
+    assert_eq!(db.account_by_name("zed").await?, Some(zed));
+    for wrong in ["ghost", "ali", "alice ", "ALICE", ""] {
+        assert_eq!(db.account_by_name(wrong).await?, None, "{wrong:?} is not the name of a committed account");
+    }
+    Ok(())
+}
+
+async fn users_of_account_lists_only_that_account_in_id_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    // Usernames that sort against the ids, so that no listing can get them right by accident.
+    let ops = db.user_insert(w.alice, "zz-ops", "ops@alice.example", true, NOW).await?;
+    let theirs = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?;
+    let admin = db.user_insert(w.alice, "aa-admin", "admin@alice.example", false, LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.users_of_account(w.alice).await?, [ops, admin]);
+    assert_eq!(db.users_of_account(w.bob).await?, [theirs]);
+    assert!(db.users_of_account(w.bob + 1000).await?.is_empty());
+    Ok(())
+}
+
+async fn users_are_found_by_their_exact_username_in_any_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let ops = db.user_insert(w.alice, "alice-ops", "ops@alice.example", true, NOW).await?;
+    let theirs = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.user_by_username("alice-ops").await?, Some(ops));
+    assert_eq!(db.user_by_username("bob-admin").await?, Some(theirs));
+    for wrong in ["alice", "alice-ops ", "ALICE-OPS", "ops@alice.example", ""] {
+        assert_eq!(db.user_by_username(wrong).await?, None, "{wrong:?} is not a username");
+    }
+    Ok(())
+}
+
+async fn two_users_cannot_share_a_username_even_across_accounts(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let first = db.user_insert(w.alice, "admin", "admin@alice.example", false, NOW).await?;
+    tx.commit().await?;
+
+    // The refusal gets a transaction of its own; what it left is checked from a fresh one.
+    let mut tx = f.store.write().await?;
+    let duplicate = tx.db().user_insert(w.bob, "admin", "admin@bob.example", false, LATER).await;
+    assert!(is_unique_violation(&duplicate), "{duplicate:?}");
+    drop(tx);
+
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().user_by_username("admin").await?, Some(first), "the first user keeps its username");
+    assert!(conn.db().users_of_account(w.bob).await?.is_empty());
+    Ok(())
+}
+
+async fn tokens_of_user_lists_only_that_users_tokens_in_its_account_in_id_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let admin = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let ops = db.user_insert(w.alice, "alice-ops", "ops@alice.example", true, NOW).await?.id;
+    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?.id;
+    // Labels that sort against the ids, and tokens of different users interleaved.
+    let ci = db.token_insert(w.alice, admin, "zz-ci", "hash-ci", "*", NOW, None).await?;
+    let ops_token = db.token_insert(w.alice, ops, "ops", "hash-ops", "linodes:read_only", NOW, None).await?;
+    let deploy = db.token_insert(w.alice, admin, "aa-deploy", "hash-deploy", "*", LATER, Some(LATER + 1)).await?;
+    let theirs = db.token_insert(w.bob, bob, "ci", "hash-bob", "*", NOW, None).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.tokens_of_user(w.alice, admin).await?, [ci, deploy]);
+    assert_eq!(db.tokens_of_user(w.alice, ops).await?, [ops_token]);
+    assert_eq!(db.tokens_of_user(w.bob, bob).await?, [theirs]);
+    assert!(db.tokens_of_user(w.bob, admin).await?.is_empty(), "another account does not see a user's tokens");
+    assert!(db.tokens_of_user(w.alice, bob).await?.is_empty(), "another account's user is not listed");
+    assert!(db.tokens_of_user(w.alice, bob + 1000).await?.is_empty());
+    Ok(())
+}
+
+async fn token_revoke_revokes_a_token_once_and_only_within_its_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let admin = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let ci = db.token_insert(w.alice, admin, "ci", "hash-ci", "*", NOW, None).await?;
+    let other = db.token_insert(w.alice, admin, "other", "hash-other", "*", NOW, Some(LATER)).await?;
+    assert_eq!((ci.revoked_at, other.revoked_at), (None, None), "a new token is not revoked");
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    assert!(!db.token_revoke(w.bob, ci.id, LATER).await?, "another account cannot revoke it");
+    assert_eq!(db.token_by_hash("hash-ci").await?, Some(ci.clone()), "another account leaves it untouched");
+    assert!(!db.token_revoke(w.alice, other.id + 1000, LATER).await?, "an unknown token is not revoked");
+    assert!(db.token_revoke(w.alice, ci.id, LATER).await?);
+    tx.commit().await?;
+
+    let revoked = TokenRow { revoked_at: Some(LATER), ..ci };
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.token_by_hash("hash-ci").await?, Some(revoked.clone()), "a revoked token is still found");
+    assert_eq!(db.token_by_hash("hash-other").await?, Some(other.clone()), "the other token is untouched");
+    assert_eq!(db.tokens_of_user(w.alice, admin).await?, [revoked.clone(), other.clone()]);
+    drop(conn);
+
+    let mut tx = f.store.write().await?;
+    assert!(!tx.db().token_revoke(w.alice, revoked.id, LATER + 1).await?, "a token is revoked only once");
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().token_by_hash("hash-ci").await?, Some(revoked), "the first revocation's time stands");
+    Ok(())
+}
+
+// Grants of restricted users.
+
+fn grant(entity_type: &str, entity_id: i64, permission: &str) -> EntityGrantRow {
+    EntityGrantRow { entity_type: entity_type.to_string(), entity_id, permission: permission.to_string() }
+}
+
+fn names(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| name.to_string()).collect()
+}
+
+/// Two restricted users of alice's and one of bob's.
+struct Restricted {
+    ops: i64,
+    dev: i64,
+    theirs: i64,
+}
+
+async fn restricted(db: &mut Db<'_>, w: &World) -> Result<Restricted, StoreError> {
+    Ok(Restricted {
+        ops: db.user_insert(w.alice, "alice-ops", "ops@alice.example", true, NOW).await?.id,
+        dev: db.user_insert(w.alice, "alice-dev", "dev@alice.example", true, NOW).await?.id,
+        theirs: db.user_insert(w.bob, "bob-ops", "ops@bob.example", true, NOW).await?.id,
+    })
+}
+
+async fn global_grants_of_user_lists_that_users_grants_by_name(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let u = restricted(&mut db, &w).await?;
+    assert!(db.global_grants_of_user(u.ops).await?.is_empty(), "a new user has no grant");
+    db.grants_replace(w.alice, u.ops, &names(&["add_linodes", "account_access", "add_firewalls"]), &[]).await?;
+    db.grants_replace(w.alice, u.dev, &names(&["add_domains"]), &[]).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.global_grants_of_user(u.ops).await?, ["account_access", "add_firewalls", "add_linodes"]);
+    assert_eq!(db.global_grants_of_user(u.dev).await?, ["add_domains"]);
+    assert!(db.global_grants_of_user(u.theirs).await?.is_empty());
+    assert!(db.entity_grants_of_user(u.ops).await?.is_empty(), "global grants are not entity grants");
+    Ok(())
+}
+
+async fn entity_grants_of_user_lists_that_users_grants_by_type_then_id(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let u = restricted(&mut db, &w).await?;
+    assert!(db.entity_grants_of_user(u.ops).await?.is_empty(), "a new user has no grant");
+    // Out of order, with ids that sort differently as numbers and as text.
+    for row in [
+        grant("placement_group", 3, "read_only"),
+        grant("linode", 10, "read_write"),
+        grant("firewall", 7, "read_only"),
+        grant("linode", 9, "read_only"),
+        grant("linode", 100, "read_write"),
+    ] {
+        db.entity_grant_set(w.alice, u.ops, &row).await?;
+    }
+    db.entity_grant_set(w.alice, u.dev, &grant("linode", 9, "read_write")).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(
+        db.entity_grants_of_user(u.ops).await?,
+        [
+            grant("firewall", 7, "read_only"),
+            grant("linode", 9, "read_only"),
+            grant("linode", 10, "read_write"),
+            grant("linode", 100, "read_write"),
+            grant("placement_group", 3, "read_only"),
+        ]
+    );
+    assert_eq!(db.entity_grants_of_user(u.dev).await?, [grant("linode", 9, "read_write")]);
+    assert!(db.entity_grants_of_user(u.theirs).await?.is_empty());
+    assert!(db.global_grants_of_user(u.ops).await?.is_empty(), "entity grants are not global grants");
+    Ok(())
+}
+
+async fn grants_replace_replaces_both_kinds_for_that_user_only(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let u = restricted(&mut db, &w).await?;
+    let ops_before = [grant("firewall", 2, "read_write"), grant("linode", 1, "read_only")];
+    db.grants_replace(w.alice, u.ops, &names(&["add_linodes", "add_firewalls"]), &ops_before).await?;
+    db.grants_replace(w.alice, u.dev, &names(&["add_linodes"]), &[grant("linode", 1, "read_write")]).await?;
+    db.grants_replace(w.bob, u.theirs, &names(&["add_linodes"]), &[grant("linode", 50, "read_write")]).await?;
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    let ops_after = [grant("placement_group", 4, "read_only"), grant("linode", 1, "read_write")];
+    tx.db().grants_replace(w.alice, u.ops, &names(&["add_domains"]), &ops_after).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.global_grants_of_user(u.ops).await?, ["add_domains"]);
+    assert_eq!(
+        db.entity_grants_of_user(u.ops).await?,
+        [grant("linode", 1, "read_write"), grant("placement_group", 4, "read_only")]
+    );
+    assert_eq!(db.global_grants_of_user(u.dev).await?, ["add_linodes"], "another user keeps its grants");
+    assert_eq!(db.entity_grants_of_user(u.dev).await?, [grant("linode", 1, "read_write")]);
+    assert_eq!(db.global_grants_of_user(u.theirs).await?, ["add_linodes"], "another account keeps its grants");
+    assert_eq!(db.entity_grants_of_user(u.theirs).await?, [grant("linode", 50, "read_write")]);
+    drop(conn);
+
+    // Replacing from another account clears nothing of the user's own.
+    let mut tx = f.store.write().await?;
+    tx.db().grants_replace(w.bob, u.ops, &[], &[]).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().global_grants_of_user(u.ops).await?, ["add_domains"], "another account cannot clear them");
+    assert_eq!(conn.db().entity_grants_of_user(u.ops).await?.len(), 2, "another account cannot clear them");
+    drop(conn);
+
+    // Replacing with nothing clears both kinds.
+    let mut tx = f.store.write().await?;
+    tx.db().grants_replace(w.alice, u.ops, &[], &[]).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert!(db.global_grants_of_user(u.ops).await?.is_empty());
+    assert!(db.entity_grants_of_user(u.ops).await?.is_empty());
+    assert_eq!(db.global_grants_of_user(u.dev).await?, ["add_linodes"]);
+    assert_eq!(db.entity_grants_of_user(u.dev).await?, [grant("linode", 1, "read_write")]);
+    Ok(())
+}
+
+async fn a_refused_grants_replace_leaves_the_old_grants_in_place(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let u = restricted(&mut db, &w).await?;
+    db.grants_replace(w.alice, u.ops, &names(&["add_linodes"]), &[grant("linode", 1, "read_only")]).await?;
+    tx.commit().await?;
+
+    // The same global grant twice is refused after the old grants were deleted; the
+    // refusal gets a transaction of its own, and what it left is checked from a fresh one.
+    let mut tx = f.store.write().await?;
+    let twice = names(&["add_domains", "add_domains"]);
+    let result = tx.db().grants_replace(w.alice, u.ops, &twice, &[grant("firewall", 2, "read_write")]).await;
+    assert!(is_unique_violation(&result), "{result:?}");
+    drop(tx);
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.global_grants_of_user(u.ops).await?, ["add_linodes"]);
+    assert_eq!(db.entity_grants_of_user(u.ops).await?, [grant("linode", 1, "read_only")]);
+    Ok(())
+}
+
+async fn entity_grant_set_inserts_a_grant_or_updates_its_permission(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let u = restricted(&mut db, &w).await?;
+    db.entity_grant_set(w.alice, u.ops, &grant("linode", 1, "read_only")).await?;
+    db.entity_grant_set(w.alice, u.ops, &grant("firewall", 1, "read_only")).await?;
+    db.entity_grant_set(w.alice, u.dev, &grant("linode", 1, "read_only")).await?;
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    tx.db().entity_grant_set(w.alice, u.ops, &grant("linode", 1, "read_write")).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(
+        db.entity_grants_of_user(u.ops).await?,
+        [grant("firewall", 1, "read_only"), grant("linode", 1, "read_write")],
+        "the permission is replaced, not added beside the old one"
+    );
+    assert_eq!(db.entity_grants_of_user(u.dev).await?, [grant("linode", 1, "read_only")], "another user's stands");
+    drop(conn);
+
+    // And back again.
+    let mut tx = f.store.write().await?;
+    tx.db().entity_grant_set(w.alice, u.ops, &grant("linode", 1, "read_only")).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(
+        conn.db().entity_grants_of_user(u.ops).await?,
+        [grant("firewall", 1, "read_only"), grant("linode", 1, "read_only")]
+    );
+    Ok(())
+}
+
+async fn entity_grants_delete_forgets_one_entity_for_every_user_of_its_account_only(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let u = restricted(&mut db, &w).await?;
+    let ops = [grant("firewall", 5, "read_only"), grant("linode", 5, "read_write"), grant("linode", 6, "read_only")];
+    db.grants_replace(w.alice, u.ops, &names(&["add_linodes"]), &ops).await?;
+    db.grants_replace(w.alice, u.dev, &[], &[grant("linode", 5, "read_only")]).await?;
+    db.grants_replace(w.bob, u.theirs, &[], &[grant("linode", 5, "read_write"), grant("linode", 6, "read_only")])
+        .await?;
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    db.entity_grants_delete(w.alice, "linode", 5).await?;
+    db.entity_grants_delete(w.bob, "linode", 6).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(
+        db.entity_grants_of_user(u.ops).await?,
+        [grant("firewall", 5, "read_only"), grant("linode", 6, "read_only")],
+        "only that entity's grant goes; the same id of another type and another id of that type stay"
+    );
+    assert!(db.entity_grants_of_user(u.dev).await?.is_empty(), "every user of the account loses it");
+    assert_eq!(
+        db.entity_grants_of_user(u.theirs).await?,
+        [grant("linode", 5, "read_write")],
+        "another account's grant on the same id stays"
+    );
+    assert_eq!(db.global_grants_of_user(u.ops).await?, ["add_linodes"], "global grants are untouched");
+    Ok(())
+}
+
+// Events.
+
+/// An event with every field set, the optional ones included.
+fn new_event(account_id: i64, action: &str) -> NewEvent {
+    NewEvent {
+        account_id,
+        username: Some(format!("admin-of-{account_id}")),
+        action: action.to_string(),
+        status: "finished".to_string(),
+        entity_type: "linode".to_string(),
+        entity_id: 42,
+        entity_uuid: "uuid-instance-42".to_string(),
+        entity_label: "web-1".to_string(),
+        secondary_type: Some("placement_group".to_string()),
+        secondary_id: Some(7),
+        secondary_label: Some("spread".to_string()),
+        message: format!("{action} done"),
+    }
+}
+
+/// The row an event becomes once the store has numbered it.
+fn event_row(id: i64, event: &NewEvent, created_at: i64) -> EventRow {
+    let event = event.clone();
+    EventRow {
+        id,
+        account_id: event.account_id,
+        username: event.username,
+        action: event.action,
+        status: event.status,
+        entity_type: event.entity_type,
+        entity_id: event.entity_id,
+        entity_uuid: event.entity_uuid,
+        entity_label: event.entity_label,
+        secondary_type: event.secondary_type,
+        secondary_id: event.secondary_id,
+        secondary_label: event.secondary_label,
+        message: event.message,
+        created_at,
+    }
+}
+
+async fn events_keep_every_column_with_or_without_the_optional_ones(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let full = new_event(w.alice, "linode_create");
+    // A system event: no user and no secondary entity.
+    let bare = NewEvent {
+        username: None,
+        secondary_type: None,
+        secondary_id: None,
+        secondary_label: None,
+        status: "failed".to_string(),
+        message: String::new(),
+        ..new_event(w.alice, "linode_migrate")
+    };
+    // Empty and zero values are values, not NULL.
+    let empty = NewEvent {
+        username: Some(String::new()),
+        entity_id: 0,
+        secondary_type: Some(String::new()),
+        secondary_id: Some(0),
+        secondary_label: Some(String::new()),
+        ..new_event(w.alice, "linode_delete")
+    };
+    let full_id = db.event_insert(&full, NOW).await?;
+    let bare_id = db.event_insert(&bare, LATER).await?;
+    let empty_id = db.event_insert(&empty, LATER + 1).await?;
+    tx.commit().await?;
+
+    let listed = f.store.read().await?.db().events_of_account(w.alice).await?;
+    assert_eq!(
+        listed,
+        [event_row(empty_id, &empty, LATER + 1), event_row(bare_id, &bare, LATER), event_row(full_id, &full, NOW)]
+    );
+    Ok(())
+}
+
+async fn event_ids_increase_and_events_of_account_lists_only_that_account_newest_first(f: Fixture) -> Outcome {
+    assert!(f.store.read().await?.db().events_of_account(1).await?.is_empty(), "an empty store has no event");
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let first = db.event_insert(&new_event(w.alice, "linode_create"), NOW).await?;
+    let theirs = db.event_insert(&new_event(w.bob, "linode_create"), NOW).await?;
+    let second = db.event_insert(&new_event(w.alice, "linode_update"), LATER).await?;
+    let third = db.event_insert(&new_event(w.alice, "linode_delete"), LATER).await?;
+    assert!(first < theirs && theirs < second && second < third, "{first} {theirs} {second} {third}");
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    let fourth = tx.db().event_insert(&new_event(w.alice, "linode_boot"), LATER).await?;
+    tx.commit().await?;
+    assert!(third < fourth, "ids keep increasing across changes: {third} {fourth}");
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let alices = db.events_of_account(w.alice).await?;
+    assert_eq!(ids(&alices, |e| e.id), [fourth, third, second, first]);
+    assert_eq!(
+        alices.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["linode_boot", "linode_delete", "linode_update", "linode_create"]
+    );
+    assert!(alices.iter().all(|e| e.account_id == w.alice));
+    assert_eq!(ids(&db.events_of_account(w.bob).await?, |e| e.id), [theirs]);
+    assert!(db.events_of_account(w.bob + 1000).await?.is_empty());
     Ok(())
 }
 
@@ -1571,6 +2047,62 @@ async fn two_api_keys_cannot_share_a_key(f: Fixture) -> Outcome {
     Ok(())
 }
 
+async fn api_keys_of_account_lists_only_that_account_in_id_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let admin = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let ops = db.user_insert(w.alice, "alice-ops", "ops@alice.example", true, NOW).await?.id;
+    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?.id;
+    // Keys and names that sort against the ids, of two users, with another account's between.
+    let zz = db.api_key_insert(w.alice, admin, "EXOzz", "sealed-zz", "zz", NOW).await?;
+    let theirs = db.api_key_insert(w.bob, bob, "EXObob", "sealed-bob", "ci", NOW).await?;
+    let aa = db.api_key_insert(w.alice, ops, "EXOaa", "sealed-aa", "aa", LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.api_keys_of_account(w.alice).await?, [zz, aa]);
+    assert_eq!(db.api_keys_of_account(w.bob).await?, [theirs]);
+    assert!(db.api_keys_of_account(w.bob + 1000).await?.is_empty());
+    Ok(())
+}
+
+async fn api_key_revoke_revokes_a_key_once_and_only_within_its_account(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let admin = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let ci = db.api_key_insert(w.alice, admin, "EXOci", "sealed-ci", "ci", NOW).await?;
+    let other = db.api_key_insert(w.alice, admin, "EXOother", "sealed-other", "other", NOW).await?;
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    assert!(!db.api_key_revoke(w.bob, "EXOci", LATER).await?, "another account cannot revoke it");
+    assert_eq!(db.api_key_by_key("EXOci").await?, Some(ci.clone()), "another account leaves it untouched");
+    for wrong in ["sealed-ci", "ci", "EXO", "EXOmissing", ""] {
+        assert!(!db.api_key_revoke(w.alice, wrong, LATER).await?, "{wrong:?} is not a key");
+    }
+    assert!(db.api_key_revoke(w.alice, "EXOci", LATER).await?);
+    tx.commit().await?;
+
+    let revoked = ApiKeyRow { revoked_at: Some(LATER), ..ci };
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.api_key_by_key("EXOci").await?, Some(revoked.clone()), "a revoked key is still found");
+    assert_eq!(db.api_key_by_key("EXOother").await?, Some(other.clone()), "the other key is untouched");
+    assert_eq!(db.api_keys_of_account(w.alice).await?, [revoked.clone(), other], "a revoked key is still listed");
+    drop(conn);
+
+    let mut tx = f.store.write().await?;
+    assert!(!tx.db().api_key_revoke(w.alice, "EXOci", LATER + 1).await?, "a key is revoked only once");
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().api_key_by_key("EXOci").await?, Some(revoked), "the first revocation's time stands");
+    Ok(())
+}
+
 // Operations.
 
 fn operation(id: &str, account_id: i64, created_at: i64) -> OperationRow {
@@ -1703,6 +2235,20 @@ conformance! {
         users_are_found_only_within_their_account,
         tokens_are_found_by_their_secret_hash_alone,
         two_tokens_cannot_share_a_secret_hash,
+        accounts_are_listed_in_id_order_and_found_by_their_exact_name,
+        users_of_account_lists_only_that_account_in_id_order,
+        users_are_found_by_their_exact_username_in_any_account,
+        two_users_cannot_share_a_username_even_across_accounts,
+        tokens_of_user_lists_only_that_users_tokens_in_its_account_in_id_order,
+        token_revoke_revokes_a_token_once_and_only_within_its_account,
+        global_grants_of_user_lists_that_users_grants_by_name,
+        entity_grants_of_user_lists_that_users_grants_by_type_then_id,
+        grants_replace_replaces_both_kinds_for_that_user_only,
+        a_refused_grants_replace_leaves_the_old_grants_in_place,
+        entity_grant_set_inserts_a_grant_or_updates_its_permission,
+        entity_grants_delete_forgets_one_entity_for_every_user_of_its_account_only,
+        events_keep_every_column_with_or_without_the_optional_ones,
+        event_ids_increase_and_events_of_account_lists_only_that_account_newest_first,
         regions_are_listed_in_id_order_and_found_by_id,
         hosts_are_listed_by_region_in_id_order,
         a_host_is_stored_as_given_with_nothing_in_use,
@@ -1753,6 +2299,8 @@ conformance! {
         api_keys_are_stored_as_given_and_found_by_their_key_alone,
         api_key_count_counts_the_committed_keys_of_every_account,
         two_api_keys_cannot_share_a_key,
+        api_keys_of_account_lists_only_that_account_in_id_order,
+        api_key_revoke_revokes_a_key_once_and_only_within_its_account,
         operations_are_stored_as_given_and_found_only_within_their_account,
         operations_purge_forgets_only_those_created_before_the_cutoff,
         operator_tokens_exist_only_for_their_exact_hash,
