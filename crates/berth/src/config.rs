@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use berth_core::DemoOptions;
+use berth_core::{DemoOptions, Executor};
 use clap::Args;
 use serde::Deserialize;
 
@@ -54,6 +54,19 @@ pub struct ServeArgs {
     /// Requests per minute each credential may make; 0 turns limits off [default: 1200].
     #[arg(long, env = "BERTH_RATE_LIMIT")]
     pub rate_limit: Option<u32>,
+    /// Who runs migrations: `embedded` (berth simulates them) or `external` (agents claim them
+    /// through /v1) [default: embedded].
+    #[arg(long, env = "BERTH_EXECUTOR")]
+    pub executor: Option<String>,
+    /// How long an external agent's lease on a migration lasts, in seconds [default: 30].
+    #[arg(long, env = "BERTH_LEASE_SECONDS")]
+    pub lease_seconds: Option<u64>,
+    /// At most this many repair and drain migrations run at once [default: 4].
+    #[arg(long, env = "BERTH_MAX_CONCURRENT_MIGRATIONS")]
+    pub max_concurrent_migrations: Option<usize>,
+    /// Whether berth repairs non-compliant groups by itself [default: true].
+    #[arg(long, env = "BERTH_REPAIR")]
+    pub repair: Option<bool>,
 }
 
 /// `berth.toml`: every key is optional.
@@ -71,6 +84,10 @@ struct FileConfig {
     exoscale_zone: Option<String>,
     migration_seconds: Option<f64>,
     rate_limit: Option<u32>,
+    executor: Option<String>,
+    lease_seconds: Option<u64>,
+    max_concurrent_migrations: Option<usize>,
+    repair: Option<bool>,
 }
 
 /// The configuration in force.
@@ -85,6 +102,9 @@ pub struct Config {
     pub migration_duration: Duration,
     /// Requests per minute per credential; `None` when limits are off.
     pub rate_limit: Option<u32>,
+    pub executor: Executor,
+    pub max_concurrent_migrations: usize,
+    pub repair: bool,
 }
 
 impl Config {
@@ -115,7 +135,23 @@ impl Config {
         {
             bail!("the public URL must start with http:// or https://, not {url:?}");
         }
+        let lease = Duration::from_secs(args.lease_seconds.or(file.lease_seconds).unwrap_or(30));
+        if lease.is_zero() || lease > Duration::from_secs(86_400) {
+            bail!("the lease must be between 1 and 86400 seconds");
+        }
+        let executor = match args.executor.or(file.executor).as_deref() {
+            None | Some("embedded") => Executor::Embedded,
+            Some("external") => Executor::External { lease },
+            Some(other) => bail!("the executor must be embedded or external, not {other:?}"),
+        };
+        let max_concurrent_migrations = args.max_concurrent_migrations.or(file.max_concurrent_migrations).unwrap_or(4);
+        if max_concurrent_migrations == 0 {
+            bail!("max_concurrent_migrations must be at least 1");
+        }
         Ok(Config {
+            executor,
+            max_concurrent_migrations,
+            repair: args.repair.or(file.repair).unwrap_or(true),
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             database,
             demo,
@@ -170,6 +206,10 @@ mod tests {
             exoscale_zone: None,
             migration_seconds: None,
             rate_limit: None,
+            executor: None,
+            lease_seconds: None,
+            max_concurrent_migrations: None,
+            repair: None,
         }
     }
 

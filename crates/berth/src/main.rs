@@ -1,5 +1,6 @@
 //! The `berth` binary: `berth serve` runs the control plane.
 
+mod cli;
 mod config;
 
 use std::io::Write;
@@ -18,15 +19,49 @@ use config::{Config, ServeArgs};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    #[command(flatten)]
+    connection: cli::Connection,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs berth: the Linode v4 dialect under /v4 and /v4beta and the Exoscale v2 dialect
-    /// under /v2 and /{zone}/v2, on a SQLite database seeded with a demo fleet on first start.
+    /// Runs berth: the Linode v4 dialect under /v4 and /v4beta, the Exoscale v2 dialect under
+    /// /v2 and /{zone}/v2, and the operator API under /v1, on a SQLite database seeded with a
+    /// demo fleet on first start.
     Serve(ServeArgs),
+    /// Hosts: list, show, drain, maintenance, fail, activate.
+    #[command(subcommand)]
+    Hosts(cli::HostCommand),
+    /// Groups of every account: list, show.
+    #[command(subcommand)]
+    Groups(cli::GroupCommand),
+    /// A dry run of a placement: the host berth would choose, and why the others were not.
+    Explain {
+        #[arg(long)]
+        region: String,
+        #[command(flatten)]
+        size: cli::SizeArgs,
+        /// A group the instance would join (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<i64>,
+        /// Treat flexible groups as strict.
+        #[arg(long)]
+        compliant_only: bool,
+    },
+    /// How many more members of a size a group can take.
+    Headroom {
+        group: i64,
+        #[command(flatten)]
+        size: cli::SizeArgs,
+        /// The region to measure a global group in.
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Migrations: list, plan.
+    #[command(subcommand)]
+    Migrations(cli::MigrationCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,8 +73,16 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let connection = cli.connection;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(Config::resolve(args)?)),
+        Command::Hosts(command) => runtime.block_on(cli::hosts(&connection, command)),
+        Command::Groups(command) => runtime.block_on(cli::groups(&connection, command)),
+        Command::Explain { region, size, groups, compliant_only } => {
+            runtime.block_on(cli::explain(&connection, region, size, groups, compliant_only))
+        }
+        Command::Headroom { group, size, region } => runtime.block_on(cli::headroom(&connection, group, size, region)),
+        Command::Migrations(command) => runtime.block_on(cli::migrations(&connection, command)),
     }
 }
 
@@ -48,7 +91,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the database {}", config.database))?;
     let secret_key = secret_key(&config.secret_key_file, &store).await?;
-    let settings = Settings { migration_duration: config.migration_duration, secret_key };
+    let settings = Settings {
+        migration_duration: config.migration_duration,
+        executor: config.executor,
+        max_concurrent_migrations: config.max_concurrent_migrations,
+        repair: config.repair,
+        secret_key,
+    };
     let berth = Arc::new(Berth::new(store.clone(), settings));
     let credentials_path = PathBuf::from(format!("{}.credentials", config::database_file(&config.database)));
     match berth.demo_seed(config.demo.clone()).await? {

@@ -93,6 +93,7 @@ pub(crate) fn host(row: &HostRow) -> Result<Host> {
             disk_mib: row.used_disk_mib,
             gpus: row.used_gpus,
         })?,
+        labels: labels_from_store(&row.labels)?,
     })
 }
 
@@ -171,6 +172,7 @@ pub(crate) fn instance(row: InstanceRow) -> Result<Instance> {
         created_at: Timestamp(row.created_at),
         updated_at: Timestamp(row.updated_at),
         labels,
+        offline_reason: row.offline_reason,
     })
 }
 
@@ -209,19 +211,16 @@ pub(crate) fn migration(row: MigrationRow) -> Result<Migration> {
             .map_err(|_| corrupt("region id", &row.target_region_id))?,
         source_group: row.source_group_id.map(GroupId),
         target_group: row.target_group_id.map(GroupId),
-        reason: match row.reason.as_str() {
-            "user_request" => MigrationReason::UserRequest,
-            other => return Err(corrupt("migration reason", other)),
-        },
-        state: match row.state.as_str() {
-            "running" => MigrationState::Running,
-            "succeeded" => MigrationState::Succeeded,
-            "cancelled" => MigrationState::Cancelled,
-            other => return Err(corrupt("migration state", other)),
-        },
+        reason: MigrationReason::parse(&row.reason).ok_or_else(|| corrupt("migration reason", &row.reason))?,
+        state: MigrationState::parse(&row.state).ok_or_else(|| corrupt("migration state", &row.state))?,
         created_at: Timestamp(row.created_at),
         due_at: Timestamp(row.due_at),
         finished_at: row.finished_at.map(Timestamp),
+        plan: row.plan_id,
+        started_at: row.started_at.map(Timestamp),
+        claimed_by: row.claimed_by,
+        lease_expires_at: row.lease_expires_at.map(Timestamp),
+        failure: row.failure,
     })
 }
 

@@ -433,16 +433,12 @@ pub(crate) async fn group_views(db: &mut Db<'_>, groups: Vec<Group>) -> Result<V
             })
             .collect();
         let gid = group.id.0;
-        let inbound = migrations
-            .iter()
-            .filter(|m| m.target_group_id == Some(gid) && m.source_group_id != Some(gid))
-            .map(|m| InstanceId(m.instance_id))
-            .collect();
-        let outbound = migrations
-            .iter()
-            .filter(|m| m.source_group_id == Some(gid) && m.target_group_id != Some(gid))
-            .map(|m| InstanceId(m.instance_id))
-            .collect();
+        // A move within the group (repair, drain) is both: the member leaves one host of the
+        // group for another.
+        let inbound =
+            migrations.iter().filter(|m| m.target_group_id == Some(gid)).map(|m| InstanceId(m.instance_id)).collect();
+        let outbound =
+            migrations.iter().filter(|m| m.source_group_id == Some(gid)).map(|m| InstanceId(m.instance_id)).collect();
         views.push(GroupView { is_compliant: compliance.is_compliant(), group, members, inbound, outbound });
     }
     Ok(views)

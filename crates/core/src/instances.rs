@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use placement::{ChooseError, InstanceSpec, Placement, PlacementRequest};
-use store::{Db, NewInstance, NewMigration, Tx};
+use store::{Db, NewInstance, Tx};
 
 use crate::catalog;
 use crate::convert;
@@ -11,27 +11,28 @@ use crate::error::{Error, Result};
 use crate::events;
 use crate::fleets::{engine, ensure_groups, groups_fleet, lock};
 use crate::groups::{grant_creator, member_limit, region_get};
+use crate::migrations::Begin;
 use crate::model::*;
 use crate::{Berth, now};
 
 /// How many times a change is re-planned when the fleet moved under it before giving up.
-const PLACEMENT_ATTEMPTS: usize = 4;
+pub(crate) const PLACEMENT_ATTEMPTS: usize = 4;
 
 /// The outcome of one attempt to commit a placement.
-enum Attempt<T> {
+pub(crate) enum Attempt<T> {
     Done(T),
     /// The choice no longer holds (another change took the host or joined the group first).
     Stale,
 }
 
 /// What the engine is asked to place.
-struct Want<'a> {
-    region: &'a RegionId,
-    size: Resources,
-    groups: &'a [Group],
-    moving: Option<InstanceId>,
-    avoid: &'a [HostId],
-    compliant_only: bool,
+pub(crate) struct Want<'a> {
+    pub(crate) region: &'a RegionId,
+    pub(crate) size: Resources,
+    pub(crate) groups: &'a [Group],
+    pub(crate) moving: Option<InstanceId>,
+    pub(crate) avoid: &'a [HostId],
+    pub(crate) compliant_only: bool,
 }
 
 impl Berth {
@@ -346,120 +347,32 @@ impl Berth {
             None => None,
         };
         drop(conn);
-        // The instance keeps its global groups wherever it goes; its regional group is the
-        // target group.
-        let mut groups: Vec<Group> = view.groups.iter().filter(|g| g.scope == Scope::Global).cloned().collect();
-        groups.extend(target_group.clone());
-        let same_region = target_region == source_region;
-        let avoid = [source_host];
-        let want = Want {
-            region: &target_region,
+        let begin = Begin {
+            account: principal.account,
+            instance: id,
             size: view.instance.size,
-            groups: &groups,
-            moving: same_region.then_some(id),
-            avoid: if same_region { &avoid } else { &[] },
+            state: view.instance.state,
+            source_host,
+            source_region,
+            target_region,
+            source_group,
+            target_group,
+            kept_groups: view.groups.iter().filter(|g| g.scope == Scope::Global).cloned().collect(),
             compliant_only: migrate.group.as_ref().is_some_and(|c| c.compliant_only),
+            reason: MigrationReason::UserRequest,
+            avoid: Vec::new(),
         };
-        let joins = target_group.as_ref().filter(|t| source_group.as_ref().is_none_or(|s| s.id != t.id)).cloned();
-        for attempt in 0..PLACEMENT_ATTEMPTS {
-            let mut tx = self.store.write().await?;
-            let placement = self.choose(&mut tx.db(), &want, attempt > 0).await?;
-            let mut db = tx.db();
-            let Some(row) = db.instance_get(principal.account.0, id.0).await? else {
-                return Err(Error::not_found("linode"));
-            };
-            if row.target_host_id.is_some() || row.host_id != Some(source_host.0) {
-                return Err(Error::conflict(None, "Linode busy."));
-            }
-            if let Some(group) = &joins {
-                check_room(&mut db, group, 1).await?;
-            }
-            let touched: Vec<Group> = source_group.iter().chain(joins.iter()).cloned().collect();
-            let before = events::compliance(&mut db, &touched).await?;
-            if !revalidate(&mut db, &want, placement.host).await?
-                || !db.host_reserve(placement.host.0, convert::size(view.instance.size)).await?
-            {
-                drop(tx);
-                self.fleets.invalidate(&target_region);
-                continue;
-            }
-            let now = now();
-            db.instance_set_placement(
-                id.0,
-                Some(source_host.0),
-                Some(placement.host.0),
-                source_region.as_str(),
-                &row.state,
-                now.0,
-            )
-            .await?;
-            if let Some(group) = &joins {
-                db.member_insert(principal.account.0, group.id.0, id.0).await?;
-            }
-            let due = now.0 + i64::try_from(self.settings.migration_duration.as_millis()).unwrap_or(i64::MAX);
-            db.migration_insert(
-                &NewMigration {
-                    account_id: principal.account.0,
-                    instance_id: id.0,
-                    source_host_id: source_host.0,
-                    target_host_id: placement.host.0,
-                    source_region_id: source_region.as_str().to_string(),
-                    target_region_id: target_region.as_str().to_string(),
-                    source_group_id: source_group.as_ref().map(|g| g.id.0),
-                    target_group_id: target_group.as_ref().map(|g| g.id.0),
-                    reason: MigrationReason::UserRequest.as_str().to_string(),
-                    due_at: due,
-                },
-                now.0,
-            )
-            .await?;
-            let instance = instance_get(&mut db, principal, id).await?;
-            let linode = events::instance_entity(&instance);
-            let action = if same_region { "linode_migrate" } else { "linode_migrate_datacenter" };
-            events::record(&mut db, principal.account, Some(principal), action, "started", &linode, None).await?;
-            if let Some(group) = &joins {
-                let entity = events::group_entity(group);
-                events::record(
-                    &mut db,
-                    principal.account,
-                    Some(principal),
-                    "placement_group_assign",
-                    "finished",
-                    &entity,
-                    Some(&linode),
-                )
-                .await?;
-            }
-            events::compliance_changes(&mut db, Some(principal), &touched, &before, Some(&linode)).await?;
-            let view = instance_views(&mut db, vec![instance]).await?.remove(0);
-            if same_region {
-                self.fleets.apply(&source_region, |fleet| {
-                    fleet.migration_start(id, placement.host)?;
-                    match &joins {
-                        Some(group) => {
-                            if fleet.group(group.id).is_none() {
-                                fleet.group_add(crate::fleets::group_spec(group))?;
-                            }
-                            fleet.member_add(group.id, id)
-                        }
-                        None => Ok(()),
-                    }
-                });
-            } else {
-                // The target region learns of the instance when its cache is next loaded.
-                self.fleets.invalidate(&target_region);
-            }
-            self.commit(tx, &[&source_region, &target_region]).await?;
-            return Ok(view);
-        }
-        Err(Error::conflict(None, "The fleet changed too often while placing this Linode; please try again"))
+        self.migration_begin(&begin, Some(principal)).await?;
+        let mut conn = self.store.read().await?;
+        let instance = instance_get(&mut conn.db(), principal, id).await?;
+        Ok(instance_views(&mut conn.db(), vec![instance]).await?.remove(0))
     }
 
     /// The engine's choice for `want`, from the cached fleet, read through the transaction of
     /// the change (see [`crate::fleets::Fleets::region`]). When the cache says no host fits,
     /// or when `fresh` asks for it after a stale choice, the region is reloaded first, so a
     /// refusal is never stale.
-    async fn choose(&self, db: &mut Db<'_>, want: &Want<'_>, fresh: bool) -> Result<Placement> {
+    pub(crate) async fn choose(&self, db: &mut Db<'_>, want: &Want<'_>, fresh: bool) -> Result<Placement> {
         let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
         let request = PlacementRequest {
             size: want.size,
@@ -503,7 +416,7 @@ impl Berth {
 }
 
 /// Re-checks, on the rows as they are now, that the chosen host breaks no hard constraint.
-async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bool> {
+pub(crate) async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bool> {
     let (fleet, _) = groups_fleet(db, want.groups, &[host]).await?;
     let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
     let request = PlacementRequest {
@@ -542,7 +455,7 @@ async fn chosen_group(db: &mut Db<'_>, principal: &Principal, choice: &GroupChoi
 }
 
 /// Refuses when `group` cannot take `joining` more members.
-async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -> Result<()> {
+pub(crate) async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -> Result<()> {
     let limit = member_limit(db, group).await?;
     let members = db.members_of_groups(&[group.id.0]).await?.len();
     if members + joining > limit as usize {

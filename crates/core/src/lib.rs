@@ -12,12 +12,15 @@ mod convert;
 mod error;
 mod events;
 mod firewalls;
+mod fleet_ops;
 mod fleets;
 mod groups;
+mod insight;
 mod instances;
 mod migrations;
 mod model;
 mod operations;
+mod reconcile;
 mod secrets;
 mod seed;
 mod tenancy;
@@ -29,8 +32,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use store::Store;
 
 pub use error::{Error, Result};
+pub use fleet_ops::{HostCreate, HostDetail, HostFilter, HostUpdate, RegionCreate};
+pub use insight::{ExplainPlacement, Explained, GroupDetail, GroupFilter, InstanceFilter};
+pub use migrations::{Executor, MigrationFilter, MigrationJob};
 pub use model::*;
 pub use operations::OPERATION_RETENTION;
+pub use placement::{Headroom, JoinAssessment};
+pub use reconcile::ReconcileReport;
 pub use secrets::SecretKey;
 pub use seed::{DemoCredentials, DemoOptions, FleetSeed, RackSeed, RegionSeed, demo_fleet};
 pub use tenancy::EntityPermission;
@@ -38,8 +46,14 @@ pub use tenancy::EntityPermission;
 /// Tunables of the domain.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// How long a migration takes from start to completion.
+    /// How long a migration takes from start to completion, with the embedded executor.
     pub migration_duration: Duration,
+    /// Who carries migrations out.
+    pub executor: Executor,
+    /// At most this many repair and drain migrations run at once.
+    pub max_concurrent_migrations: usize,
+    /// Whether the reconciler repairs non-compliant groups by itself.
+    pub repair: bool,
     /// The key that seals API secrets at rest. It must stay the same across restarts (the
     /// binary keeps it in a file beside the database); the default is a fresh random key, fit
     /// only for a database that lives as long as the process.
@@ -48,7 +62,13 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { migration_duration: Duration::from_secs(5), secret_key: SecretKey::generate() }
+        Settings {
+            migration_duration: Duration::from_secs(5),
+            executor: Executor::Embedded,
+            max_concurrent_migrations: 4,
+            repair: true,
+            secret_key: SecretKey::generate(),
+        }
     }
 }
 

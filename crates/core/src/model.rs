@@ -267,6 +267,14 @@ pub struct Host {
     pub state: HostState,
     pub capacity: Resources,
     pub used: Resources,
+    /// Failure-domain and other labels beyond the rack.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Host {
+    pub fn free(&self) -> Resources {
+        self.capacity.saturating_sub(&self.used)
+    }
 }
 
 /// Where a group applies: one region, or every region (Exoscale's groups are global, and are
@@ -366,6 +374,15 @@ pub struct Instance {
     pub updated_at: Timestamp,
     /// Key-value labels (Exoscale's), distinct from tags (Linode's).
     pub labels: BTreeMap<String, String>,
+    /// Why the instance is offline: its host failed and no other could take it.
+    pub offline_reason: Option<String>,
+}
+
+impl Instance {
+    /// Whether the instance has no host: it waits for one.
+    pub fn is_offline(&self) -> bool {
+        self.host.is_none()
+    }
 }
 
 /// An instance with what the dialects show beside it.
@@ -427,33 +444,69 @@ pub struct InstanceMigrate {
     pub group: Option<GroupChoice>,
 }
 
+/// Why a migration moves an instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MigrationReason {
+    /// Its owner asked (Linode's migrate).
     UserRequest,
+    /// The reconciler repairs a non-compliant group.
+    Repair,
+    /// Its host is draining.
+    Drain,
+    /// Its host failed; the instance was started elsewhere.
+    Failure,
 }
 
 impl MigrationReason {
+    pub const ALL: [MigrationReason; 4] =
+        [MigrationReason::UserRequest, MigrationReason::Repair, MigrationReason::Drain, MigrationReason::Failure];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             MigrationReason::UserRequest => "user_request",
+            MigrationReason::Repair => "repair",
+            MigrationReason::Drain => "drain",
+            MigrationReason::Failure => "failure",
         }
+    }
+
+    pub fn parse(value: &str) -> Option<MigrationReason> {
+        MigrationReason::ALL.into_iter().find(|r| r.as_str() == value)
     }
 }
 
+/// A migration's lifecycle: queued (planned, nothing held), running (the target's capacity is
+/// held), then succeeded, failed (rolled back) or cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MigrationState {
+    Queued,
     Running,
     Succeeded,
+    Failed,
     Cancelled,
 }
 
 impl MigrationState {
+    pub const ALL: [MigrationState; 5] = [
+        MigrationState::Queued,
+        MigrationState::Running,
+        MigrationState::Succeeded,
+        MigrationState::Failed,
+        MigrationState::Cancelled,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
+            MigrationState::Queued => "queued",
             MigrationState::Running => "running",
             MigrationState::Succeeded => "succeeded",
+            MigrationState::Failed => "failed",
             MigrationState::Cancelled => "cancelled",
         }
+    }
+
+    pub fn parse(value: &str) -> Option<MigrationState> {
+        MigrationState::ALL.into_iter().find(|s| s.as_str() == value)
     }
 }
 
@@ -473,6 +526,14 @@ pub struct Migration {
     pub created_at: Timestamp,
     pub due_at: Timestamp,
     pub finished_at: Option<Timestamp>,
+    /// The repair or drain plan it belongs to.
+    pub plan: Option<i64>,
+    pub started_at: Option<Timestamp>,
+    /// The external agent running it, and until when its lease holds.
+    pub claimed_by: Option<String>,
+    pub lease_expires_at: Option<Timestamp>,
+    /// Why it failed.
+    pub failure: Option<String>,
 }
 
 /// A firewall's rules are kept as the document the dialect gave, untouched.

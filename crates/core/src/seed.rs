@@ -204,6 +204,7 @@ async fn seed_fleet(db: &mut Db<'_>, seed: &FleetSeed) -> Result<()> {
                         rack: rack.name.clone(),
                         state: HostState::Active.as_str().to_string(),
                         size: convert::size(*host),
+                        labels: "{}".to_string(),
                     },
                     now,
                 )

@@ -119,14 +119,20 @@ pub async fn serve(
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
-/// Runs the background work until `shutdown` resolves: completing migrations when their time
-/// comes, and forgetting old operations.
+/// Runs the background work until `shutdown` resolves: the reconciler (completing and
+/// starting migrations four times a second, and planning — offline instances, drains, repair —
+/// every two seconds), and forgetting old operations.
 pub async fn run_background(berth: Arc<Berth>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut last_purge = std::time::Instant::now();
+    let mut last_plan: Option<std::time::Instant> = None;
     loop {
-        if let Err(error) = berth.migrations_complete_due().await {
-            tracing::error!(error = ?error, "completing migrations failed");
+        let plan = last_plan.is_none_or(|at| at.elapsed() >= Duration::from_secs(2));
+        if plan {
+            last_plan = Some(std::time::Instant::now());
+        }
+        if let Err(error) = berth.reconcile(plan).await {
+            tracing::error!(error = ?error, "reconciling the fleet failed");
         }
         if last_purge.elapsed() > Duration::from_secs(600) {
             last_purge = std::time::Instant::now();

@@ -87,7 +87,32 @@ const TABLE: &[(&str, &str, &str, [u16; 7])] = &[
     ("exoscale", "GET", "/template/{id}", [403, 403, 403, 200, 200, NA, 200]),
     // The operator API takes only the operator's token: any account's credential is refused.
     ("operator", "GET", "/openapi.json", [200, 200, NA, 200, 200, 200, 200]),
+    ("operator", "GET", "/instances", [401, 401, NA, 401, 401, 401, 200]),
     ("operator", "GET", "/instances/{id}", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "GET", "/regions", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "POST", "/regions", [401, 401, NA, 401, 401, 401, 201]),
+    ("operator", "GET", "/regions/{region}", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "GET", "/hosts", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "POST", "/hosts", [401, 401, NA, 401, 401, 401, 201]),
+    ("operator", "GET", "/hosts/{host}", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "PATCH", "/hosts/{host}", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "POST", "/hosts/{host}/drain", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "POST", "/hosts/{host}/maintenance", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "POST", "/hosts/{host}/activate", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "POST", "/hosts/{host}/fail", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "GET", "/groups", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "GET", "/groups/{id}", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "GET", "/groups/{id}/headroom", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "POST", "/explain/placement", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "POST", "/explain/assignment", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "GET", "/migrations", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "GET", "/migrations/plan", [401, 401, NA, 401, 401, 401, 200]),
+    ("operator", "GET", "/migrations/{id}", [401, 401, NA, 401, 401, 401, 200]),
+    // The embedded executor runs migrations itself: agents have nothing to claim (409).
+    ("operator", "POST", "/migration-jobs/claim", [401, 401, NA, 401, 401, 401, 409]),
+    ("operator", "POST", "/migration-jobs/{id}/heartbeat", [401, 401, NA, 401, 401, 401, 409]),
+    ("operator", "POST", "/migration-jobs/{id}/complete", [401, 401, NA, 401, 401, 401, 409]),
+    ("operator", "POST", "/migration-jobs/{id}/fail", [401, 401, NA, 401, 401, 401, 409]),
     ("operator", "GET", "/accounts", [401, 401, NA, 401, 401, 401, 200]),
     ("operator", "POST", "/accounts", [401, 401, NA, 401, 401, 401, 201]),
     ("operator", "GET", "/accounts/{account}", [401, 401, NA, 401, 401, 401, 200]),
@@ -279,6 +304,65 @@ async fn prepare(world: &World, dialect: &str, method: &str, path: &str) -> Prep
             Prepared { path: filled(path, &berth_core::catalog::TEMPLATES[0].id), body: None }
         }
         ("operator", _, "/instances/{id}") => Prepared { path: filled(path, &linode().await), body: None },
+        ("operator", "POST", "/regions") => Prepared {
+            path: path.into(),
+            body: Some(json!({"id": format!("r-{}", uuid_fragment()), "label": "New", "country": "fr"})),
+        },
+        ("operator", _, "/regions/{region}") => Prepared { path: path.replace("{region}", "us-mia"), body: None },
+        ("operator", "POST", "/hosts") => Prepared {
+            path: path.into(),
+            body: Some(json!({"region": "us-mia", "rack": "r9",
+                "capacity": {"vcpus": 8, "memory_mib": 16384, "disk_mib": 102400}})),
+        },
+        ("operator", method, p) if p.starts_with("/hosts/{host}") => {
+            let host = app
+                .berth
+                .host_register(berth_core::HostCreate {
+                    region: berth_core::RegionId::parse("us-mia").unwrap(),
+                    name: None,
+                    rack: "r9".into(),
+                    capacity: berth_core::Resources { vcpus: 8, memory_mib: 16384, disk_mib: 102_400, gpus: 0 },
+                    labels: Default::default(),
+                })
+                .await
+                .unwrap();
+            if p.ends_with("/maintenance") {
+                app.berth.host_drain(&host.name).await.unwrap();
+            }
+            let body = match method {
+                "PATCH" => Some(json!({"labels": {"row": "a"}})),
+                "POST" => Some(json!({})),
+                _ => None,
+            };
+            Prepared { path: path.replace("{host}", &host.name), body }
+        }
+        ("operator", _, p) if p.starts_with("/groups/{id}") => {
+            let id = group().await;
+            let path = if p.ends_with("/headroom") {
+                format!("/groups/{id}/headroom?type=g6-nanode-1")
+            } else {
+                filled(path, &id)
+            };
+            Prepared { path, body: None }
+        }
+        ("operator", _, "/explain/placement") => {
+            Prepared { path: path.into(), body: Some(json!({"region": "us-mia", "type": "g6-nanode-1"})) }
+        }
+        ("operator", _, "/explain/assignment") => {
+            let body = json!({"instance": linode().await, "group": group().await});
+            Prepared { path: path.into(), body: Some(body) }
+        }
+        ("operator", _, "/migrations/{id}") => {
+            let id = linode().await;
+            app.post(&format!("/v4/linode/instances/{id}/migrate"), json!({})).await;
+            let filter =
+                berth_core::MigrationFilter { instance: Some(berth_core::InstanceId(id)), ..Default::default() };
+            let migration = app.berth.migrations(&filter).await.unwrap().remove(0);
+            Prepared { path: filled(path, &migration.id.0), body: None }
+        }
+        ("operator", _, p) if p.starts_with("/migration-jobs") => {
+            Prepared { path: filled(path, &1), body: Some(json!({"agent": "matrix"})) }
+        }
         ("operator", "POST", "/accounts") => {
             Prepared { path: path.into(), body: Some(json!({"name": format!("acct-{}", uuid_fragment())})) }
         }

@@ -15,13 +15,14 @@ pub struct Db<'c> {
 type Result<T> = std::result::Result<T, StoreError>;
 
 const HOST_COLUMNS: &str = "id, uuid, name, region_id, rack, state, vcpus, memory_mib, disk_mib, gpus, \
-     used_vcpus, used_memory_mib, used_disk_mib, used_gpus, created_at";
+     used_vcpus, used_memory_mib, used_disk_mib, used_gpus, created_at, labels, updated_at";
 const GROUP_COLUMNS: &str = "id, uuid, account_id, label, description, region_id, kind, policy, domain, \
      max_per_domain, max_members, created_at, updated_at";
 const INSTANCE_COLUMNS: &str = "id, uuid, account_id, label, region_id, type_id, vcpus, memory_mib, disk_mib, \
-     gpus, host_id, target_host_id, state, image, tags, firewall_id, created_at, updated_at, labels";
+     gpus, host_id, target_host_id, state, image, tags, firewall_id, created_at, updated_at, labels, offline_reason";
 const MIGRATION_COLUMNS: &str = "id, account_id, instance_id, source_host_id, target_host_id, source_region_id, \
-     target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at, finished_at";
+     target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at, finished_at, plan_id, \
+     started_at, claimed_by, lease_expires_at, failure";
 const API_KEY_COLUMNS: &str = "id, account_id, user_id, key, secret, name, created_at, revoked_at";
 const OPERATION_COLUMNS: &str = "id, account_id, state, reason, message, reference_id, reference_link, \
      reference_command, created_at";
@@ -355,8 +356,8 @@ impl<'c> Db<'c> {
 
     pub async fn host_insert(&mut self, host: &NewHost, now: i64) -> Result<HostRow> {
         Ok(sqlx::query_as(&format!(
-            "INSERT INTO hosts (uuid, name, region_id, rack, state, vcpus, memory_mib, disk_mib, gpus, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {HOST_COLUMNS}"
+            "INSERT INTO hosts (uuid, name, region_id, rack, state, vcpus, memory_mib, disk_mib, gpus, created_at, \
+             labels, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10) RETURNING {HOST_COLUMNS}"
         ))
         .bind(&host.uuid)
         .bind(&host.name)
@@ -368,6 +369,7 @@ impl<'c> Db<'c> {
         .bind(host.size.disk_mib)
         .bind(host.size.gpus)
         .bind(now)
+        .bind(&host.labels)
         .fetch_one(&mut *self.conn)
         .await?)
     }
@@ -389,6 +391,48 @@ impl<'c> Db<'c> {
             query = query.bind(*id);
         }
         Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    /// Every host of the fleet, by id.
+    pub async fn hosts_all(&mut self) -> Result<Vec<HostRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY id")).fetch_all(&mut *self.conn).await?)
+    }
+
+    pub async fn host_by_name(&mut self, name: &str) -> Result<Option<HostRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {HOST_COLUMNS} FROM hosts WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn host_set_state(&mut self, id: i64, state: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE hosts SET state = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .bind(now)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Changes a host's rack, labels and capacity; the schema refuses a capacity below what is
+    /// in use.
+    pub async fn host_update(&mut self, id: i64, rack: &str, labels: &str, capacity: Size, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE hosts SET rack = $2, labels = $3, vcpus = $4, memory_mib = $5, disk_mib = $6, gpus = $7, \
+             updated_at = $8 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(rack)
+        .bind(labels)
+        .bind(capacity.vcpus)
+        .bind(capacity.memory_mib)
+        .bind(capacity.disk_mib)
+        .bind(capacity.gpus)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
     }
 
     pub async fn host_get(&mut self, id: i64) -> Result<Option<HostRow>> {
@@ -480,6 +524,13 @@ impl<'c> Db<'c> {
             .await?)
     }
 
+    /// Every group of every account, for the operator.
+    pub async fn groups_all(&mut self) -> Result<Vec<GroupRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups ORDER BY id"))
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
     pub async fn groups_by_id(&mut self, ids: &[i64]) -> Result<Vec<GroupRow>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -530,6 +581,11 @@ impl<'c> Db<'c> {
     }
 
     pub async fn group_delete(&mut self, account_id: i64, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM repair_notes WHERE group_id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
         sqlx::query("DELETE FROM placement_groups WHERE id = $1 AND account_id = $2")
             .bind(id)
             .bind(account_id)
@@ -684,6 +740,44 @@ impl<'c> Db<'c> {
         Ok(query.fetch_all(&mut *self.conn).await?)
     }
 
+    /// Every instance that runs on, or migrates to, a host.
+    pub async fn instances_on_host(&mut self, host_id: i64) -> Result<Vec<InstanceRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE host_id = $1 OR target_host_id = $1 ORDER BY id"
+        ))
+        .bind(host_id)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    /// Every instance, of every account, that is offline because no host could take it.
+    pub async fn instances_offline(&mut self) -> Result<Vec<InstanceRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE host_id IS NULL ORDER BY id"))
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    /// Every instance of every account, for the operator.
+    pub async fn instances_all(&mut self) -> Result<Vec<InstanceRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances ORDER BY id"))
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    /// Takes an instance off its host: it waits, offline, for one to take it.
+    pub async fn instance_set_offline(&mut self, id: i64, reason: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE instances SET host_id = NULL, target_host_id = NULL, offline_reason = $2, updated_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
     /// Every instance that runs on, or migrates to, a host of the region, of every account.
     pub async fn instances_in_region(&mut self, region_id: &str) -> Result<Vec<InstanceRow>> {
         Ok(sqlx::query_as(&format!(
@@ -741,8 +835,8 @@ impl<'c> Db<'c> {
         now: i64,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE instances SET host_id = $2, target_host_id = $3, region_id = $4, state = $5, updated_at = $6 \
-             WHERE id = $1",
+            "UPDATE instances SET host_id = $2, target_host_id = $3, region_id = $4, state = $5, updated_at = $6, \
+             offline_reason = NULL WHERE id = $1",
         )
         .bind(id)
         .bind(host_id)
@@ -755,8 +849,16 @@ impl<'c> Db<'c> {
         Ok(())
     }
 
-    /// Deletes an instance and its memberships.
+    /// Deletes an instance, its memberships and its failed-migration record.
     pub async fn instance_delete(&mut self, account_id: i64, id: i64) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM migration_failures WHERE instance_id = $1 \
+             AND EXISTS (SELECT 1 FROM instances WHERE id = $1 AND account_id = $2)",
+        )
+        .bind(id)
+        .bind(account_id)
+        .execute(&mut *self.conn)
+        .await?;
         sqlx::query("DELETE FROM group_members WHERE instance_id = $1 AND account_id = $2")
             .bind(id)
             .bind(account_id)
@@ -775,8 +877,9 @@ impl<'c> Db<'c> {
     pub async fn migration_insert(&mut self, migration: &NewMigration, now: i64) -> Result<MigrationRow> {
         Ok(sqlx::query_as(&format!(
             "INSERT INTO migrations (account_id, instance_id, source_host_id, target_host_id, source_region_id, \
-             target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11) RETURNING {MIGRATION_COLUMNS}"
+             target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at, plan_id, \
+             started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11, $13, \
+             CASE WHEN $12 = 'running' THEN $10 ELSE NULL END) RETURNING {MIGRATION_COLUMNS}"
         ))
         .bind(migration.account_id)
         .bind(migration.instance_id)
@@ -789,6 +892,8 @@ impl<'c> Db<'c> {
         .bind(&migration.reason)
         .bind(now)
         .bind(migration.due_at)
+        .bind(&migration.state)
+        .bind(migration.plan_id)
         .fetch_one(&mut *self.conn)
         .await?)
     }
@@ -861,6 +966,150 @@ impl<'c> Db<'c> {
             .execute(&mut *self.conn)
             .await?;
         Ok(())
+    }
+
+    /// Records why a migration failed, and ends it.
+    pub async fn migration_fail(&mut self, id: i64, failure: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE migrations SET state = 'failed', failure = $2, finished_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(failure)
+            .bind(now)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts a queued migration: it runs from now and falls due at `due_at`.
+    pub async fn migration_start(&mut self, id: i64, due_at: i64, now: i64) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE migrations SET state = 'running', started_at = $3, due_at = $2 WHERE id = $1 AND state = 'queued'",
+        )
+        .bind(id)
+        .bind(due_at)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Migrations in a state, oldest first (queued ones in the order their plans made them).
+    pub async fn migrations_in_state(&mut self, state: &str) -> Result<Vec<MigrationRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = $1 ORDER BY COALESCE(plan_id, 0), id"
+        ))
+        .bind(state)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    /// The most recent migrations of every account, newest first.
+    pub async fn migrations_recent(&mut self, limit: i64) -> Result<Vec<MigrationRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {MIGRATION_COLUMNS} FROM migrations ORDER BY id DESC LIMIT $1"))
+            .bind(limit)
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    /// Gives a running migration to an agent until `lease_until`, if no agent has claimed it:
+    /// one whose lease ran out is rolled back, never handed to another agent.
+    pub async fn migration_claim(&mut self, id: i64, agent: &str, lease_until: i64, now: i64) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE migrations SET claimed_by = $2, lease_expires_at = $3 WHERE id = $1 AND state = 'running' \
+             AND claimed_by IS NULL AND $4 = $4",
+        )
+        .bind(id)
+        .bind(agent)
+        .bind(lease_until)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Extends the lease of the agent that holds a running migration.
+    pub async fn migration_heartbeat(&mut self, id: i64, agent: &str, lease_until: i64, now: i64) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE migrations SET lease_expires_at = $3 WHERE id = $1 AND state = 'running' AND claimed_by = $2 \
+             AND lease_expires_at >= $4",
+        )
+        .bind(id)
+        .bind(agent)
+        .bind(lease_until)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Running migrations whose agent's lease ran out.
+    pub async fn migrations_lease_expired(&mut self, now: i64) -> Result<Vec<MigrationRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = 'running' AND claimed_by IS NOT NULL \
+             AND lease_expires_at < $1 ORDER BY id"
+        ))
+        .bind(now)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn migration_failure_insert(&mut self, instance_id: i64, host_id: i64, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO migration_failures (instance_id, host_id, failed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (instance_id, host_id) DO UPDATE SET failed_at = $3",
+        )
+        .bind(instance_id)
+        .bind(host_id)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// (instance, host) pairs where a migration failed.
+    pub async fn migration_failures(&mut self) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query("SELECT instance_id, host_id FROM migration_failures ORDER BY instance_id, host_id")
+            .fetch_all(&mut *self.conn)
+            .await?;
+        Ok(rows.iter().map(|row| (row.get::<i64, _>(0), row.get::<i64, _>(1))).collect())
+    }
+
+    // Repair.
+
+    pub async fn repair_note_set(&mut self, account_id: i64, group_id: i64, reason: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO repair_notes (group_id, account_id, reason, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (group_id) DO UPDATE SET reason = $3, updated_at = $4",
+        )
+        .bind(group_id)
+        .bind(account_id)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn repair_note_clear(&mut self, group_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM repair_notes WHERE group_id = $1").bind(group_id).execute(&mut *self.conn).await?;
+        Ok(())
+    }
+
+    pub async fn repair_notes(&mut self) -> Result<Vec<RepairNoteRow>> {
+        Ok(sqlx::query_as("SELECT group_id, account_id, reason, updated_at FROM repair_notes ORDER BY group_id")
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    /// The next value of a named counter, starting at 1.
+    pub async fn counter_next(&mut self, name: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 \
+             RETURNING value",
+        )
+        .bind(name)
+        .fetch_one(&mut *self.conn)
+        .await?;
+        Ok(row.get::<i64, _>(0))
     }
 
     // Firewalls.

@@ -61,6 +61,9 @@ pub struct HostRow {
     pub used_disk_mib: i64,
     pub used_gpus: i64,
     pub created_at: i64,
+    /// A JSON object of failure-domain and other labels beyond the rack.
+    pub labels: String,
+    pub updated_at: i64,
 }
 
 /// A new host, before the store gives it an id.
@@ -72,6 +75,7 @@ pub struct NewHost {
     pub rack: String,
     pub state: String,
     pub size: Size,
+    pub labels: String,
 }
 
 /// An amount of resources as the store keeps it.
@@ -136,6 +140,7 @@ pub struct InstanceRow {
     pub updated_at: i64,
     /// A JSON object of string keys and values.
     pub labels: String,
+    pub offline_reason: Option<String>,
 }
 
 impl InstanceRow {
@@ -187,6 +192,11 @@ pub struct MigrationRow {
     pub created_at: i64,
     pub due_at: i64,
     pub finished_at: Option<i64>,
+    pub plan_id: Option<i64>,
+    pub started_at: Option<i64>,
+    pub claimed_by: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub failure: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,6 +211,9 @@ pub struct NewMigration {
     pub target_group_id: Option<i64>,
     pub reason: String,
     pub due_at: i64,
+    /// `queued` (nothing held yet) or `running` (the target's capacity is held).
+    pub state: String,
+    pub plan_id: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
@@ -281,4 +294,12 @@ pub struct NewEvent {
     pub secondary_id: Option<i64>,
     pub secondary_label: Option<String>,
     pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct RepairNoteRow {
+    pub group_id: i64,
+    pub account_id: i64,
+    pub reason: String,
+    pub updated_at: i64,
 }

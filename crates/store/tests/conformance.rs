@@ -119,6 +119,7 @@ fn new_host(name: &str, region_id: &str, state: &str, size: Size) -> NewHost {
         rack: "rack-1".to_string(),
         state: state.to_string(),
         size,
+        labels: "{}".to_string(),
     }
 }
 
@@ -167,6 +168,8 @@ fn new_migration(world: &World, instance_id: i64, due_at: i64) -> NewMigration {
         target_group_id: None,
         reason: "repair".to_string(),
         due_at,
+        state: "running".to_string(),
+        plan_id: None,
     }
 }
 
@@ -924,6 +927,8 @@ async fn a_host_is_stored_as_given_with_nothing_in_use(f: Fixture) -> Outcome {
             used_disk_mib: 0,
             used_gpus: 0,
             created_at: NOW,
+            labels: "{}".to_string(),
+            updated_at: NOW,
         }
     );
     tx.commit().await?;
@@ -1484,6 +1489,7 @@ async fn instances_are_stored_as_given_and_found_only_within_their_account(f: Fi
             created_at: NOW,
             updated_at: NOW,
             labels: "{}".to_string(),
+            offline_reason: None,
         }
     );
     assert_eq!(row.size(), new.size);
@@ -1762,6 +1768,11 @@ async fn a_new_migration_is_running_and_found_by_id(f: Fixture) -> Outcome {
             created_at: NOW,
             due_at: LATER,
             finished_at: None,
+            plan_id: None,
+            started_at: Some(NOW),
+            claimed_by: None,
+            lease_expires_at: None,
+            failure: None,
         }
     );
     tx.commit().await?;

@@ -20,8 +20,10 @@ pub(crate) struct InstanceDetail {
     account: i64,
     label: String,
     region: String,
-    /// `running`, `stopped` or `migrating`.
+    /// `running`, `stopped`, `migrating` or `offline`.
     state: &'static str,
+    /// Why it is offline: its host failed and no other could take it.
+    offline_reason: Option<String>,
     /// The host it runs on; `null` while it is offline.
     host: Option<HostSummary>,
     /// The host a migration is moving it to.
@@ -73,7 +75,7 @@ pub(crate) async fn view(
     Ok(Json(detail(&view, &hosts)))
 }
 
-fn detail(view: &InstanceView, hosts: &[Host]) -> InstanceDetail {
+pub(crate) fn detail(view: &InstanceView, hosts: &[Host]) -> InstanceDetail {
     let instance = &view.instance;
     let summary = |id: Option<berth_core::HostId>| {
         let host = hosts.iter().find(|h| Some(h.id) == id)?;
@@ -92,7 +94,14 @@ fn detail(view: &InstanceView, hosts: &[Host]) -> InstanceDetail {
         account: instance.account.0,
         label: instance.label.to_string(),
         region: instance.region.to_string(),
-        state: if view.is_migrating() { "migrating" } else { instance.state.as_str() },
+        state: if instance.is_offline() {
+            "offline"
+        } else if view.is_migrating() {
+            "migrating"
+        } else {
+            instance.state.as_str()
+        },
+        offline_reason: instance.offline_reason.clone(),
         host: summary(instance.host),
         target_host: summary(instance.target_host),
         groups: view

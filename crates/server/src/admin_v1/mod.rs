@@ -2,7 +2,9 @@
 //! it. Its OpenAPI document is generated from this module and checked in at
 //! `openapi/v1.json`; a test fails when the two drift apart.
 
+mod fleet;
 mod instances;
+mod migrations;
 mod tenancy;
 
 use axum::Router;
@@ -24,7 +26,31 @@ use crate::routes::{Access, route_table};
 
 route_table! { ROUTES, routes;
     GET "/openapi.json" => openapi_json, Access::Public;
+    GET "/instances" => fleet::instance_list, Access::Operator;
     GET "/instances/{id}" => instances::view, Access::Operator;
+    GET "/regions" => fleet::region_list, Access::Operator;
+    POST "/regions" => fleet::region_create, Access::Operator;
+    GET "/regions/{region}" => fleet::region_view, Access::Operator;
+    GET "/hosts" => fleet::host_list, Access::Operator;
+    POST "/hosts" => fleet::host_register, Access::Operator;
+    GET "/hosts/{host}" => fleet::host_view, Access::Operator;
+    PATCH "/hosts/{host}" => fleet::host_update, Access::Operator;
+    POST "/hosts/{host}/drain" => fleet::host_drain, Access::Operator;
+    POST "/hosts/{host}/maintenance" => fleet::host_maintenance, Access::Operator;
+    POST "/hosts/{host}/activate" => fleet::host_activate, Access::Operator;
+    POST "/hosts/{host}/fail" => fleet::host_fail, Access::Operator;
+    GET "/groups" => fleet::group_list, Access::Operator;
+    GET "/groups/{id}" => fleet::group_view, Access::Operator;
+    GET "/groups/{id}/headroom" => fleet::group_headroom, Access::Operator;
+    POST "/explain/placement" => fleet::explain_placement, Access::Operator;
+    POST "/explain/assignment" => fleet::explain_assignment, Access::Operator;
+    GET "/migrations" => migrations::migration_list, Access::Operator;
+    GET "/migrations/plan" => migrations::migration_plan, Access::Operator;
+    GET "/migrations/{id}" => migrations::migration_view, Access::Operator;
+    POST "/migration-jobs/claim" => migrations::job_claim, Access::Operator;
+    POST "/migration-jobs/{id}/heartbeat" => migrations::job_heartbeat, Access::Operator;
+    POST "/migration-jobs/{id}/complete" => migrations::job_complete, Access::Operator;
+    POST "/migration-jobs/{id}/fail" => migrations::job_fail, Access::Operator;
     GET "/accounts" => tenancy::account_list, Access::Operator;
     POST "/accounts" => tenancy::account_create, Access::Operator;
     GET "/accounts/{account}" => tenancy::account_view, Access::Operator;
@@ -89,6 +115,30 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
     info(title = "berth operator API", version = "1", description = "The native API of berth, for operators."),
     paths(
         instances::view,
+        fleet::instance_list,
+        fleet::region_list,
+        fleet::region_create,
+        fleet::region_view,
+        fleet::host_list,
+        fleet::host_register,
+        fleet::host_view,
+        fleet::host_update,
+        fleet::host_drain,
+        fleet::host_maintenance,
+        fleet::host_activate,
+        fleet::host_fail,
+        fleet::group_list,
+        fleet::group_view,
+        fleet::group_headroom,
+        fleet::explain_placement,
+        fleet::explain_assignment,
+        migrations::migration_list,
+        migrations::migration_plan,
+        migrations::migration_view,
+        migrations::job_claim,
+        migrations::job_heartbeat,
+        migrations::job_complete,
+        migrations::job_fail,
         tenancy::account_list,
         tenancy::account_create,
         tenancy::account_view,
@@ -105,6 +155,30 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
         tenancy::grants_set,
     ),
     components(schemas(
+        fleet::Capacity,
+        fleet::RegionBody,
+        fleet::RegionCreateBody,
+        fleet::HostRef,
+        fleet::HostBody,
+        fleet::HostInstance,
+        fleet::StuckInstance,
+        fleet::HostDetailBody,
+        fleet::HostCreateBody,
+        fleet::HostUpdateBody,
+        fleet::MemberBody,
+        fleet::GroupBody,
+        fleet::ExplainPlacementBody,
+        fleet::Candidate,
+        fleet::ExclusionGroup,
+        fleet::Breach,
+        fleet::ExplainBody,
+        fleet::ExplainAssignmentBody,
+        fleet::AssignmentBody,
+        fleet::HeadroomBody,
+        migrations::MigrationBody,
+        migrations::AgentBody,
+        migrations::JobFailBody,
+        migrations::JobBody,
         instances::InstanceDetail,
         instances::HostSummary,
         instances::GroupSummary,
@@ -243,6 +317,24 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for V1Path<
             .await
             .map(|Path(value)| V1Path(value))
             .map_err(|_| V1Error::new(StatusCode::NOT_FOUND, "not_found", "no such resource", None))
+    }
+}
+
+/// Query parameters; one of the wrong type is a 400 naming it.
+pub(crate) struct V1Query<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for V1Query<T> {
+    type Rejection = V1Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<V1Query<T>> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| V1Query(value))
+            .map_err(|rejection| {
+                let message = rejection.body_text();
+                let message = message.strip_prefix("Failed to deserialize query string: ").unwrap_or(&message);
+                V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", format!("query: {message}"), None)
+            })
     }
 }
 

@@ -197,6 +197,8 @@ pub(crate) fn operation(operation: &Operation) -> Value {
 pub(crate) fn instance(view: &InstanceView, full: bool) -> Value {
     let instance = &view.instance;
     let state = match (view.is_migrating(), instance.state) {
+        // An instance whose host failed, waiting for another, is not running.
+        _ if instance.is_offline() => "stopped",
         (true, _) => "migrating",
         (false, InstanceState::Running) => "running",
         (false, InstanceState::Stopped) => "stopped",

@@ -325,6 +325,7 @@ pub(crate) fn linode(view: &InstanceView) -> Linode {
         type_id: instance.type_id.clone(),
         image: instance.image.clone(),
         status: match (view.is_migrating(), instance.state) {
+            _ if instance.is_offline() => "offline",
             (true, _) => "migrating",
             (false, InstanceState::Running) => "running",
             (false, InstanceState::Stopped) => "offline",

@@ -52,26 +52,46 @@ impl Reply {
     }
 }
 
+/// How to start the application for a test.
+pub struct Setup {
+    /// The fleet instead of the demo's (with one account instead of the demo account).
+    pub fleet: Option<FleetSeed>,
+    pub server: server::Settings,
+    /// The domain's settings. Tests leave repair off unless they test it, so that nothing
+    /// moves under their feet.
+    pub core: Settings,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            fleet: None,
+            server: server::Settings::default(),
+            core: Settings { migration_duration: Duration::from_millis(300), repair: false, ..Settings::default() },
+        }
+    }
+}
+
 /// The application on the demo fleet, with the demo account.
 pub async fn spawn_app() -> TestApp {
-    spawn(None, server::Settings::default()).await
+    spawn(Setup::default()).await
 }
 
 /// The application on the given fleet instead of the demo's, with one account.
 pub async fn spawn_app_with(fleet: FleetSeed) -> TestApp {
-    spawn(Some(fleet), server::Settings::default()).await
+    spawn(Setup { fleet: Some(fleet), ..Setup::default() }).await
 }
 
 /// The application on the demo fleet, with these HTTP settings.
 pub async fn spawn_app_with_settings(settings: server::Settings) -> TestApp {
-    spawn(None, settings).await
+    spawn(Setup { server: settings, ..Setup::default() }).await
 }
 
-async fn spawn(fleet: Option<FleetSeed>, server_settings: server::Settings) -> TestApp {
+pub async fn spawn(setup: Setup) -> TestApp {
+    let Setup { fleet, server: server_settings, core: settings } = setup;
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("berth.db");
     let store = store::Store::open(path.to_str().unwrap()).await.expect("open the store");
-    let settings = Settings { migration_duration: Duration::from_millis(300), ..Settings::default() };
     let berth = Arc::new(Berth::new(store, settings));
     let token = "test-token-0123456789abcdef".to_string();
     let api_key = "EXOtest0123456789abcdef0".to_string();

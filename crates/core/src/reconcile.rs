@@ -1,0 +1,292 @@
+//! The reconciler: the background work that keeps the fleet converging — placing offline
+//! instances when room appears, moving instances off draining hosts, repairing non-compliant
+//! groups, and running migrations within the concurrency limit.
+
+use std::collections::{HashMap, HashSet};
+
+use placement::{ChooseError, PlacementRequest, RepairOptions};
+
+use crate::convert;
+use crate::error::Result;
+use crate::events;
+use crate::fleets::{engine, ensure_groups};
+use crate::instances::{PLACEMENT_ATTEMPTS, Want, instance_views, revalidate};
+use crate::migrations::Executor;
+use crate::model::*;
+use crate::{Berth, now};
+
+/// What one pass of the reconciler did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub expired: usize,
+    pub completed: usize,
+    pub placed: usize,
+    pub queued_drain: usize,
+    pub queued_repair: usize,
+    pub started: usize,
+}
+
+impl Berth {
+    /// One pass of the reconciler. `plan` also runs the planning steps (offline instances,
+    /// drains, repair), which cost more than finishing and starting migrations.
+    pub async fn reconcile(&self, plan: bool) -> Result<ReconcileReport> {
+        let mut report = ReconcileReport::default();
+        if matches!(self.settings.executor, Executor::External { .. }) {
+            report.expired = self.migrations_expire_leases().await?;
+        }
+        report.completed = self.migrations_complete_due().await?;
+        if plan {
+            report.placed = self.place_offline().await?;
+            report.queued_drain = self.queue_drains().await?;
+            if self.settings.repair {
+                report.queued_repair = self.queue_repairs().await?;
+            }
+        }
+        report.started = self.migrations_start_queued().await?;
+        Ok(report)
+    }
+
+    /// Starts offline instances on a host when one can take them; returns how many started.
+    async fn place_offline(&self) -> Result<usize> {
+        let offline: Vec<Instance> = {
+            let mut conn = self.store.read().await?;
+            conn.db().instances_offline().await?.into_iter().map(convert::instance).collect::<Result<_>>()?
+        };
+        let mut placed = 0;
+        for instance in offline {
+            let groups = {
+                let mut conn = self.store.read().await?;
+                instance_views(&mut conn.db(), vec![instance.clone()]).await?.remove(0).groups
+            };
+            let want = Want {
+                region: &instance.region,
+                size: instance.size,
+                groups: &groups,
+                moving: None,
+                avoid: &[],
+                compliant_only: false,
+            };
+            for attempt in 0..PLACEMENT_ATTEMPTS {
+                let mut tx = self.store.write().await?;
+                let host = match self.choose_quietly(&mut tx.db(), &want, attempt > 0).await? {
+                    Ok(host) => host,
+                    Err(reason) => {
+                        let reason = format!("no host can take it yet: {reason}");
+                        tx.db().instance_set_offline(instance.id.0, &reason, now().0).await?;
+                        tx.commit().await?;
+                        break;
+                    }
+                };
+                let mut db = tx.db();
+                if !revalidate(&mut db, &want, host).await?
+                    || !db.host_reserve(host.0, convert::size(instance.size)).await?
+                {
+                    drop(tx);
+                    self.fleets.invalidate(&instance.region);
+                    continue;
+                }
+                let before = events::compliance(&mut db, &groups).await?;
+                db.instance_set_placement(
+                    instance.id.0,
+                    Some(host.0),
+                    None,
+                    instance.region.as_str(),
+                    instance.state.as_str(),
+                    now().0,
+                )
+                .await?;
+                let linode = events::instance_entity(&instance);
+                events::record(&mut db, instance.account, None, "linode_boot", "finished", &linode, None).await?;
+                events::compliance_changes(&mut db, None, &groups, &before, Some(&linode)).await?;
+                self.fleets.invalidate(&instance.region);
+                self.commit(tx, &[&instance.region]).await?;
+                tracing::info!(instance = %instance.id, host = %host, "offline instance placed");
+                placed += 1;
+                break;
+            }
+        }
+        Ok(placed)
+    }
+
+    /// The engine's choice, or the reason there is none (without turning it into an error).
+    async fn choose_quietly(
+        &self,
+        db: &mut store::Db<'_>,
+        want: &Want<'_>,
+        fresh: bool,
+    ) -> Result<std::result::Result<HostId, String>> {
+        if fresh {
+            self.fleets.invalidate(want.region);
+        }
+        let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
+        let request = PlacementRequest {
+            size: want.size,
+            groups: &group_ids,
+            moving: want.moving,
+            avoid: want.avoid,
+            compliant_only: want.compliant_only,
+        };
+        let fleet = self.fleets.region(db, want.region).await?;
+        let mut fleet = crate::fleets::lock(&fleet);
+        ensure_groups(&mut fleet, want.groups)?;
+        Ok(match fleet.choose_host(&request) {
+            Ok(placement) => Ok(placement.host),
+            Err(ChooseError::NoHost(no_host)) => Err(no_host.to_string()),
+            Err(ChooseError::Fleet(error)) => return Err(engine(error)),
+        })
+    }
+
+    /// Queues the moves that empty each draining host, for the instances that have none queued
+    /// or running yet; returns how many it queued.
+    async fn queue_drains(&self) -> Result<usize> {
+        let (draining, busy) = {
+            let mut conn = self.store.read().await?;
+            let mut db = conn.db();
+            let hosts: Vec<Host> = db
+                .hosts_all()
+                .await?
+                .iter()
+                .map(convert::host)
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .filter(|h| h.state == HostState::Draining)
+                .collect();
+            (hosts, busy_instances(&mut db).await?)
+        };
+        let mut queued = 0;
+        for host in draining {
+            let fleet = self.region_snapshot(&host.region).await?;
+            let evacuation = fleet.plan_evacuation(host.id).map_err(engine)?;
+            let moves: Vec<_> = evacuation.moves.into_iter().filter(|m| !busy.contains(&m.instance)).collect();
+            if moves.is_empty() {
+                continue;
+            }
+            let mut tx = self.store.write().await?;
+            let plan = tx.db().counter_next("migration_plan").await?;
+            for step in &moves {
+                let Some(row) = tx.db().instance_find(Some(step.instance.0), None).await? else { continue };
+                let instance = convert::instance(row)?;
+                if instance.host != Some(step.from) || instance.target_host.is_some() {
+                    continue;
+                }
+                let groups = instance_views(&mut tx.db(), vec![instance.clone()]).await?.remove(0).groups;
+                self.migration_queue(&mut tx, &instance, &groups, step.to, MigrationReason::Drain, plan).await?;
+                queued += 1;
+            }
+            tx.commit().await?;
+            tracing::info!(host = %host.name, queued = moves.len(), "drain planned");
+        }
+        Ok(queued)
+    }
+
+    /// Plans the repair of every non-compliant group, one region at a time, and queues the
+    /// moves; a region with repair migrations queued or running waits for them. Groups no plan
+    /// can repair keep a note saying why. Returns how many moves it queued.
+    async fn queue_repairs(&self) -> Result<usize> {
+        let (regions, active, failures, notes) = {
+            let mut conn = self.store.read().await?;
+            let mut db = conn.db();
+            let regions = db.regions().await?;
+            let mut active: HashSet<String> = HashSet::new();
+            for state in [MigrationState::Queued, MigrationState::Running] {
+                for row in db.migrations_in_state(state.as_str()).await? {
+                    if row.reason == MigrationReason::Repair.as_str() {
+                        active.insert(row.source_region_id);
+                    }
+                }
+            }
+            let failures = db.migration_failures().await?;
+            let notes: HashSet<i64> = db.repair_notes().await?.iter().map(|n| n.group_id).collect();
+            (regions, active, failures, notes)
+        };
+        let mut queued = 0;
+        for region in regions {
+            if active.contains(&region.id) {
+                continue;
+            }
+            let region_id = RegionId::parse(&region.id)?;
+            let group_ids: Vec<i64> = {
+                let mut conn = self.store.read().await?;
+                let mut ids: Vec<i64> =
+                    conn.db().memberships_in_region(region_id.as_str()).await?.iter().map(|m| m.group_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            };
+            if group_ids.is_empty() {
+                continue;
+            }
+            let fleet = self.region_snapshot(&region_id).await?;
+            let mut broken = Vec::new();
+            for id in &group_ids {
+                if let Ok(compliance) = fleet.group_compliance(GroupId(*id))
+                    && !compliance.is_compliant()
+                {
+                    broken.push(GroupId(*id));
+                }
+            }
+            let mut tx = self.store.write().await?;
+            if broken.is_empty() {
+                for id in group_ids.iter().filter(|id| notes.contains(id)) {
+                    tx.db().repair_note_clear(*id).await?;
+                }
+                tx.commit().await?;
+                continue;
+            }
+            let options = RepairOptions {
+                groups: Some(broken.clone()),
+                avoid: failures.iter().map(|(i, h)| (InstanceId(*i), HostId(*h))).collect(),
+                ..RepairOptions::default()
+            };
+            let plan = fleet.plan_repair(&options);
+            let groups_of: HashMap<i64, i64> = {
+                let rows = tx.db().groups_by_id(&group_ids).await?;
+                rows.iter().map(|g| (g.id, g.account_id)).collect()
+            };
+            for unresolved in &plan.unresolved {
+                let account = groups_of.get(&unresolved.group.0).copied().unwrap_or_default();
+                tx.db().repair_note_set(account, unresolved.group.0, &unresolved.reason, now().0).await?;
+            }
+            for repaired in &plan.repaired {
+                tx.db().repair_note_clear(repaired.0).await?;
+            }
+            if !plan.moves.is_empty() {
+                let plan_id = tx.db().counter_next("migration_plan").await?;
+                for step in &plan.moves {
+                    let Some(row) = tx.db().instance_find(Some(step.instance.0), None).await? else { continue };
+                    let instance = convert::instance(row)?;
+                    let groups = instance_views(&mut tx.db(), vec![instance.clone()]).await?.remove(0).groups;
+                    self.migration_queue(&mut tx, &instance, &groups, step.to, MigrationReason::Repair, plan_id)
+                        .await?;
+                    queued += 1;
+                }
+                tracing::info!(
+                    region = %region_id,
+                    moves = plan.moves.len(),
+                    groups = plan.repaired.len(),
+                    optimal = plan.optimal,
+                    "repair planned"
+                );
+            }
+            tx.commit().await?;
+        }
+        Ok(queued)
+    }
+
+    /// Why each group that repair cannot fix stays non-compliant.
+    pub async fn repair_notes(&self) -> Result<HashMap<GroupId, String>> {
+        let rows = self.store.read().await?.db().repair_notes().await?;
+        Ok(rows.into_iter().map(|row| (GroupId(row.group_id), row.reason)).collect())
+    }
+}
+
+/// Instances with a queued or running migration: a new plan leaves them alone.
+async fn busy_instances(db: &mut store::Db<'_>) -> Result<HashSet<InstanceId>> {
+    let mut busy = HashSet::new();
+    for state in [MigrationState::Queued, MigrationState::Running] {
+        for row in db.migrations_in_state(state.as_str()).await? {
+            busy.insert(InstanceId(row.instance_id));
+        }
+    }
+    Ok(busy)
+}
