@@ -15,8 +15,8 @@
 
 use store::{
     AccountRow, ApiKeyRow, Backend, Db, EntityGrantRow, EventRow, FirewallRow, GroupRow, HostRow, InstanceRow,
-    MemberRow, MigrationRow, NewEvent, NewGroup, NewHost, NewInstance, NewMigration, OperationRow, RegionRow, Size,
-    Store, StoreError, TokenRow,
+    MemberRow, MigrationRow, NewEvent, NewGroup, NewHost, NewInstance, NewMigration, OperationRow, RegionRow,
+    RepairNoteRow, Size, Store, StoreError, TokenRow,
 };
 
 /// Stamps every test once per backend: `backends` are functions returning a [`Fixture`],
@@ -204,6 +204,11 @@ fn is_check_violation<T>(result: &Result<T, StoreError>) -> bool {
 /// Whether a result is the database refusing a change through a UNIQUE constraint.
 fn is_unique_violation<T>(result: &Result<T, StoreError>) -> bool {
     matches!(result, Err(StoreError::Database(sqlx::Error::Database(error))) if error.is_unique_violation())
+}
+
+/// Whether a result is the database refusing a change through a FOREIGN KEY constraint.
+fn is_foreign_key_violation<T>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Database(sqlx::Error::Database(error))) if error.is_foreign_key_violation())
 }
 
 fn ids<T>(rows: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
@@ -1038,6 +1043,209 @@ async fn host_release_gives_back_exactly_what_it_is_told(f: Fixture) -> Outcome 
     Ok(())
 }
 
+async fn host_labels_are_stored_as_given_and_read_back_by_every_lookup(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    // Stored as text, byte for byte: escapes and non-ASCII included.
+    let labels = r#"{"power":"feed-b","room":"salle-été","quote":"say \"hi\""}"#;
+    let new = NewHost { labels: labels.to_string(), ..new_host("east-3", "us-east", "active", BIG) };
+    let row = db.host_insert(&new, NOW).await?;
+    assert_eq!(row.labels, labels);
+    assert_eq!((row.created_at, row.updated_at), (NOW, NOW), "a new host was last changed when it was made");
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.host_get(row.id).await?, Some(row.clone()));
+    assert_eq!(db.host_by_name("east-3").await?, Some(row.clone()));
+    assert_eq!(db.hosts_by_id(&[row.id]).await?, std::slice::from_ref(&row));
+    assert_eq!(db.hosts_in_region("us-east").await?.last(), Some(&row));
+    assert_eq!(db.hosts_all().await?.last(), Some(&row));
+    assert_eq!(db.host_get(w.east[0]).await?.map(|h| h.labels), Some("{}".to_string()), "others keep theirs");
+    Ok(())
+}
+
+async fn hosts_all_lists_every_host_of_every_region_in_id_order(f: Fixture) -> Outcome {
+    assert!(f.store.read().await?.db().hosts_all().await?.is_empty(), "an empty store has no host");
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    db.region_insert(&region("eu-central")).await?;
+    // Names and regions that sort against the ids, hosts of every state, and changes that may
+    // move a row in a backend's storage: the listing must still be in id order.
+    let failed = db.host_insert(&new_host("a-failed", "eu-central", "failed", BIG), NOW).await?;
+    let draining = db.host_insert(&new_host("east-3", "us-east", "draining", BIG), NOW).await?;
+    assert!(db.host_reserve(w.east[1], SMALL).await?);
+    db.host_set_state(w.west, "maintenance", LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let all = db.hosts_all().await?;
+    assert_eq!(ids(&all, |h| h.id), [w.east[0], w.east[1], w.west, failed.id, draining.id]);
+    for host in &all {
+        assert_eq!(db.host_get(host.id).await?.as_ref(), Some(host), "each row is the host as it stands");
+    }
+    assert_eq!(all[3], failed);
+    assert_eq!(used(&all[1]), SMALL);
+    assert_eq!((all[2].state.as_str(), all[2].updated_at), ("maintenance", LATER));
+    Ok(())
+}
+
+async fn host_by_name_finds_a_host_by_its_exact_name_only(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let east_2 = db.host_get(w.east[1]).await?.expect("the host exists");
+    assert_eq!(db.host_by_name("east-2").await?, Some(east_2));
+    assert_eq!(db.host_by_name("west-1").await?.map(|h| h.id), Some(w.west), "in any region");
+    let id = w.east[1].to_string();
+    for wrong in ["east", "east-2 ", "EAST-2", "uuid-host-east-2", "rack-1", id.as_str(), ""] {
+        assert_eq!(db.host_by_name(wrong).await?, None, "{wrong:?} is not the name of a host");
+    }
+    Ok(())
+}
+
+async fn two_hosts_cannot_share_a_name(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let w = world(&mut tx.db()).await?;
+    tx.commit().await?;
+
+    // The refusal gets a transaction of its own; what it left is checked from a fresh one.
+    let mut tx = f.store.write().await?;
+    let same_name = NewHost { uuid: "uuid-host-other".to_string(), ..new_host("east-1", "us-west", "active", BIG) };
+    let duplicate = tx.db().host_insert(&same_name, LATER).await;
+    assert!(is_unique_violation(&duplicate), "{duplicate:?}");
+    drop(tx);
+
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().host_by_name("east-1").await?.map(|h| h.id), Some(w.east[0]), "the first host keeps it");
+    assert_eq!(ids(&conn.db().hosts_all().await?, |h| h.id), [w.east[0], w.east[1], w.west]);
+    Ok(())
+}
+
+async fn host_set_state_changes_the_state_and_its_time_and_nothing_else(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let w = world(&mut tx.db()).await?;
+    assert!(tx.db().host_reserve(w.east[0], SMALL).await?);
+    tx.commit().await?;
+    let before = committed_host(&f.store, w.east[0]).await?;
+    let bystander = committed_host(&f.store, w.east[1]).await?;
+
+    let mut tx = f.store.write().await?;
+    tx.db().host_set_state(w.east[0], "draining", LATER).await?;
+    tx.db().host_set_state(w.east[1] + 1000, "failed", LATER).await?;
+    tx.commit().await?;
+    let draining = HostRow { state: "draining".to_string(), updated_at: LATER, ..before.clone() };
+    assert_eq!(committed_host(&f.store, w.east[0]).await?, draining);
+    assert_eq!(committed_host(&f.store, w.east[1]).await?, bystander, "another host is untouched");
+
+    // The new state is the one the reserve checks: a draining host takes nothing until it is
+    // active again.
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    assert!(!db.host_reserve(w.east[0], SMALL).await?);
+    db.host_set_state(w.east[0], "active", LATER + 1).await?;
+    assert!(db.host_reserve(w.east[0], SMALL).await?);
+    tx.commit().await?;
+    let active =
+        HostRow { updated_at: LATER + 1, used_vcpus: 2, used_memory_mib: 2048, used_disk_mib: 51_200, ..before };
+    assert_eq!(committed_host(&f.store, w.east[0]).await?, active);
+    Ok(())
+}
+
+async fn host_update_changes_rack_labels_and_capacity_but_not_what_is_in_use(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let w = world(&mut tx.db()).await?;
+    assert!(tx.db().host_reserve(w.east[0], SMALL).await?);
+    tx.commit().await?;
+    let before = committed_host(&f.store, w.east[0]).await?;
+    let bystander = committed_host(&f.store, w.east[1]).await?;
+
+    let labels = r#"{"power":"feed-b","room":"salle-été"}"#;
+    let smaller = Size { vcpus: 16, memory_mib: 65_536, disk_mib: 524_288, gpus: 1 };
+    let mut tx = f.store.write().await?;
+    tx.db().host_update(w.east[0], "rack-9", labels, smaller, LATER).await?;
+    tx.db().host_update(w.west + 1000, "rack-0", "{}", BIG, LATER).await?;
+    tx.commit().await?;
+    let updated = HostRow {
+        rack: "rack-9".to_string(),
+        labels: labels.to_string(),
+        vcpus: 16,
+        memory_mib: 65_536,
+        disk_mib: 524_288,
+        gpus: 1,
+        updated_at: LATER,
+        ..before
+    };
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.host_get(w.east[0]).await?, Some(updated.clone()));
+    assert_eq!(db.host_by_name("east-1").await?, Some(updated));
+    assert_eq!(db.host_get(w.east[1]).await?, Some(bystander), "another host is untouched");
+    drop(conn);
+
+    // The new capacity is the one the reserve checks: exactly what is left fits, no more.
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let rest = Size {
+        vcpus: smaller.vcpus - SMALL.vcpus,
+        memory_mib: smaller.memory_mib - SMALL.memory_mib,
+        disk_mib: smaller.disk_mib - SMALL.disk_mib,
+        gpus: smaller.gpus - SMALL.gpus,
+    };
+    assert!(!db.host_reserve(w.east[0], Size { vcpus: rest.vcpus + 1, ..rest }).await?);
+    assert!(db.host_reserve(w.east[0], rest).await?);
+    tx.commit().await?;
+    assert_eq!(used(&committed_host(&f.store, w.east[0]).await?), smaller);
+
+    // A host may grow.
+    let mut tx = f.store.write().await?;
+    tx.db().host_update(w.east[0], "rack-9", labels, BIG, LATER + 1).await?;
+    assert!(tx.db().host_reserve(w.east[0], Size { vcpus: BIG.vcpus - smaller.vcpus, ..Size::default() }).await?);
+    tx.commit().await?;
+    let grown = committed_host(&f.store, w.east[0]).await?;
+    assert_eq!((grown.vcpus, grown.used_vcpus, grown.updated_at), (BIG.vcpus, BIG.vcpus, LATER + 1));
+    Ok(())
+}
+
+async fn the_schema_refuses_a_host_update_below_what_is_in_use(f: Fixture) -> Outcome {
+    let in_use = Size { vcpus: 4, memory_mib: 8192, disk_mib: 102_400, gpus: 2 };
+    let mut tx = f.store.write().await?;
+    let w = world(&mut tx.db()).await?;
+    assert!(tx.db().host_reserve(w.east[0], in_use).await?);
+    tx.commit().await?;
+    let before = committed_host(&f.store, w.east[0]).await?;
+
+    let below = [
+        ("vcpus", Size { vcpus: in_use.vcpus - 1, ..in_use }),
+        ("memory", Size { memory_mib: in_use.memory_mib - 1, ..in_use }),
+        ("disk", Size { disk_mib: in_use.disk_mib - 1, ..in_use }),
+        ("gpus", Size { gpus: in_use.gpus - 1, ..in_use }),
+    ];
+    for (dimension, capacity) in below {
+        let mut tx = f.store.write().await?;
+        let result = tx.db().host_update(w.east[0], "rack-9", r#"{"a":"b"}"#, capacity, LATER).await;
+        assert!(is_check_violation(&result), "{dimension} below what is in use must be refused: {result:?}");
+        drop(tx);
+        assert_eq!(committed_host(&f.store, w.east[0]).await?, before, "{dimension}: nothing changes, rack included");
+    }
+
+    // Exactly what is in use is a full host, not an overcommitted one.
+    let mut tx = f.store.write().await?;
+    tx.db().host_update(w.east[0], "rack-9", "{}", in_use, LATER).await?;
+    tx.commit().await?;
+    let full = committed_host(&f.store, w.east[0]).await?;
+    assert_eq!((full.vcpus, full.memory_mib, full.disk_mib, full.gpus), (4, 8192, 102_400, 2));
+    assert_eq!(used(&full), in_use);
+    Ok(())
+}
+
 // The schema's last line of defence.
 
 async fn the_schema_refuses_to_overcommit_a_host_even_when_asked_directly(f: Fixture) -> Outcome {
@@ -1266,6 +1474,26 @@ async fn group_delete_removes_only_the_accounts_group(f: Fixture) -> Outcome {
     assert_eq!(conn.db().group_get(w.alice, web.id).await?, None);
     assert!(conn.db().groups_by_id(&[web.id]).await?.is_empty());
     assert_eq!(ids(&conn.db().groups_of_account(w.alice).await?, |g| g.id), [kept.id]);
+    Ok(())
+}
+
+async fn groups_all_lists_every_accounts_groups_in_id_order(f: Fixture) -> Outcome {
+    assert!(f.store.read().await?.db().groups_all().await?.is_empty(), "an empty store has no group");
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    // Labels and accounts that sort against the ids, global and regional groups, and a change
+    // that may move a row in a backend's storage.
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
+    let theirs = db.group_insert(&new_group(w.bob, "cache", Some("us-west")), NOW).await?;
+    let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
+    let doomed = db.group_insert(&new_group(w.bob, "doomed", None), NOW).await?;
+    db.group_update_label(w.alice, web.id, "zz-frontend", LATER).await?;
+    db.group_delete(w.bob, doomed.id).await?;
+    tx.commit().await?;
+
+    let relabelled = GroupRow { label: "zz-frontend".to_string(), updated_at: LATER, ..web };
+    assert_eq!(f.store.read().await?.db().groups_all().await?, [relabelled, theirs, spread]);
     Ok(())
 }
 
@@ -1735,6 +1963,170 @@ async fn instance_delete_removes_the_instance_and_its_memberships(f: Fixture) ->
     Ok(())
 }
 
+async fn instances_on_host_follow_the_host_or_the_target_across_accounts(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let here = db.instance_insert(&new_instance(w.alice, "here", "us-east", w.east[0]), NOW).await?.id;
+    let theirs = db.instance_insert(&new_instance(w.bob, "theirs", "us-east", w.east[0]), NOW).await?.id;
+    let inbound = db.instance_insert(&new_instance(w.alice, "inbound", "us-west", w.west), NOW).await?.id;
+    let outbound = db.instance_insert(&new_instance(w.bob, "outbound", "us-east", w.east[0]), NOW).await?.id;
+    let elsewhere = db.instance_insert(&new_instance(w.alice, "elsewhere", "us-east", w.east[1]), NOW).await?.id;
+    let gone = db.instance_insert(&new_instance(w.alice, "gone", "us-east", w.east[0]), NOW).await?.id;
+    db.instance_set_placement(inbound, Some(w.west), Some(w.east[0]), "us-west", "migrating", NOW).await?;
+    db.instance_set_placement(outbound, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW).await?;
+    db.instance_set_offline(gone, "east-1 failed", LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let on_east_0 = db.instances_on_host(w.east[0]).await?;
+    assert_eq!(ids(&on_east_0, |i| i.id), [here, theirs, inbound, outbound]);
+    assert_eq!(on_east_0, db.instances_by_id(&[here, theirs, inbound, outbound]).await?, "whole rows");
+    assert_eq!(ids(&db.instances_on_host(w.east[1]).await?, |i| i.id), [outbound, elsewhere]);
+    assert_eq!(ids(&db.instances_on_host(w.west).await?, |i| i.id), [inbound]);
+    assert!(db.instances_on_host(w.west + 1000).await?.is_empty());
+    Ok(())
+}
+
+async fn instances_offline_lists_every_accounts_instances_without_a_host_in_id_order(f: Fixture) -> Outcome {
+    assert!(f.store.read().await?.db().instances_offline().await?.is_empty(), "an empty store has none");
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    db.instance_insert(&new_instance(w.alice, "running", "us-east", w.east[0]), NOW).await?;
+    let theirs = db.instance_insert(&new_instance(w.bob, "theirs", "us-west", w.west), NOW).await?.id;
+    let mine = db.instance_insert(&new_instance(w.alice, "mine", "us-east", w.east[1]), NOW).await?.id;
+    let migrating = db.instance_insert(&new_instance(w.alice, "migrating", "us-east", w.east[0]), NOW).await?.id;
+    db.instance_set_placement(migrating, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW).await?;
+    // Taken offline against the id order; the last one without a reason: no host is what counts.
+    db.instance_set_offline(mine, "east-2 failed", LATER).await?;
+    db.instance_set_offline(theirs, "west-1 failed", LATER).await?;
+    let hostless = db.instance_insert(&new_instance(w.bob, "hostless", "us-east", w.east[0]), NOW).await?.id;
+    db.instance_set_placement(hostless, None, None, "us-east", "offline", LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let offline = conn.db().instances_offline().await?;
+    assert_eq!(ids(&offline, |i| i.id), [theirs, mine, hostless]);
+    assert_eq!(offline, conn.db().instances_by_id(&[theirs, mine, hostless]).await?, "whole rows");
+    assert!(offline.iter().all(|i| i.host_id.is_none() && i.target_host_id.is_none()));
+    drop(conn);
+
+    // An instance a host takes again is offline no more.
+    let mut tx = f.store.write().await?;
+    tx.db().instance_set_placement(theirs, Some(w.west), None, "us-west", "running", LATER + 1).await?;
+    tx.commit().await?;
+    assert_eq!(ids(&f.store.read().await?.db().instances_offline().await?, |i| i.id), [mine, hostless]);
+    Ok(())
+}
+
+async fn instances_all_lists_every_instance_of_every_account_in_id_order(f: Fixture) -> Outcome {
+    assert!(f.store.read().await?.db().instances_all().await?.is_empty(), "an empty store has none");
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    // Labels and accounts that sort against the ids, instances where they run, move or wait
+    // offline, and changes that may move a row in a backend's storage.
+    let a1 = db.instance_insert(&new_instance(w.alice, "zz", "us-east", w.east[0]), NOW).await?.id;
+    let b1 = db.instance_insert(&new_instance(w.bob, "mm", "us-west", w.west), NOW).await?.id;
+    let a2 = db.instance_insert(&new_instance(w.alice, "aa", "us-east", w.east[1]), NOW).await?.id;
+    let doomed = db.instance_insert(&new_instance(w.bob, "doomed", "us-east", w.east[1]), NOW).await?.id;
+    db.instance_update(w.alice, a1, "zz-renamed", "[]", r#"{"k":"v"}"#, LATER).await?;
+    db.instance_set_placement(b1, Some(w.west), Some(w.east[0]), "us-west", "migrating", LATER).await?;
+    db.instance_set_offline(a2, "east-2 failed", LATER).await?;
+    db.instance_delete(w.bob, doomed).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let all = db.instances_all().await?;
+    assert_eq!(ids(&all, |i| i.id), [a1, b1, a2]);
+    assert_eq!(all, db.instances_by_id(&[a1, b1, a2]).await?, "whole rows");
+    assert_eq!(all[0].label, "zz-renamed");
+    assert_eq!(all[2].offline_reason.as_deref(), Some("east-2 failed"));
+    Ok(())
+}
+
+async fn instance_set_offline_takes_an_instance_off_its_host_and_target_with_a_reason(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let row = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
+    let bystander = db.instance_insert(&new_instance(w.alice, "db", "us-east", w.east[0]), NOW).await?;
+    let moving = db.instance_insert(&new_instance(w.bob, "moving", "us-east", w.east[0]), NOW).await?;
+    db.instance_set_placement(moving.id, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW).await?;
+    let moving = db.instance_get(w.bob, moving.id).await?.expect("the instance exists");
+    tx.commit().await?;
+
+    // The operator takes any account's instance offline: its region and state stay as they were.
+    let mut tx = f.store.write().await?;
+    tx.db().instance_set_offline(row.id, "east-1 failed and no host could take it", LATER).await?;
+    tx.db().instance_set_offline(moving.id, "east-1 failed mid-migration", LATER + 1).await?;
+    tx.db().instance_set_offline(moving.id + 1000, "nothing", LATER).await?;
+    tx.commit().await?;
+    let offline = InstanceRow {
+        host_id: None,
+        target_host_id: None,
+        offline_reason: Some("east-1 failed and no host could take it".to_string()),
+        updated_at: LATER,
+        ..row.clone()
+    };
+    let moving_offline = InstanceRow {
+        host_id: None,
+        target_host_id: None,
+        offline_reason: Some("east-1 failed mid-migration".to_string()),
+        updated_at: LATER + 1,
+        ..moving
+    };
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(offline.clone()));
+    assert_eq!(db.instance_get(w.bob, moving.id).await?, Some(moving_offline), "the target goes too");
+    assert_eq!(db.instance_get(w.alice, bystander.id).await?, Some(bystander), "another instance is untouched");
+    drop(conn);
+
+    // Taken offline again, it keeps the latest reason.
+    let mut tx = f.store.write().await?;
+    tx.db().instance_set_offline(row.id, "still no host", LATER + 2).await?;
+    tx.commit().await?;
+    let again = InstanceRow { offline_reason: Some("still no host".to_string()), updated_at: LATER + 2, ..offline };
+    assert_eq!(f.store.read().await?.db().instance_get(w.alice, row.id).await?, Some(again));
+    Ok(())
+}
+
+async fn instance_set_placement_brings_an_offline_instance_back_without_its_reason(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let row = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
+    let other = db.instance_insert(&new_instance(w.alice, "db", "us-east", w.east[0]), NOW).await?;
+    db.instance_set_offline(row.id, "east-1 failed", LATER).await?;
+    db.instance_set_offline(other.id, "east-1 failed", LATER).await?;
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    tx.db().instance_set_placement(row.id, Some(w.west), None, "us-west", "running", LATER + 1).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let back = InstanceRow {
+        host_id: Some(w.west),
+        region_id: "us-west".to_string(),
+        updated_at: LATER + 1,
+        offline_reason: None,
+        ..row.clone()
+    };
+    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(back));
+    assert_eq!(
+        db.instance_get(w.alice, other.id).await?.and_then(|i| i.offline_reason),
+        Some("east-1 failed".to_string()),
+        "another offline instance keeps its reason"
+    );
+    assert_eq!(ids(&db.instances_offline().await?, |i| i.id), [other.id]);
+    Ok(())
+}
+
 // Migrations.
 
 async fn a_new_migration_is_running_and_found_by_id(f: Fixture) -> Outcome {
@@ -1888,6 +2280,517 @@ async fn finishing_a_migration_records_its_end_and_takes_it_off_the_running_list
     assert_eq!(db.migrations_running_for_instances(&[i1, i2]).await?, std::slice::from_ref(&running));
     assert_eq!(db.migrations_running_for_groups(&[group]).await?, std::slice::from_ref(&running));
     assert_eq!(db.migrations_due(LATER, 100).await?, [running]);
+    Ok(())
+}
+
+/// A migration a plan queued: nothing is held for it until it starts.
+fn queued_migration(world: &World, instance_id: i64, plan_id: Option<i64>) -> NewMigration {
+    NewMigration { state: "queued".to_string(), plan_id, ..new_migration(world, instance_id, LATER) }
+}
+
+async fn a_queued_migration_keeps_its_plan_has_not_started_and_is_not_running(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let group = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    // Due before the running one below: a queued migration's due time means nothing yet.
+    let new = NewMigration { source_group_id: Some(group), due_at: NOW + 1, ..queued_migration(&w, instance, Some(7)) };
+    let row = db.migration_insert(&new, NOW).await?;
+    assert_eq!(
+        row,
+        MigrationRow {
+            id: row.id,
+            account_id: w.alice,
+            instance_id: instance,
+            source_host_id: w.east[0],
+            target_host_id: w.east[1],
+            source_region_id: "us-east".to_string(),
+            target_region_id: "us-east".to_string(),
+            source_group_id: Some(group),
+            target_group_id: None,
+            reason: "repair".to_string(),
+            state: "queued".to_string(),
+            created_at: NOW,
+            due_at: NOW + 1,
+            finished_at: None,
+            plan_id: Some(7),
+            started_at: None,
+            claimed_by: None,
+            lease_expires_at: None,
+            failure: None,
+        }
+    );
+    // A running migration of the same plan has started the moment it was made.
+    let running =
+        db.migration_insert(&NewMigration { plan_id: Some(7), ..new_migration(&w, instance, LATER) }, NOW).await?;
+    assert_eq!((running.state.as_str(), running.plan_id, running.started_at), ("running", Some(7), Some(NOW)));
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.migration_get(row.id).await?, Some(row.clone()));
+    assert_eq!(db.migration_get(running.id).await?, Some(running.clone()));
+    // Only the running one is on the running lists.
+    assert_eq!(db.migrations_running_for_instances(&[instance]).await?, std::slice::from_ref(&running));
+    assert!(db.migrations_running_for_groups(&[group]).await?.is_empty());
+    assert_eq!(db.migrations_due(LATER, 100).await?, std::slice::from_ref(&running));
+    assert_eq!(db.migration_next_due().await?, Some(LATER), "a queued migration is never due");
+    assert_eq!(db.migrations_in_state("queued").await?, [row]);
+    Ok(())
+}
+
+async fn migration_start_starts_a_queued_migration_once_and_nothing_else(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let queued = db.migration_insert(&queued_migration(&w, instance, Some(1)), NOW).await?;
+    let waiting = db.migration_insert(&queued_migration(&w, instance, Some(1)), NOW).await?;
+    let running = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
+    let cancelled = db.migration_insert(&queued_migration(&w, instance, Some(2)), NOW).await?;
+    db.migration_finish(cancelled.id, "cancelled", NOW).await?;
+    let cancelled = db.migration_get(cancelled.id).await?.expect("the migration exists");
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    assert!(db.migration_start(queued.id, LATER + 500, LATER).await?);
+    assert!(!db.migration_start(queued.id, LATER + 900, LATER + 1).await?, "a migration starts once");
+    assert!(!db.migration_start(running.id, LATER + 900, LATER).await?, "a running migration is not restarted");
+    assert!(!db.migration_start(cancelled.id, LATER + 900, LATER).await?, "a finished migration stays finished");
+    assert!(!db.migration_start(cancelled.id + 1000, LATER + 900, LATER).await?, "an unknown one does not start");
+    tx.commit().await?;
+
+    let started =
+        MigrationRow { state: "running".to_string(), started_at: Some(LATER), due_at: LATER + 500, ..queued.clone() };
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.migration_get(queued.id).await?, Some(started.clone()));
+    assert_eq!(db.migration_get(waiting.id).await?, Some(waiting), "another of its plan still waits");
+    assert_eq!(db.migration_get(running.id).await?, Some(running.clone()));
+    assert_eq!(db.migration_get(cancelled.id).await?, Some(cancelled));
+    // Started, it is on the running lists, due when it was told.
+    assert_eq!(db.migrations_running_for_instances(&[instance]).await?, [started.clone(), running]);
+    assert_eq!(ids(&db.migrations_due(LATER + 500, 100).await?, |m| m.id).last(), Some(&started.id));
+    assert!(!ids(&db.migrations_due(LATER + 499, 100).await?, |m| m.id).contains(&started.id));
+    Ok(())
+}
+
+async fn migrations_in_state_lists_one_state_by_plan_then_id(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    assert!(db.migrations_in_state("queued").await?.is_empty(), "an empty store has none");
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    // Plans made against the id order, with plan ids that sort differently as numbers and as
+    // text, and one migration of no plan.
+    let mut queued = Vec::new();
+    for plan in [Some(10), Some(9), Some(10), None, Some(9)] {
+        queued.push(db.migration_insert(&queued_migration(&w, instance, plan), NOW).await?.id);
+    }
+    let [ten_a, nine_a, ten_b, unplanned, nine_b] = queued[..] else { unreachable!() };
+    let planned_run =
+        db.migration_insert(&NewMigration { plan_id: Some(3), ..new_migration(&w, instance, LATER) }, NOW).await?.id;
+    let user_run = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?.id;
+    let failed = db.migration_insert(&queued_migration(&w, instance, Some(1)), NOW).await?.id;
+    db.migration_fail(failed, "no room", LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let in_queue = db.migrations_in_state("queued").await?;
+    assert_eq!(ids(&in_queue, |m| m.id), [unplanned, nine_a, nine_b, ten_a, ten_b], "no plan first, then by plan");
+    assert!(in_queue.iter().all(|m| m.state == "queued"));
+    assert_eq!(in_queue[1], db.migration_get(nine_a).await?.expect("the migration exists"), "whole rows");
+    assert_eq!(ids(&db.migrations_in_state("running").await?, |m| m.id), [user_run, planned_run]);
+    assert_eq!(ids(&db.migrations_in_state("failed").await?, |m| m.id), [failed]);
+    assert!(db.migrations_in_state("succeeded").await?.is_empty());
+    assert!(db.migrations_in_state("Queued").await?.is_empty(), "a state is matched exactly");
+    Ok(())
+}
+
+async fn migrations_recent_lists_every_accounts_migrations_newest_first_up_to_the_limit(f: Fixture) -> Outcome {
+    assert!(f.store.read().await?.db().migrations_recent(10).await?.is_empty(), "an empty store has none");
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let mine = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let theirs = db.instance_insert(&new_instance(w.bob, "db", "us-east", w.east[0]), NOW).await?.id;
+    let their_migration = NewMigration { account_id: w.bob, ..queued_migration(&w, theirs, Some(1)) };
+    let first = db.migration_insert(&new_migration(&w, mine, LATER), NOW).await?.id;
+    let second = db.migration_insert(&their_migration, NOW + 1).await?.id;
+    let third = db.migration_insert(&new_migration(&w, mine, LATER), NOW + 2).await?.id;
+    let fourth = db.migration_insert(&queued_migration(&w, mine, Some(2)), NOW + 3).await?.id;
+    // A change to an older migration does not make it recent.
+    db.migration_finish(first, "succeeded", LATER).await?;
+    db.migration_fail(third, "agent lost", LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let recent = db.migrations_recent(10).await?;
+    assert_eq!(ids(&recent, |m| m.id), [fourth, third, second, first]);
+    assert_eq!(recent[2], db.migration_get(second).await?.expect("the migration exists"), "whole rows");
+    assert_eq!(recent[2].account_id, w.bob, "of every account");
+    assert_eq!(ids(&db.migrations_recent(2).await?, |m| m.id), [fourth, third]);
+    assert_eq!(ids(&db.migrations_recent(1).await?, |m| m.id), [fourth]);
+    assert!(db.migrations_recent(0).await?.is_empty());
+    Ok(())
+}
+
+async fn migration_fail_records_the_failure_and_takes_it_off_the_running_lists(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let group = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let i1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
+    let i2 = db.instance_insert(&new_instance(w.alice, "two", "us-east", w.east[0]), NOW).await?.id;
+    let into_group = |instance: i64| NewMigration { target_group_id: Some(group), ..new_migration(&w, instance, NOW) };
+    let doomed = db.migration_insert(&into_group(i1), NOW).await?.id;
+    let running = db.migration_insert(&into_group(i2), NOW).await?;
+    assert!(db.migration_claim(doomed, "agent-a", NOW + 100, NOW).await?);
+    let claimed = db.migration_get(doomed).await?.expect("the migration exists");
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    tx.db().migration_fail(doomed, "the target refused the instance", LATER).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let failed = MigrationRow {
+        state: "failed".to_string(),
+        failure: Some("the target refused the instance".to_string()),
+        finished_at: Some(LATER),
+        ..claimed
+    };
+    assert_eq!(db.migration_get(doomed).await?, Some(failed.clone()), "who held it is kept");
+    assert_eq!(db.migration_get(running.id).await?, Some(running.clone()), "the other migration is untouched");
+    assert_eq!(db.migrations_running_for_instances(&[i1, i2]).await?, std::slice::from_ref(&running));
+    assert_eq!(db.migrations_running_for_groups(&[group]).await?, std::slice::from_ref(&running));
+    assert_eq!(db.migrations_due(LATER, 100).await?, std::slice::from_ref(&running));
+    assert!(db.migrations_lease_expired(LATER).await?.is_empty(), "a failed migration's lease no longer counts");
+    assert_eq!(db.migrations_in_state("failed").await?, [failed]);
+    assert_eq!(db.migrations_in_state("running").await?, [running]);
+    Ok(())
+}
+
+async fn migration_claim_gives_a_running_migration_to_one_agent_only(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let running = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
+    let queued = db.migration_insert(&queued_migration(&w, instance, Some(1)), NOW).await?;
+    let finished = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?.id;
+    db.migration_finish(finished, "succeeded", NOW).await?;
+    let finished = db.migration_get(finished).await?.expect("the migration exists");
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    assert!(!db.migration_claim(queued.id, "agent-a", LATER, NOW).await?, "a queued migration is not claimed");
+    assert!(!db.migration_claim(finished.id, "agent-a", LATER, NOW).await?, "a finished migration is not claimed");
+    assert!(!db.migration_claim(running.id + 1000, "agent-a", LATER, NOW).await?, "an unknown one is not claimed");
+    assert!(db.migration_claim(running.id, "agent-a", LATER, NOW).await?);
+    assert!(!db.migration_claim(running.id, "agent-b", LATER + 1, NOW + 1).await?, "another agent cannot take it");
+    assert!(!db.migration_claim(running.id, "agent-a", LATER + 1, NOW + 1).await?, "its holder renews, not claims");
+    assert!(
+        !db.migration_claim(running.id, "agent-b", LATER * 2, LATER + 1).await?,
+        "nor can another agent once the lease ran out: that migration is rolled back instead"
+    );
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let claimed = MigrationRow { claimed_by: Some("agent-a".to_string()), lease_expires_at: Some(LATER), ..running };
+    assert_eq!(db.migration_get(claimed.id).await?, Some(claimed));
+    assert_eq!(db.migration_get(queued.id).await?, Some(queued));
+    assert_eq!(db.migration_get(finished.id).await?, Some(finished));
+    Ok(())
+}
+
+async fn migration_heartbeat_extends_only_its_holders_live_lease(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let held = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
+    let unclaimed = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
+    let done = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?.id;
+    assert!(db.migration_claim(held.id, "agent-a", NOW + 100, NOW).await?);
+    assert!(db.migration_claim(done, "agent-a", NOW + 100, NOW).await?);
+    db.migration_finish(done, "succeeded", NOW + 1).await?;
+    let done = db.migration_get(done).await?.expect("the migration exists");
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    assert!(!db.migration_heartbeat(held.id, "agent-b", NOW + 500, NOW + 1).await?, "only its holder renews it");
+    assert!(!db.migration_heartbeat(held.id, "agent", NOW + 500, NOW + 1).await?, "a prefix is not its holder");
+    assert!(db.migration_heartbeat(held.id, "agent-a", NOW + 200, NOW + 1).await?);
+    // At the very instant the lease ends it is still held; one instant later it is not.
+    assert!(db.migration_heartbeat(held.id, "agent-a", NOW + 300, NOW + 200).await?);
+    assert!(!db.migration_heartbeat(held.id, "agent-a", NOW + 900, NOW + 301).await?, "a lost lease stays lost");
+    assert!(!db.migration_heartbeat(unclaimed.id, "agent-a", NOW + 900, NOW + 1).await?, "nobody holds it");
+    assert!(!db.migration_heartbeat(done.id, "agent-a", NOW + 900, NOW + 2).await?, "it is finished");
+    assert!(!db.migration_heartbeat(held.id + 1000, "agent-a", NOW + 900, NOW + 1).await?);
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    let renewed = MigrationRow { claimed_by: Some("agent-a".to_string()), lease_expires_at: Some(NOW + 300), ..held };
+    assert_eq!(db.migration_get(renewed.id).await?, Some(renewed));
+    assert_eq!(db.migration_get(unclaimed.id).await?, Some(unclaimed));
+    assert_eq!(db.migration_get(done.id).await?, Some(done));
+    Ok(())
+}
+
+async fn migrations_lease_expired_lists_running_migrations_whose_lease_ran_out(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let mut inserted = Vec::new();
+    for _ in 0..4 {
+        inserted.push(db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?.id);
+    }
+    let [late, early, unclaimed, done] = inserted[..] else { unreachable!() };
+    db.migration_insert(&queued_migration(&w, instance, Some(1)), NOW).await?;
+    // Leases that end against the id order.
+    assert!(db.migration_claim(late, "agent-b", NOW + 300, NOW).await?);
+    assert!(db.migration_claim(early, "agent-a", NOW + 100, NOW).await?);
+    assert!(db.migration_claim(done, "agent-c", NOW + 50, NOW).await?);
+    db.migration_finish(done, "succeeded", NOW + 10).await?;
+    tx.commit().await?;
+
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert!(db.migrations_lease_expired(NOW + 51).await?.is_empty(), "a finished migration's lease no longer counts");
+    assert!(db.migrations_lease_expired(NOW + 100).await?.is_empty(), "a lease holds through its last instant");
+    let expired = db.migrations_lease_expired(NOW + 101).await?;
+    assert_eq!(expired, [db.migration_get(early).await?.expect("the migration exists")]);
+    assert_eq!(ids(&db.migrations_lease_expired(NOW + 301).await?, |m| m.id), [late, early]);
+    assert_eq!(
+        ids(&db.migrations_lease_expired(i64::MAX).await?, |m| m.id),
+        [late, early],
+        "an unclaimed ({unclaimed}) or queued migration has no lease to run out"
+    );
+    Ok(())
+}
+
+// Failed migrations: where an instance must not be sent again.
+
+async fn migration_failures_are_kept_once_per_instance_and_host_in_order(f: Fixture) -> Outcome {
+    assert!(f.store.read().await?.db().migration_failures().await?.is_empty(), "an empty store has none");
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let i1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
+    let i2 = db.instance_insert(&new_instance(w.bob, "two", "us-east", w.east[0]), NOW).await?.id;
+    // Against the order of the listing, with one pair failing twice.
+    for (instance, host) in [(i2, w.east[1]), (i1, w.west), (i1, w.east[1]), (i2, w.east[1]), (i1, w.east[0])] {
+        db.migration_failure_insert(instance, host, NOW).await?;
+    }
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    tx.db().migration_failure_insert(i1, w.west, LATER).await?;
+    tx.commit().await?;
+    let failures = f.store.read().await?.db().migration_failures().await?;
+    assert_eq!(failures, [(i1, w.east[0]), (i1, w.east[1]), (i1, w.west), (i2, w.east[1])]);
+    Ok(())
+}
+
+async fn a_migration_failure_must_name_a_known_host(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    db.migration_failure_insert(instance, w.east[1], NOW).await?;
+    tx.commit().await?;
+
+    // The refusal gets a transaction of its own; what it left is checked from a fresh one.
+    let mut tx = f.store.write().await?;
+    let result = tx.db().migration_failure_insert(instance, w.west + 1000, LATER).await;
+    assert!(is_foreign_key_violation(&result), "{result:?}");
+    drop(tx);
+    assert_eq!(f.store.read().await?.db().migration_failures().await?, [(instance, w.east[1])]);
+    Ok(())
+}
+
+async fn instance_delete_forgets_its_failed_migrations_only_when_its_account_asks(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let doomed = db.instance_insert(&new_instance(w.alice, "doomed", "us-east", w.east[0]), NOW).await?.id;
+    let kept = db.instance_insert(&new_instance(w.alice, "kept", "us-east", w.east[0]), NOW).await?.id;
+    let theirs = db.instance_insert(&new_instance(w.bob, "theirs", "us-east", w.east[0]), NOW).await?.id;
+    for (instance, host) in [(doomed, w.east[1]), (doomed, w.west), (kept, w.east[1]), (theirs, w.east[1])] {
+        db.migration_failure_insert(instance, host, NOW).await?;
+    }
+    tx.commit().await?;
+    let all = f.store.read().await?.db().migration_failures().await?;
+    assert_eq!(all.len(), 4);
+
+    let mut tx = f.store.write().await?;
+    tx.db().instance_delete(w.bob, doomed).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().migration_failures().await?, all, "another account forgets nothing of it");
+    assert!(conn.db().instance_get(w.alice, doomed).await?.is_some());
+    drop(conn);
+
+    let mut tx = f.store.write().await?;
+    tx.db().instance_delete(w.alice, doomed).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().migration_failures().await?, [(kept, w.east[1]), (theirs, w.east[1])]);
+    assert_eq!(conn.db().instance_get(w.alice, doomed).await?, None);
+    Ok(())
+}
+
+// Repair notes: why the repair of a group found no plan.
+
+async fn repair_notes_keep_one_note_per_group_the_last_one_set(f: Fixture) -> Outcome {
+    assert!(f.store.read().await?.db().repair_notes().await?.is_empty(), "an empty store has none");
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let theirs = db.group_insert(&new_group(w.bob, "db", Some("us-east")), NOW).await?.id;
+    let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?.id;
+    // Set against the group order, and the first group's note twice.
+    db.repair_note_set(w.alice, spread, "no host in another rack", NOW).await?;
+    db.repair_note_set(w.alice, web, "lack of capacity", NOW).await?;
+    db.repair_note_set(w.bob, theirs, "every host is draining", NOW).await?;
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    tx.db().repair_note_set(w.alice, web, "lack of capacity in us-east", LATER).await?;
+    tx.commit().await?;
+    let note = |group_id: i64, account_id: i64, reason: &str, updated_at: i64| RepairNoteRow {
+        group_id,
+        account_id,
+        reason: reason.to_string(),
+        updated_at,
+    };
+    assert_eq!(
+        f.store.read().await?.db().repair_notes().await?,
+        [
+            note(web, w.alice, "lack of capacity in us-east", LATER),
+            note(theirs, w.bob, "every host is draining", NOW),
+            note(spread, w.alice, "no host in another rack", NOW),
+        ]
+    );
+    Ok(())
+}
+
+async fn repair_note_clear_forgets_one_groups_note(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let theirs = db.group_insert(&new_group(w.bob, "db", Some("us-east")), NOW).await?.id;
+    let bare = db.group_insert(&new_group(w.alice, "bare", Some("us-east")), NOW).await?.id;
+    db.repair_note_set(w.alice, web, "lack of capacity", NOW).await?;
+    db.repair_note_set(w.bob, theirs, "every host is draining", NOW).await?;
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    db.repair_note_clear(web).await?;
+    db.repair_note_clear(web).await?;
+    db.repair_note_clear(bare).await?;
+    db.repair_note_clear(theirs + 1000).await?;
+    tx.commit().await?;
+    let notes = f.store.read().await?.db().repair_notes().await?;
+    assert_eq!(
+        notes.iter().map(|n| (n.group_id, n.reason.as_str())).collect::<Vec<_>>(),
+        [(theirs, "every host is draining")]
+    );
+
+    // A cleared group may be noted again.
+    let mut tx = f.store.write().await?;
+    tx.db().repair_note_set(w.alice, web, "no host in another rack", LATER).await?;
+    tx.commit().await?;
+    let notes = f.store.read().await?.db().repair_notes().await?;
+    assert_eq!(ids(&notes, |n| n.group_id), [web, theirs]);
+    assert_eq!((notes[0].reason.as_str(), notes[0].updated_at), ("no host in another rack", LATER));
+    Ok(())
+}
+
+async fn a_repair_note_must_name_a_known_group(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    tx.commit().await?;
+
+    // The refusal gets a transaction of its own; what it left is checked from a fresh one.
+    let mut tx = f.store.write().await?;
+    let result = tx.db().repair_note_set(w.alice, web + 1000, "lack of capacity", NOW).await;
+    assert!(is_foreign_key_violation(&result), "{result:?}");
+    drop(tx);
+    assert!(f.store.read().await?.db().repair_notes().await?.is_empty());
+    Ok(())
+}
+
+async fn group_delete_forgets_the_groups_repair_note_only_when_its_account_asks(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let kept = db.group_insert(&new_group(w.alice, "db", Some("us-east")), NOW).await?.id;
+    let theirs = db.group_insert(&new_group(w.bob, "web", Some("us-east")), NOW).await?.id;
+    for (account, group) in [(w.alice, web), (w.alice, kept), (w.bob, theirs)] {
+        db.repair_note_set(account, group, "lack of capacity", NOW).await?;
+    }
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    tx.db().group_delete(w.bob, web).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(ids(&conn.db().repair_notes().await?, |n| n.group_id), [web, kept, theirs], "another account's ask");
+    assert!(conn.db().group_get(w.alice, web).await?.is_some());
+    drop(conn);
+
+    let mut tx = f.store.write().await?;
+    tx.db().group_delete(w.alice, web).await?;
+    tx.commit().await?;
+    let mut conn = f.store.read().await?;
+    assert_eq!(ids(&conn.db().repair_notes().await?, |n| n.group_id), [kept, theirs]);
+    assert_eq!(conn.db().group_get(w.alice, web).await?, None);
+    Ok(())
+}
+
+// Counters.
+
+async fn counter_next_counts_from_one_for_each_name(mut f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    assert_eq!(db.counter_next("plan").await?, 1);
+    assert_eq!(db.counter_next("plan").await?, 2);
+    assert_eq!(db.counter_next("other").await?, 1, "each name counts on its own");
+    assert_eq!(db.counter_next("plan").await?, 3);
+    assert_eq!(db.counter_next("Plan").await?, 1, "names are exact");
+    tx.commit().await?;
+
+    // A value taken in a change that is dropped is taken again.
+    let mut tx = f.store.write().await?;
+    assert_eq!(tx.db().counter_next("plan").await?, 4);
+    drop(tx);
+    let mut tx = f.store.write().await?;
+    assert_eq!(tx.db().counter_next("plan").await?, 4);
+    assert_eq!(tx.db().counter_next("other").await?, 2);
+    tx.commit().await?;
+
+    f.reopen().await?;
+    let mut tx = f.store.write().await?;
+    assert_eq!(tx.db().counter_next("plan").await?, 5, "counters survive a restart");
+    tx.commit().await?;
     Ok(())
 }
 
@@ -2268,6 +3171,13 @@ conformance! {
         host_reserve_refuses_a_size_beyond_capacity_in_each_dimension,
         host_reserve_refuses_a_host_that_is_not_active,
         host_release_gives_back_exactly_what_it_is_told,
+        host_labels_are_stored_as_given_and_read_back_by_every_lookup,
+        hosts_all_lists_every_host_of_every_region_in_id_order,
+        host_by_name_finds_a_host_by_its_exact_name_only,
+        two_hosts_cannot_share_a_name,
+        host_set_state_changes_the_state_and_its_time_and_nothing_else,
+        host_update_changes_rack_labels_and_capacity_but_not_what_is_in_use,
+        the_schema_refuses_a_host_update_below_what_is_in_use,
         the_schema_refuses_to_overcommit_a_host_even_when_asked_directly,
         the_schema_refuses_to_release_more_than_a_host_uses,
         groups_are_stored_with_or_without_a_region_and_a_member_limit,
@@ -2279,6 +3189,7 @@ conformance! {
         group_label_taken_ignores_global_groups_other_accounts_and_the_excepted_group,
         group_update_label_relabels_only_the_accounts_group,
         group_delete_removes_only_the_accounts_group,
+        groups_all_lists_every_accounts_groups_in_id_order,
         members_keep_their_join_order_across_groups,
         memberships_of_instances_lists_their_groups_in_join_order,
         memberships_in_region_follow_the_host_or_the_target,
@@ -2297,12 +3208,33 @@ conformance! {
         instance_update_replaces_or_clears_the_labels_of_one_instance_only,
         instance_set_placement_moves_an_instance_and_nothing_else,
         instance_delete_removes_the_instance_and_its_memberships,
+        instances_on_host_follow_the_host_or_the_target_across_accounts,
+        instances_offline_lists_every_accounts_instances_without_a_host_in_id_order,
+        instances_all_lists_every_instance_of_every_account_in_id_order,
+        instance_set_offline_takes_an_instance_off_its_host_and_target_with_a_reason,
+        instance_set_placement_brings_an_offline_instance_back_without_its_reason,
         a_new_migration_is_running_and_found_by_id,
         running_migrations_are_found_by_instance,
         running_migrations_are_found_by_source_or_target_group,
         due_migrations_come_by_due_time_then_id_up_to_the_limit,
         next_due_is_the_earliest_running_due_time_or_none,
         finishing_a_migration_records_its_end_and_takes_it_off_the_running_lists,
+        a_queued_migration_keeps_its_plan_has_not_started_and_is_not_running,
+        migration_start_starts_a_queued_migration_once_and_nothing_else,
+        migrations_in_state_lists_one_state_by_plan_then_id,
+        migrations_recent_lists_every_accounts_migrations_newest_first_up_to_the_limit,
+        migration_fail_records_the_failure_and_takes_it_off_the_running_lists,
+        migration_claim_gives_a_running_migration_to_one_agent_only,
+        migration_heartbeat_extends_only_its_holders_live_lease,
+        migrations_lease_expired_lists_running_migrations_whose_lease_ran_out,
+        migration_failures_are_kept_once_per_instance_and_host_in_order,
+        a_migration_failure_must_name_a_known_host,
+        instance_delete_forgets_its_failed_migrations_only_when_its_account_asks,
+        repair_notes_keep_one_note_per_group_the_last_one_set,
+        repair_note_clear_forgets_one_groups_note,
+        a_repair_note_must_name_a_known_group,
+        group_delete_forgets_the_groups_repair_note_only_when_its_account_asks,
+        counter_next_counts_from_one_for_each_name,
         firewalls_are_stored_as_given_and_found_only_within_their_account,
         firewalls_of_account_lists_only_that_account_in_id_order,
         firewall_label_taken_is_per_account,
