@@ -19,7 +19,8 @@ pub struct ServeArgs {
     /// The address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "BERTH_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// The database: a SQLite file path or sqlite:// URL [default: ./berth.db].
+    /// The database: a SQLite file path or sqlite:// URL, or a postgres:// URL of an existing
+    /// PostgreSQL database, which several berth processes may share [default: ./berth.db].
     #[arg(long, env = "BERTH_DATABASE_URL")]
     pub database: Option<String>,
     /// The demo account's token, used only when the demo is seeded on an empty database
@@ -37,10 +38,15 @@ pub struct ServeArgs {
     /// [default: random].
     #[arg(long, env = "BERTH_OPERATOR_TOKEN", hide_env_values = true)]
     pub operator_token: Option<String>,
-    /// The file holding the key that seals API secrets at rest [default: the database path
-    /// with `.key` appended; created on first start].
+    /// The file holding the key that seals API secrets at rest; every process sharing a
+    /// database needs the same key [default: the SQLite file's path with `.key` appended, or
+    /// ./berth.key for PostgreSQL; created on first start].
     #[arg(long, env = "BERTH_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// The file the demo credentials are written to when the demo is seeded [default: the
+    /// SQLite file's path with `.credentials` appended, or ./berth.credentials for PostgreSQL].
+    #[arg(long, env = "BERTH_CREDENTIALS_FILE")]
+    pub credentials_file: Option<PathBuf>,
     /// The base URL clients reach berth at, advertised by `GET /v2/zone`
     /// [default: http:// and the request's Host].
     #[arg(long, env = "BERTH_PUBLIC_URL")]
@@ -67,6 +73,11 @@ pub struct ServeArgs {
     /// Whether berth repairs non-compliant groups by itself [default: true].
     #[arg(long, env = "BERTH_REPAIR")]
     pub repair: Option<bool>,
+    /// How long the lease on background work lasts, in seconds: when the process running it
+    /// dies, another of those sharing the database takes over within about this long
+    /// [default: 5].
+    #[arg(long, env = "BERTH_LEADER_LEASE_SECONDS")]
+    pub leader_lease_seconds: Option<f64>,
 }
 
 /// `berth.toml`: every key is optional.
@@ -80,6 +91,7 @@ struct FileConfig {
     demo_api_secret: Option<String>,
     operator_token: Option<String>,
     secret_key_file: Option<PathBuf>,
+    credentials_file: Option<PathBuf>,
     public_url: Option<String>,
     exoscale_zone: Option<String>,
     migration_seconds: Option<f64>,
@@ -88,6 +100,7 @@ struct FileConfig {
     lease_seconds: Option<u64>,
     max_concurrent_migrations: Option<usize>,
     repair: Option<bool>,
+    leader_lease_seconds: Option<f64>,
 }
 
 /// The configuration in force.
@@ -97,6 +110,7 @@ pub struct Config {
     pub database: String,
     pub demo: DemoOptions,
     pub secret_key_file: PathBuf,
+    pub credentials_file: PathBuf,
     pub public_url: Option<String>,
     pub exoscale_zone: String,
     pub migration_duration: Duration,
@@ -105,6 +119,7 @@ pub struct Config {
     pub executor: Executor,
     pub max_concurrent_migrations: usize,
     pub repair: bool,
+    pub leader_lease: Duration,
 }
 
 impl Config {
@@ -128,7 +143,15 @@ impl Config {
         let secret_key_file = args
             .secret_key_file
             .or(file.secret_key_file)
-            .unwrap_or_else(|| PathBuf::from(format!("{}.key", database_file(&database))));
+            .unwrap_or_else(|| PathBuf::from(format!("{}.key", local_base(&database))));
+        let credentials_file = args
+            .credentials_file
+            .or(file.credentials_file)
+            .unwrap_or_else(|| PathBuf::from(format!("{}.credentials", local_base(&database))));
+        let leader_lease_seconds = args.leader_lease_seconds.or(file.leader_lease_seconds).unwrap_or(5.0);
+        if !(leader_lease_seconds.is_finite() && (0.5..=600.0).contains(&leader_lease_seconds)) {
+            bail!("leader_lease_seconds must be between 0.5 and 600, not {leader_lease_seconds}");
+        }
         let public_url = args.public_url.or(file.public_url);
         if let Some(url) = &public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -152,6 +175,8 @@ impl Config {
             executor,
             max_concurrent_migrations,
             repair: args.repair.or(file.repair).unwrap_or(true),
+            leader_lease: Duration::from_secs_f64(leader_lease_seconds),
+            credentials_file,
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             database,
             demo,
@@ -177,8 +202,12 @@ fn credential(what: &str, value: Option<String>, min: usize) -> anyhow::Result<O
     Ok(value)
 }
 
-/// The file a database URL names: `sqlite://x.db?mode=rwc` → `x.db`.
-pub fn database_file(database: &str) -> &str {
+/// Where the files that go with a database live, less their extension: beside a SQLite file
+/// (`sqlite://x.db?mode=rwc` → `x.db`), or `berth` in the working directory for a server.
+fn local_base(database: &str) -> &str {
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        return "berth";
+    }
     let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
     path.split('?').next().unwrap_or(path)
 }
@@ -202,6 +231,7 @@ mod tests {
             demo_api_secret: None,
             operator_token: None,
             secret_key_file: None,
+            credentials_file: None,
             public_url: None,
             exoscale_zone: None,
             migration_seconds: None,
@@ -210,6 +240,7 @@ mod tests {
             lease_seconds: None,
             max_concurrent_migrations: None,
             repair: None,
+            leader_lease_seconds: None,
         }
     }
 
@@ -225,7 +256,18 @@ mod tests {
         assert_eq!(config.database, "flag.db");
         assert_eq!(config.migration_duration, Duration::from_secs(5));
         assert_eq!(config.secret_key_file, PathBuf::from("flag.db.key"));
+        assert_eq!(config.credentials_file, PathBuf::from("flag.db.credentials"));
         assert_eq!(config.exoscale_zone, "ch-gva-2");
+    }
+
+    #[test]
+    fn a_postgres_database_keeps_its_files_in_the_working_directory() {
+        let config =
+            Config::resolve(ServeArgs { database: Some("postgres://berth@db.internal/berth".into()), ..args() })
+                .unwrap();
+        assert_eq!(config.secret_key_file, PathBuf::from("berth.key"));
+        assert_eq!(config.credentials_file, PathBuf::from("berth.credentials"));
+        assert_eq!(config.leader_lease, Duration::from_secs(5));
     }
 
     #[test]

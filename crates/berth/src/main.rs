@@ -4,7 +4,7 @@ mod cli;
 mod config;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -28,9 +28,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs berth: the Linode v4 dialect under /v4 and /v4beta, the Exoscale v2 dialect under
-    /// /v2 and /{zone}/v2, and the operator API under /v1, on a SQLite database seeded with a
-    /// demo fleet on first start.
-    Serve(ServeArgs),
+    /// /v2 and /{zone}/v2, and the operator API under /v1, on a SQLite file or a PostgreSQL
+    /// database, seeded with a demo fleet on first start.
+    Serve(Box<ServeArgs>),
     /// Hosts: list, show, drain, maintenance, fail, activate.
     #[command(subcommand)]
     Hosts(cli::HostCommand),
@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let connection = cli.connection;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(Config::resolve(args)?)),
+        Command::Serve(args) => runtime.block_on(serve(Config::resolve(*args)?)),
         Command::Hosts(command) => runtime.block_on(cli::hosts(&connection, command)),
         Command::Groups(command) => runtime.block_on(cli::groups(&connection, command)),
         Command::Explain { region, size, groups, compliant_only } => {
@@ -87,9 +87,15 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = store::Store::open(&config.database)
-        .await
-        .with_context(|| format!("opening the database {}", config.database))?;
+    // One listener for SIGTERM and Ctrl-C from the start: a signal that arrives while the
+    // database is awaited, or while the demo is seeded, still stops berth.
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    let store = open_store(&config.database, stopped.clone()).await?;
     let secret_key = secret_key(&config.secret_key_file, &store).await?;
     let settings = Settings {
         migration_duration: config.migration_duration,
@@ -97,9 +103,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         max_concurrent_migrations: config.max_concurrent_migrations,
         repair: config.repair,
         secret_key,
+        leader_lease: config.leader_lease,
     };
     let berth = Arc::new(Berth::new(store.clone(), settings));
-    let credentials_path = PathBuf::from(format!("{}.credentials", config::database_file(&config.database)));
+    let credentials_path = config.credentials_file.clone();
     match berth.demo_seed(config.demo.clone()).await? {
         Some(credentials) => {
             write_credentials(&credentials_path, &credentials)?;
@@ -129,7 +136,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
-    let (stop, stopped) = watch::channel(false);
     let background = tokio::spawn(server::run_background(berth.clone(), wait_for(stopped.clone())));
     let server_settings = server::Settings {
         exoscale_zone: config.exoscale_zone.clone(),
@@ -138,17 +144,50 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .rate_limit
             .map(|requests| server::RateLimit { requests, window: std::time::Duration::from_secs(60) }),
     };
-    tracing::info!(database = %config.database, "berth ready on http://{address}");
-    let shutdown = async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop.send(true);
-    };
-    server::serve(listener, server::router(berth, server_settings), shutdown).await?;
+    tracing::info!(database = %redact(&config.database), process = berth.process_id(), "berth ready on http://{address}");
+    server::serve(listener, server::router(berth, server_settings), wait_for(stopped)).await?;
     background.await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the database, waiting for it while it cannot be reached (a server that starts after
+/// berth, or restarts): any other failure (a bad URL, a refused login, a failed migration)
+/// ends the start. Stops waiting at SIGTERM or Ctrl-C.
+async fn open_store(database: &str, stopped: watch::Receiver<bool>) -> anyhow::Result<store::Store> {
+    let shown = redact(database);
+    let mut delay = std::time::Duration::from_millis(250);
+    let stop = wait_for(stopped);
+    tokio::pin!(stop);
+    loop {
+        let opened = tokio::select! {
+            opened = store::Store::open(database) => opened,
+            _ = &mut stop => anyhow::bail!("stopped while waiting for the database {shown}"),
+        };
+        match opened {
+            Ok(store) => return Ok(store),
+            Err(error) if error.failure() == store::Failure::Unavailable => {
+                tracing::warn!(database = %shown, error = ?error, "the database cannot be reached yet; retrying");
+            }
+            Err(error) => return Err(error).with_context(|| format!("opening the database {shown}")),
+        }
+        tokio::select! {
+            _ = &mut stop => anyhow::bail!("stopped while waiting for the database {shown}"),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+/// A database URL fit for a log: without the password it may carry.
+fn redact(database: &str) -> String {
+    let Some((scheme, rest)) = database.split_once("://") else { return database.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return database.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => database.to_string(),
+    }
 }
 
 /// The key that seals API secrets: read from its file, or created there (readable only by its

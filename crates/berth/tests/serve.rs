@@ -83,7 +83,7 @@ fn a_bad_configuration_is_refused_before_anything_starts() {
     assert!(!database.exists(), "nothing was created");
 
     let output = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", "postgres://localhost/berth"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", "mysql://localhost/berth"])
         .output()
         .unwrap();
     assert!(!output.status.success());

@@ -1,10 +1,10 @@
 //! The one error type of `core`: what went wrong, in terms every dialect can map to its own
 //! error body.
 
-use store::StoreError;
+use store::{Failure, StoreError};
 
-/// What went wrong. Every variant but [`Error::Store`] and [`Error::Internal`] is the caller's
-/// to fix and carries a reason fit to show them; `field` names the input at fault, in dotted
+/// What went wrong. Every variant but [`Error::Unavailable`], [`Error::Contended`],
+/// [`Error::Store`] and [`Error::Internal`] is the caller's to fix and carries a reason fit to show them; `field` names the input at fault, in dotted
 /// form (`placement_group.id`), when there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -32,8 +32,16 @@ pub enum Error {
     /// No credential, or one that is unknown or expired.
     #[error("invalid credentials")]
     Unauthenticated,
+    /// The database cannot be reached: nothing changed, and the same request may succeed once
+    /// it is back.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// The change collided with a concurrent one and was rolled back whole, more times than
+    /// berth retries it: nothing changed, and the same request may be sent again.
+    #[error("the change collided with concurrent changes")]
+    Contended,
     #[error("store failure")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// An invariant of berth itself broke; the detail is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -62,6 +70,31 @@ impl Error {
 
     pub fn not_found(what: &'static str) -> Error {
         Error::NotFound { what }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Error {
+        match error.failure() {
+            Failure::Unavailable => {
+                tracing::warn!(error = ?error, "database unavailable");
+                Error::Unavailable
+            }
+            Failure::Contention => {
+                tracing::debug!(error = ?error, "change collided with a concurrent one");
+                Error::Contended
+            }
+            // Every change checks for a duplicate before it inserts; one that slips past that
+            // check was created by a concurrent change.
+            Failure::Duplicate => {
+                tracing::debug!(error = ?error, "a concurrent change created the same thing first");
+                Error::Conflict {
+                    field: None,
+                    reason: "A change made at the same time created the same thing first".to_string(),
+                }
+            }
+            Failure::Other => Error::Store(error),
+        }
     }
 }
 

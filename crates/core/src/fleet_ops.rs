@@ -161,6 +161,9 @@ impl Berth {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let region = region_get(&mut db, &create.region).await?;
+        // The name given to a host is counted from the region's hosts, which must not change
+        // meanwhile.
+        db.region_hosts_lock(region.id.as_str()).await?;
         let host_name = match create.name {
             Some(given) => name("name", &given)?,
             None => {
@@ -229,7 +232,7 @@ impl Berth {
     pub async fn host_update(&self, key: &str, update: HostUpdate) -> Result<Host> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        let host = host_find(&mut db, key).await?;
+        let host = host_locked(&mut db, key).await?;
         let rack = match &update.rack {
             Some(rack) => name("rack", rack)?,
             None => host.rack.clone(),
@@ -293,7 +296,7 @@ impl Berth {
     async fn host_transition(&self, key: &str, to: HostState, from: &[HostState]) -> Result<Host> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        let host = host_find(&mut db, key).await?;
+        let host = host_locked(&mut db, key).await?;
         if host.state == to {
             return Ok(host);
         }
@@ -325,6 +328,22 @@ impl Berth {
     pub async fn host_fail(&self, key: &str) -> Result<HostDetail> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        let host = host_find(&mut db, key).await?;
+        if host.state == HostState::Failed {
+            drop(tx);
+            return self.host_detail(key).await;
+        }
+        // The evacuation is planned on the whole region and must hold until it commits: lock
+        // every group with members there, the instances on the host, then every host of the
+        // region, in the order every change locks.
+        let mut group_ids: Vec<i64> =
+            db.memberships_in_region(host.region.as_str()).await?.iter().map(|m| m.group_id).collect();
+        group_ids.sort_unstable();
+        group_ids.dedup();
+        db.groups_lock(&group_ids).await?;
+        let on_host_ids: Vec<i64> = db.instances_on_host(host.id.0).await?.iter().map(|i| i.id).collect();
+        db.instances_lock(&on_host_ids).await?;
+        db.region_hosts_lock(host.region.as_str()).await?;
         let host = host_find(&mut db, key).await?;
         if host.state == HostState::Failed {
             drop(tx);
@@ -427,4 +446,11 @@ impl Berth {
         drop(tx);
         Ok(snapshot)
     }
+}
+
+/// A host, by id or name, locked until the change commits, as it stands once locked.
+async fn host_locked(db: &mut Db<'_>, key: &str) -> Result<Host> {
+    let host = host_find(db, key).await?;
+    db.hosts_lock(&[host.id.0]).await?;
+    host_find(db, &host.id.0.to_string()).await
 }

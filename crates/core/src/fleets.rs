@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use placement::{Fleet, FleetError, GroupSpec, HostSpec, InstanceSpec};
 use store::{Db, HostRow, MemberRow};
@@ -128,12 +129,25 @@ pub(crate) async fn groups_fleet(
 ///
 /// The cache is advisory: a choice made on it is re-validated in the transaction that commits
 /// it, and a stale entry costs a retry, never a violation. Each change is applied to the cache
-/// while its transaction still holds the writer, just before it commits; a change that does not
+/// while its transaction still holds its locks, just before it commits; a change that does not
 /// apply cleanly, or whose commit fails, drops the entry, and the next choice reloads it.
+///
+/// On a database other processes share (PostgreSQL), their changes do not reach this cache:
+/// an entry expires after [`SHARED_TTL`], and every choice first compares the cached members
+/// of the groups it is about with the stored ones (see [`Fleets::region_fresh_for`]).
 #[derive(Debug, Default)]
 pub(crate) struct Fleets {
-    regions: Mutex<HashMap<RegionId, Arc<Mutex<Fleet>>>>,
+    regions: Mutex<HashMap<RegionId, Cached>>,
 }
+
+#[derive(Debug)]
+struct Cached {
+    fleet: Arc<Mutex<Fleet>>,
+    loaded: Instant,
+}
+
+/// How long a cached fleet serves when other processes change the same database.
+pub(crate) const SHARED_TTL: Duration = Duration::from_secs(5);
 
 /// Locks a mutex even if a panic elsewhere poisoned it: the engine's operations leave a fleet
 /// whole, and a poisoned cache entry is dropped by the next failed change anyway.
@@ -142,17 +156,72 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Fleets {
-    /// The region's fleet, loaded through `db` when it is not cached.
+    /// The region's fleet, loaded through `db` when it is not cached (or, on a shared
+    /// database, when the cached one is older than [`SHARED_TTL`]).
     ///
     /// Callers hold the write transaction of the change they are making, so that the fleet
-    /// they choose from includes every change committed before theirs: each change is applied
-    /// to the cache before its transaction commits.
+    /// they choose from includes every change this process committed before theirs: each
+    /// change is applied to the cache before its transaction commits.
     pub(crate) async fn region(&self, db: &mut Db<'_>, region: &RegionId) -> Result<Arc<Mutex<Fleet>>> {
-        if let Some(fleet) = lock(&self.regions).get(region) {
-            return Ok(fleet.clone());
+        let shared = db.backend().shared();
+        if let Some(cached) = lock(&self.regions).get(region)
+            && (!shared || cached.loaded.elapsed() < SHARED_TTL)
+        {
+            return Ok(cached.fleet.clone());
         }
-        let fleet = load_region(db, region).await?;
-        Ok(lock(&self.regions).entry(region.clone()).or_insert_with(|| Arc::new(Mutex::new(fleet))).clone())
+        let fleet = Arc::new(Mutex::new(load_region(db, region).await?));
+        lock(&self.regions).insert(region.clone(), Cached { fleet: fleet.clone(), loaded: Instant::now() });
+        Ok(fleet)
+    }
+
+    /// The region's fleet, reloaded if what it holds of `groups` differs from the store: the
+    /// members of each group that stand in the region, and where they stand. Callers have
+    /// locked the groups, so what this compares cannot change before they commit.
+    pub(crate) async fn region_fresh_for(
+        &self,
+        db: &mut Db<'_>,
+        region: &RegionId,
+        groups: &[Group],
+    ) -> Result<Arc<Mutex<Fleet>>> {
+        let fleet = self.region(db, region).await?;
+        if groups.is_empty() {
+            return Ok(fleet);
+        }
+        let ids: Vec<i64> = groups.iter().map(|g| g.id.0).collect();
+        let stored = db.members_of_groups(&ids).await?;
+        let matches = {
+            let fleet = lock(&fleet);
+            let here = |host: Option<i64>| host.map(HostId).filter(|h| fleet.host(*h).is_some());
+            let mut from_store: Vec<(GroupId, InstanceId, Option<HostId>, Option<HostId>)> = stored
+                .iter()
+                .filter_map(|m| {
+                    let position = match (here(m.host_id), here(m.target_host_id)) {
+                        (None, None) => return None,
+                        (None, Some(target)) => (Some(target), None),
+                        (host, target) => (host, target),
+                    };
+                    Some((GroupId(m.group_id), InstanceId(m.instance_id), position.0, position.1))
+                })
+                .collect();
+            let mut from_cache: Vec<(GroupId, InstanceId, Option<HostId>, Option<HostId>)> = groups
+                .iter()
+                .flat_map(|group| {
+                    fleet.group_members(group.id).iter().filter_map(|member| {
+                        let spec = fleet.instance(*member)?;
+                        spec.host.map(|host| (group.id, *member, Some(host), spec.target))
+                    })
+                })
+                .collect();
+            from_store.sort();
+            from_cache.sort();
+            from_store == from_cache
+        };
+        if matches {
+            return Ok(fleet);
+        }
+        tracing::debug!(%region, "cached fleet behind the store for the groups of a change; reloading it");
+        self.invalidate(region);
+        self.region(db, region).await
     }
 
     pub(crate) fn invalidate(&self, region: &RegionId) {
@@ -161,7 +230,7 @@ impl Fleets {
 
     /// Applies a committed change to the cached fleet of a region, if it is cached.
     pub(crate) fn apply(&self, region: &RegionId, change: impl FnOnce(&mut Fleet) -> Result<(), FleetError>) {
-        let Some(fleet) = lock(&self.regions).get(region).cloned() else { return };
+        let Some(fleet) = lock(&self.regions).get(region).map(|cached| cached.fleet.clone()) else { return };
         let outcome = change(&mut lock(&fleet));
         if let Err(error) = outcome {
             tracing::debug!(%region, %error, "cached fleet out of step; dropping it");

@@ -20,6 +20,8 @@ impl Berth {
         principal.require_grant("add_linodes", "create placement groups")?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        // Labels are unique, and groups counted, across the account.
+        db.account_lock(principal.account.0).await?;
         let region_id = match &create.scope {
             Scope::Region(region) => {
                 let region = region_get(&mut db, region).await?;
@@ -109,6 +111,7 @@ impl Berth {
     pub async fn group_update_label(&self, principal: &Principal, id: GroupId, label: Label) -> Result<GroupView> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        db.account_lock(principal.account.0).await?;
         let group = group_get(&mut db, principal, id).await?;
         principal.require_change(EntityKind::PlacementGroup, id.0, "placement group")?;
         if matches!(group.scope, Scope::Region(_))
@@ -138,6 +141,7 @@ impl Berth {
     pub async fn group_delete(&self, principal: &Principal, id: GroupId) -> Result<()> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        db.groups_lock(&[id.0]).await?;
         let group = group_get(&mut db, principal, id).await?;
         principal.require_change(EntityKind::PlacementGroup, id.0, "placement group")?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
@@ -196,6 +200,7 @@ impl Berth {
         let ids: Vec<i64> = instances.iter().map(|i| i.0).collect();
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        lock_group_and_instances(&mut db, id, instances).await?;
         let group = group_get(&mut db, principal, id).await?;
         principal.require_grant("add_linodes", "assign Linodes to placement groups")?;
         let rows = instances_of(&mut db, principal, instances).await?;
@@ -315,6 +320,7 @@ impl Berth {
         }
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        lock_group_and_instances(&mut db, id, instances).await?;
         let group = group_get(&mut db, principal, id).await?;
         principal.require_grant("add_linodes", "unassign Linodes from placement groups")?;
         let rows = instances_of(&mut db, principal, instances).await?;
@@ -442,4 +448,15 @@ pub(crate) async fn group_views(db: &mut Db<'_>, groups: Vec<Group>) -> Result<V
         views.push(GroupView { is_compliant: compliance.is_compliant(), group, members, inbound, outbound });
     }
     Ok(views)
+}
+
+/// Locks a group and then instances, in the order every change locks: what an assignment
+/// checks (the group's members, the instances' other groups and migrations) stays as read
+/// until it commits.
+async fn lock_group_and_instances(db: &mut Db<'_>, group: GroupId, instances: &[InstanceId]) -> Result<()> {
+    db.groups_lock(&[group.0]).await?;
+    let mut ids: Vec<i64> = instances.iter().map(|i| i.0).collect();
+    ids.sort_unstable();
+    db.instances_lock(&ids).await?;
+    Ok(())
 }

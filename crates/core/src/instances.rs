@@ -85,44 +85,55 @@ impl Berth {
         };
         let want = Want { region: &region.id, size, groups: &groups, moving: None, avoid: &[], compliant_only };
         for attempt in 0..PLACEMENT_ATTEMPTS {
-            let mut tx = self.store.write().await?;
-            let placement = self.choose(&mut tx.db(), &want, attempt > 0).await?;
-            let new = NewInstance {
-                uuid: uuid::Uuid::new_v4().to_string(),
-                account_id: principal.account.0,
-                label: label.as_str().to_string(),
-                region_id: region.id.as_str().to_string(),
-                type_id: create.type_id.clone(),
-                size: convert::size(size),
-                host_id: placement.host.0,
-                state: create.state.as_str().to_string(),
-                image: create.image.clone(),
-                tags: convert::tags_to_store(&create.tags),
-                firewall_id: create.firewall.map(|f| f.0),
-                labels: convert::labels_to_store(&create.labels),
-            };
-            match self.create_in(&mut tx, principal, &want, &placement, &new, create.unique_label).await? {
-                Attempt::Stale => self.fleets.invalidate(&region.id),
-                Attempt::Done(instance) => {
-                    let view = instance_views(&mut tx.db(), vec![instance]).await?.remove(0);
-                    self.fleets.apply(&region.id, |fleet| {
-                        fleet.instance_add(InstanceSpec {
-                            id: view.instance.id,
-                            size: view.instance.size,
-                            host: Some(placement.host),
-                            target: None,
-                        })?;
-                        for group in &view.groups {
-                            fleet.member_add(group.id, view.instance.id)?;
-                        }
-                        Ok(())
-                    });
-                    self.commit(tx, &[&region.id]).await?;
-                    return Ok(view);
+            let outcome = async {
+                let mut tx = self.store.write().await?;
+                lock_placement(&mut tx.db(), &want, &[], &[], attempt).await?;
+                if create.unique_label {
+                    tx.db().account_lock(principal.account.0).await?;
                 }
+                let placement = self.choose(&mut tx.db(), &want, attempt > 0).await?;
+                let new = NewInstance {
+                    uuid: uuid::Uuid::new_v4().to_string(),
+                    account_id: principal.account.0,
+                    label: label.as_str().to_string(),
+                    region_id: region.id.as_str().to_string(),
+                    type_id: create.type_id.clone(),
+                    size: convert::size(size),
+                    host_id: placement.host.0,
+                    state: create.state.as_str().to_string(),
+                    image: create.image.clone(),
+                    tags: convert::tags_to_store(&create.tags),
+                    firewall_id: create.firewall.map(|f| f.0),
+                    labels: convert::labels_to_store(&create.labels),
+                };
+                let instance =
+                    match self.create_in(&mut tx, principal, &want, &placement, &new, create.unique_label).await? {
+                        Attempt::Stale => return Ok(Attempt::Stale),
+                        Attempt::Done(instance) => instance,
+                    };
+                let view = instance_views(&mut tx.db(), vec![instance]).await?.remove(0);
+                self.fleets.apply(&region.id, |fleet| {
+                    fleet.instance_add(InstanceSpec {
+                        id: view.instance.id,
+                        size: view.instance.size,
+                        host: Some(placement.host),
+                        target: None,
+                    })?;
+                    for group in &view.groups {
+                        fleet.member_add(group.id, view.instance.id)?;
+                    }
+                    Ok(())
+                });
+                self.commit(tx, &[&region.id]).await?;
+                Ok(Attempt::Done(view))
+            }
+            .await;
+            match retry(outcome, attempt)? {
+                Attempt::Done(view) => return Ok(view),
+                Attempt::Stale => self.fleets.invalidate(&region.id),
             }
         }
-        Err(Error::conflict(None, "The fleet changed too often while placing this Linode; please try again"))
+        Err(Error::Contended)
     }
 
     async fn create_in(
@@ -225,6 +236,9 @@ impl Berth {
     ) -> Result<InstanceView> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        if update.unique_label {
+            db.account_lock(principal.account.0).await?;
+        }
         let instance = instance_get(&mut db, principal, id).await?;
         principal.require_change(EntityKind::Linode, id.0, "Linode")?;
         if let Some(label) = &update.label
@@ -266,6 +280,9 @@ impl Berth {
     pub async fn instance_delete(&self, principal: &Principal, id: InstanceId) -> Result<()> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        // A migration that completes or rolls back at the same time locks the instance too:
+        // whichever comes second sees what the first did.
+        db.instances_lock(&[id.0]).await?;
         let instance = instance_get(&mut db, principal, id).await?;
         principal.require_change(EntityKind::Linode, id.0, "Linode")?;
         let groups = instance_views(&mut db, vec![instance.clone()]).await?.remove(0).groups;
@@ -386,7 +403,7 @@ impl Berth {
         }
         let mut reloaded = fresh;
         loop {
-            let fleet = self.fleets.region(db, want.region).await?;
+            let fleet = self.fleets.region_fresh_for(db, want.region, want.groups).await?;
             let outcome = {
                 let mut fleet = lock(&fleet);
                 ensure_groups(&mut fleet, want.groups)?;
@@ -412,6 +429,42 @@ impl Berth {
                 Err(ChooseError::Fleet(error)) => return Err(engine(error)),
             }
         }
+    }
+}
+
+/// Locks what a placement re-validates, before it chooses: the groups the instance will be in
+/// (so no other change moves, adds or removes one of their members until this one commits),
+/// then `instances` (the ones the change moves), and on the last attempt every host of the
+/// region too, so that no concurrent change can take the capacity it counts on: the last
+/// attempt cannot lose a race, and a refusal it gives is the real reason.
+/// `also` are groups the change touches beyond those the instance will be in (the group it
+/// leaves).
+pub(crate) async fn lock_placement(
+    db: &mut Db<'_>,
+    want: &Want<'_>,
+    also: &[&Group],
+    instances: &[InstanceId],
+    attempt: usize,
+) -> Result<()> {
+    let mut groups: Vec<i64> = want.groups.iter().chain(also.iter().copied()).map(|g| g.id.0).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    db.groups_lock(&groups).await?;
+    let mut instances: Vec<i64> = instances.iter().map(|i| i.0).collect();
+    instances.sort_unstable();
+    db.instances_lock(&instances).await?;
+    if attempt + 1 == PLACEMENT_ATTEMPTS {
+        db.region_hosts_lock(want.region.as_str()).await?;
+    }
+    Ok(())
+}
+
+/// The outcome of one attempt of a change that retries: a collision with a concurrent change
+/// (rolled back whole by the database) is one more stale attempt, until the last.
+pub(crate) fn retry<T>(outcome: Result<Attempt<T>>, attempt: usize) -> Result<Attempt<T>> {
+    match outcome {
+        Err(Error::Contended) if attempt + 1 < PLACEMENT_ATTEMPTS => Ok(Attempt::Stale),
+        other => other,
     }
 }
 

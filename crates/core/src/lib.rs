@@ -17,6 +17,7 @@ mod fleets;
 mod groups;
 mod insight;
 mod instances;
+mod leadership;
 mod migrations;
 mod model;
 mod operations;
@@ -34,6 +35,7 @@ use store::Store;
 pub use error::{Error, Result};
 pub use fleet_ops::{HostCreate, HostDetail, HostFilter, HostUpdate, RegionCreate};
 pub use insight::{ExplainPlacement, Explained, GroupDetail, GroupFilter, InstanceFilter};
+pub use leadership::{Leadership, renew_interval};
 pub use migrations::{Executor, MigrationFilter, MigrationJob};
 pub use model::*;
 pub use operations::OPERATION_RETENTION;
@@ -58,6 +60,9 @@ pub struct Settings {
     /// binary keeps it in a file beside the database); the default is a fresh random key, fit
     /// only for a database that lives as long as the process.
     pub secret_key: SecretKey,
+    /// How long the lease on background work lasts without renewal: when the process that
+    /// holds it dies, another takes the work over within about this long.
+    pub leader_lease: Duration,
 }
 
 impl Default for Settings {
@@ -68,6 +73,7 @@ impl Default for Settings {
             max_concurrent_migrations: 4,
             repair: true,
             secret_key: SecretKey::generate(),
+            leader_lease: Duration::from_secs(5),
         }
     }
 }
@@ -78,11 +84,15 @@ pub struct Berth {
     store: Store,
     fleets: fleets::Fleets,
     settings: Settings,
+    /// This process's name in the lease table, unique per start.
+    process_id: String,
+    lease: leadership::LeaseState,
 }
 
 impl Berth {
     pub fn new(store: Store, settings: Settings) -> Berth {
-        Berth { store, fleets: fleets::Fleets::default(), settings }
+        let process_id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        Berth { store, fleets: fleets::Fleets::default(), settings, process_id, lease: Default::default() }
     }
 
     pub fn store(&self) -> &Store {

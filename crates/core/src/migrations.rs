@@ -10,7 +10,9 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::events;
 use crate::fleets::group_spec;
-use crate::instances::{PLACEMENT_ATTEMPTS, Want, check_room, instance_views, revalidate};
+use crate::instances::{
+    Attempt, PLACEMENT_ATTEMPTS, Want, check_room, instance_views, lock_placement, retry, revalidate,
+};
 use crate::model::*;
 use crate::{Berth, now};
 
@@ -87,100 +89,108 @@ impl Berth {
         let joins =
             begin.target_group.as_ref().filter(|t| begin.source_group.as_ref().is_none_or(|s| s.id != t.id)).cloned();
         for attempt in 0..PLACEMENT_ATTEMPTS {
-            let mut tx = self.store.write().await?;
-            let placement = self.choose(&mut tx.db(), &want, attempt > 0).await?;
-            let mut db = tx.db();
-            let Some(row) = db.instance_get(begin.account.0, begin.instance.0).await? else {
-                return Err(Error::not_found("linode"));
-            };
-            if row.target_host_id.is_some() || row.host_id != Some(begin.source_host.0) {
-                return Err(Error::conflict(None, "Linode busy."));
+            let outcome = self.migration_begin_attempt(begin, by, &want, joins.as_ref(), attempt).await;
+            match retry(outcome, attempt)? {
+                Attempt::Done(migration) => return Ok(migration),
+                Attempt::Stale => self.fleets.invalidate(&begin.target_region),
             }
-            if let Some(group) = &joins {
-                check_room(&mut db, group, 1).await?;
-            }
-            let touched: Vec<Group> = begin.source_group.iter().chain(joins.iter()).cloned().collect();
-            let before = events::compliance(&mut db, &touched).await?;
-            if !revalidate(&mut db, &want, placement.host).await?
-                || !db.host_reserve(placement.host.0, convert::size(begin.size)).await?
-            {
-                drop(tx);
-                self.fleets.invalidate(&begin.target_region);
-                continue;
-            }
-            let now = now();
-            db.instance_set_placement(
-                begin.instance.0,
-                Some(begin.source_host.0),
-                Some(placement.host.0),
-                begin.source_region.as_str(),
-                begin.state.as_str(),
+        }
+        Err(Error::Contended)
+    }
+
+    async fn migration_begin_attempt(
+        &self,
+        begin: &Begin,
+        by: Option<&Principal>,
+        want: &Want<'_>,
+        joins: Option<&Group>,
+        attempt: usize,
+    ) -> Result<Attempt<Migration>> {
+        let same_region = begin.target_region == begin.source_region;
+        let mut tx = self.store.write().await?;
+        let also: Vec<&Group> = begin.source_group.iter().collect();
+        lock_placement(&mut tx.db(), want, &also, &[begin.instance], attempt).await?;
+        let placement = self.choose(&mut tx.db(), want, attempt > 0).await?;
+        let mut db = tx.db();
+        let Some(row) = db.instance_get(begin.account.0, begin.instance.0).await? else {
+            return Err(Error::not_found("linode"));
+        };
+        if row.target_host_id.is_some() || row.host_id != Some(begin.source_host.0) {
+            return Err(Error::conflict(None, "Linode busy."));
+        }
+        if let Some(group) = joins {
+            check_room(&mut db, group, 1).await?;
+        }
+        let touched: Vec<Group> = begin.source_group.iter().chain(joins).cloned().collect();
+        let before = events::compliance(&mut db, &touched).await?;
+        if !revalidate(&mut db, want, placement.host).await?
+            || !db.host_reserve(placement.host.0, convert::size(begin.size)).await?
+        {
+            return Ok(Attempt::Stale);
+        }
+        let now = now();
+        db.instance_set_placement(
+            begin.instance.0,
+            Some(begin.source_host.0),
+            Some(placement.host.0),
+            begin.source_region.as_str(),
+            begin.state.as_str(),
+            now.0,
+        )
+        .await?;
+        if let Some(group) = joins {
+            db.member_insert(begin.account.0, group.id.0, begin.instance.0).await?;
+        }
+        let row = db
+            .migration_insert(
+                &NewMigration {
+                    account_id: begin.account.0,
+                    instance_id: begin.instance.0,
+                    source_host_id: begin.source_host.0,
+                    target_host_id: placement.host.0,
+                    source_region_id: begin.source_region.as_str().to_string(),
+                    target_region_id: begin.target_region.as_str().to_string(),
+                    source_group_id: begin.source_group.as_ref().map(|g| g.id.0),
+                    target_group_id: begin.target_group.as_ref().map(|g| g.id.0),
+                    reason: begin.reason.as_str().to_string(),
+                    due_at: self.due_at(now),
+                    state: MigrationState::Running.as_str().to_string(),
+                    plan_id: None,
+                },
                 now.0,
             )
             .await?;
-            if let Some(group) = &joins {
-                db.member_insert(begin.account.0, group.id.0, begin.instance.0).await?;
-            }
-            let row = db
-                .migration_insert(
-                    &NewMigration {
-                        account_id: begin.account.0,
-                        instance_id: begin.instance.0,
-                        source_host_id: begin.source_host.0,
-                        target_host_id: placement.host.0,
-                        source_region_id: begin.source_region.as_str().to_string(),
-                        target_region_id: begin.target_region.as_str().to_string(),
-                        source_group_id: begin.source_group.as_ref().map(|g| g.id.0),
-                        target_group_id: begin.target_group.as_ref().map(|g| g.id.0),
-                        reason: begin.reason.as_str().to_string(),
-                        due_at: self.due_at(now),
-                        state: MigrationState::Running.as_str().to_string(),
-                        plan_id: None,
-                    },
-                    now.0,
-                )
+        let instance = convert::instance(row_of(&mut db, begin.account, begin.instance).await?)?;
+        let linode = events::instance_entity(&instance);
+        let action = if same_region { "linode_migrate" } else { "linode_migrate_datacenter" };
+        events::record(&mut db, begin.account, by, action, "started", &linode, None).await?;
+        if let Some(group) = joins {
+            let entity = events::group_entity(group);
+            events::record(&mut db, begin.account, by, "placement_group_assign", "finished", &entity, Some(&linode))
                 .await?;
-            let instance = convert::instance(row_of(&mut db, begin.account, begin.instance).await?)?;
-            let linode = events::instance_entity(&instance);
-            let action = if same_region { "linode_migrate" } else { "linode_migrate_datacenter" };
-            events::record(&mut db, begin.account, by, action, "started", &linode, None).await?;
-            if let Some(group) = &joins {
-                let entity = events::group_entity(group);
-                events::record(
-                    &mut db,
-                    begin.account,
-                    by,
-                    "placement_group_assign",
-                    "finished",
-                    &entity,
-                    Some(&linode),
-                )
-                .await?;
-            }
-            events::compliance_changes(&mut db, by, &touched, &before, Some(&linode)).await?;
-            let migration = convert::migration(row)?;
-            let (id, target) = (begin.instance, placement.host);
-            if same_region {
-                self.fleets.apply(&begin.source_region, |fleet| {
-                    fleet.migration_start(id, target)?;
-                    match &joins {
-                        Some(group) => {
-                            if fleet.group(group.id).is_none() {
-                                fleet.group_add(group_spec(group))?;
-                            }
-                            fleet.member_add(group.id, id)
-                        }
-                        None => Ok(()),
-                    }
-                });
-            } else {
-                // The target region learns of the instance when its cache is next loaded.
-                self.fleets.invalidate(&begin.target_region);
-            }
-            self.commit(tx, &[&begin.source_region, &begin.target_region]).await?;
-            return Ok(migration);
         }
-        Err(Error::conflict(None, "The fleet changed too often while placing this instance; please try again"))
+        events::compliance_changes(&mut db, by, &touched, &before, Some(&linode)).await?;
+        let migration = convert::migration(row)?;
+        let (id, target) = (begin.instance, placement.host);
+        if same_region {
+            self.fleets.apply(&begin.source_region, |fleet| {
+                fleet.migration_start(id, target)?;
+                match joins {
+                    Some(group) => {
+                        if fleet.group(group.id).is_none() {
+                            fleet.group_add(group_spec(group))?;
+                        }
+                        fleet.member_add(group.id, id)
+                    }
+                    None => Ok(()),
+                }
+            });
+        } else {
+            // The target region learns of the instance when its cache is next loaded.
+            self.fleets.invalidate(&begin.target_region);
+        }
+        self.commit(tx, &[&begin.source_region, &begin.target_region]).await?;
+        Ok(Attempt::Done(migration))
     }
 
     /// When a migration that starts at `now` falls due: never, for an external executor, whose
@@ -212,9 +222,9 @@ impl Berth {
     async fn migration_complete_one(&self, id: i64, agent: Option<&str>) -> Result<bool> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        // Re-read inside the transaction: the instance may have been deleted meanwhile, which
-        // cancels the migration.
-        let Some(current) = db.migration_get(id).await? else { return Ok(false) };
+        // Re-read inside the transaction, under lock: the instance may have been deleted
+        // meanwhile, which cancels the migration, or another process may have ended it.
+        let Some(current) = migration_locked(&mut db, id).await? else { return Ok(false) };
         if current.state != MigrationState::Running.as_str() {
             return Ok(false);
         }
@@ -291,7 +301,7 @@ impl Berth {
     async fn migration_roll_back(&self, id: i64, failure: &str) -> Result<()> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        let Some(current) = db.migration_get(id).await? else { return Ok(()) };
+        let Some(current) = migration_locked(&mut db, id).await? else { return Ok(()) };
         if current.state != MigrationState::Running.as_str() {
             return Ok(());
         }
@@ -378,7 +388,7 @@ impl Berth {
         let mut db = tx.db();
         let running = db.migrations_in_state(MigrationState::Running.as_str()).await?;
         for row in running {
-            if row.claimed_by.is_none() && db.migration_claim(row.id, agent, until, now.0).await? {
+            if row.claimed_by.is_none() && db.migration_claim(row.id, agent, until).await? {
                 let claimed = db.migration_get(row.id).await?.ok_or_else(|| Error::not_found("migration"))?;
                 tx.commit().await?;
                 return Ok(Some(MigrationJob {
@@ -496,7 +506,15 @@ impl Berth {
     async fn migration_start_one(&self, id: i64, plan_running: bool) -> Result<Start> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        // Lock the groups the move re-validates, then the instance and the migration, in the
+        // order every change locks; a membership that changed before the locks were taken
+        // leaves the migration for the next pass.
         let Some(row) = db.migration_get(id).await? else { return Ok(Start::Waiting) };
+        let mut locked_groups: Vec<i64> =
+            db.memberships_of_instances(&[row.instance_id]).await?.iter().map(|m| m.group_id).collect();
+        locked_groups.sort_unstable();
+        db.groups_lock(&locked_groups).await?;
+        let Some(row) = migration_locked(&mut db, id).await? else { return Ok(Start::Waiting) };
         if row.state != MigrationState::Queued.as_str() {
             return Ok(Start::Waiting);
         }
@@ -509,6 +527,9 @@ impl Berth {
         let instance = convert::instance(instance_row)?;
         let in_place = instance.host == Some(migration.source_host) && instance.target_host.is_none();
         let groups = instance_views(&mut db, vec![instance.clone()]).await?.remove(0).groups;
+        if groups.iter().any(|g| locked_groups.binary_search(&g.id.0).is_err()) {
+            return Ok(Start::Waiting);
+        }
         let want = Want {
             region: &migration.target_region,
             size: instance.size,
@@ -664,6 +685,15 @@ pub(crate) async fn undo_running(db: &mut Db<'_>, migration: &Migration, instanc
         db.member_delete(migration.account.0, target.0, instance.id).await?;
     }
     Ok(())
+}
+
+/// A migration as it stands once locked, with its instance locked first: the order every
+/// change locks in.
+async fn migration_locked(db: &mut Db<'_>, id: i64) -> Result<Option<store::MigrationRow>> {
+    let Some(row) = db.migration_get(id).await? else { return Ok(None) };
+    db.instances_lock(&[row.instance_id]).await?;
+    db.migration_lock(id).await?;
+    Ok(db.migration_get(id).await?)
 }
 
 async fn touched_groups(db: &mut Db<'_>, migration: &Migration) -> Result<Vec<Group>> {

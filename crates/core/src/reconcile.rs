@@ -10,7 +10,7 @@ use crate::convert;
 use crate::error::Result;
 use crate::events;
 use crate::fleets::{engine, ensure_groups};
-use crate::instances::{PLACEMENT_ATTEMPTS, Want, instance_views, revalidate};
+use crate::instances::{Attempt, PLACEMENT_ATTEMPTS, Want, instance_views, lock_placement, retry, revalidate};
 use crate::migrations::Executor;
 use crate::model::*;
 use crate::{Berth, now};
@@ -67,48 +67,70 @@ impl Berth {
                 compliant_only: false,
             };
             for attempt in 0..PLACEMENT_ATTEMPTS {
-                let mut tx = self.store.write().await?;
-                let host = match self.choose_quietly(&mut tx.db(), &want, attempt > 0).await? {
-                    Ok(host) => host,
-                    Err(reason) => {
-                        let reason = format!("no host can take it yet: {reason}");
-                        tx.db().instance_set_offline(instance.id.0, &reason, now().0).await?;
-                        tx.commit().await?;
+                let outcome = self.place_offline_attempt(&instance, &groups, &want, attempt).await;
+                match retry(outcome, attempt)? {
+                    Attempt::Done(true) => {
+                        placed += 1;
                         break;
                     }
-                };
-                let mut db = tx.db();
-                if !revalidate(&mut db, &want, host).await?
-                    || !db.host_reserve(host.0, convert::size(instance.size)).await?
-                {
-                    drop(tx);
-                    self.fleets.invalidate(&instance.region);
-                    continue;
+                    Attempt::Done(false) => break,
+                    Attempt::Stale => self.fleets.invalidate(&instance.region),
                 }
-                let before = events::compliance(&mut db, &groups).await?;
-                db.instance_set_placement(
-                    instance.id.0,
-                    Some(host.0),
-                    None,
-                    instance.region.as_str(),
-                    instance.state.as_str(),
-                    now().0,
-                )
-                .await?;
-                let linode = events::instance_entity(&instance);
-                events::record(&mut db, instance.account, None, "linode_boot", "finished", &linode, None).await?;
-                events::compliance_changes(&mut db, None, &groups, &before, Some(&linode)).await?;
-                self.fleets.invalidate(&instance.region);
-                self.commit(tx, &[&instance.region]).await?;
-                tracing::info!(instance = %instance.id, host = %host, "offline instance placed");
-                placed += 1;
-                break;
             }
         }
         Ok(placed)
     }
 
+    /// Puts one offline instance on a host, or records why none can take it. Returns whether
+    /// it was placed.
+    async fn place_offline_attempt(
+        &self,
+        instance: &Instance,
+        groups: &[Group],
+        want: &Want<'_>,
+        attempt: usize,
+    ) -> Result<Attempt<bool>> {
+        let mut tx = self.store.write().await?;
+        lock_placement(&mut tx.db(), want, &[], &[instance.id], attempt).await?;
+        // Under lock, the instance as it is now: deleted, or placed by an earlier pass.
+        match tx.db().instance_get(instance.account.0, instance.id.0).await? {
+            Some(row) if row.host_id.is_none() => {}
+            _ => return Ok(Attempt::Done(false)),
+        }
+        let host = match self.choose_quietly(&mut tx.db(), want, attempt > 0).await? {
+            Ok(host) => host,
+            Err(reason) => {
+                let reason = format!("no host can take it yet: {reason}");
+                tx.db().instance_set_offline(instance.id.0, &reason, now().0).await?;
+                tx.commit().await?;
+                return Ok(Attempt::Done(false));
+            }
+        };
+        let mut db = tx.db();
+        if !revalidate(&mut db, want, host).await? || !db.host_reserve(host.0, convert::size(instance.size)).await? {
+            return Ok(Attempt::Stale);
+        }
+        let before = events::compliance(&mut db, groups).await?;
+        db.instance_set_placement(
+            instance.id.0,
+            Some(host.0),
+            None,
+            instance.region.as_str(),
+            instance.state.as_str(),
+            now().0,
+        )
+        .await?;
+        let linode = events::instance_entity(instance);
+        events::record(&mut db, instance.account, None, "linode_boot", "finished", &linode, None).await?;
+        events::compliance_changes(&mut db, None, groups, &before, Some(&linode)).await?;
+        self.fleets.invalidate(&instance.region);
+        self.commit(tx, &[&instance.region]).await?;
+        tracing::info!(instance = %instance.id, host = %host, "offline instance placed");
+        Ok(Attempt::Done(true))
+    }
+
     /// The engine's choice, or the reason there is none (without turning it into an error).
+    /// Like [`Berth::choose`], a refusal is never made on a cached fleet: it is reloaded first.
     async fn choose_quietly(
         &self,
         db: &mut store::Db<'_>,
@@ -126,14 +148,25 @@ impl Berth {
             avoid: want.avoid,
             compliant_only: want.compliant_only,
         };
-        let fleet = self.fleets.region(db, want.region).await?;
-        let mut fleet = crate::fleets::lock(&fleet);
-        ensure_groups(&mut fleet, want.groups)?;
-        Ok(match fleet.choose_host(&request) {
-            Ok(placement) => Ok(placement.host),
-            Err(ChooseError::NoHost(no_host)) => Err(no_host.to_string()),
-            Err(ChooseError::Fleet(error)) => return Err(engine(error)),
-        })
+        let mut reloaded = fresh;
+        loop {
+            let fleet = self.fleets.region_fresh_for(db, want.region, want.groups).await?;
+            let outcome = {
+                let mut fleet = crate::fleets::lock(&fleet);
+                ensure_groups(&mut fleet, want.groups)?;
+                fleet.choose_host(&request)
+            };
+            return Ok(match outcome {
+                Ok(placement) => Ok(placement.host),
+                Err(ChooseError::NoHost(_)) if !reloaded => {
+                    self.fleets.invalidate(want.region);
+                    reloaded = true;
+                    continue;
+                }
+                Err(ChooseError::NoHost(no_host)) => Err(no_host.to_string()),
+                Err(ChooseError::Fleet(error)) => return Err(engine(error)),
+            });
+        }
     }
 
     /// Queues the moves that empty each draining host, for the instances that have none queued

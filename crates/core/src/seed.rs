@@ -108,7 +108,9 @@ impl Berth {
     pub async fn demo_seed(&self, options: DemoOptions) -> Result<Option<DemoCredentials>> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        if db.meta_get(DEMO_SEEDED).await?.is_some() {
+        // Claimed first: a second process starting on the same new database waits here for
+        // the first to commit, then finds the demo seeded.
+        if !db.meta_claim(DEMO_SEEDED, &now().0.to_string()).await? {
             return Ok(None);
         }
         seed_fleet(&mut db, &demo_fleet()).await?;
@@ -120,7 +122,6 @@ impl Berth {
         db.api_key_insert(account.0, user.0, &api_key, &sealed, "demo", now().0).await?;
         let operator_token = options.operator_token.unwrap_or_else(token_generate);
         db.operator_token_insert("bootstrap", &token_hash(&operator_token), now().0).await?;
-        db.meta_set(DEMO_SEEDED, &now().0.to_string()).await?;
         tx.commit().await?;
         Ok(Some(DemoCredentials { username: "demo".to_string(), token, api_key, api_secret, operator_token }))
     }

@@ -1,4 +1,5 @@
-//! Two `Berth`s on one database file stand for two processes: each caches its own view of the
+//! Two `Berth`s on one database (a SQLite file, or a PostgreSQL database when
+//! `BERTH_TEST_POSTGRES_URL` names a server) stand for two processes: each caches its own view of the
 //! fleet, so each acts on a stale cache as soon as the other changes something. A stale cache
 //! must cost a retry, never a broken group or an overcommitted host.
 
@@ -49,10 +50,9 @@ fn create(groups: Vec<GroupChoice>) -> InstanceCreate {
 #[tokio::test]
 async fn a_choice_from_a_stale_cache_is_caught_in_the_transaction_and_retried() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("berth.db");
-    let path = path.to_str().unwrap();
-    let first = open(path).await;
-    let second = open(path).await;
+    let url = store::testing::fresh_database(dir.path()).await.unwrap();
+    let first = open(&url).await;
+    let second = open(&url).await;
     first.fleet_seed(&fleet(3, 16)).await.unwrap();
     let principal = first.account_seed("acme", "ops", "ops@example.com", "stale-cache-token-0123456789").await.unwrap();
 
@@ -89,10 +89,9 @@ async fn a_choice_from_a_stale_cache_is_caught_in_the_transaction_and_retried() 
 #[tokio::test]
 async fn a_host_filled_behind_a_caches_back_is_never_overcommitted() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("berth.db");
-    let path = path.to_str().unwrap();
-    let first = open(path).await;
-    let second = open(path).await;
+    let url = store::testing::fresh_database(dir.path()).await.unwrap();
+    let first = open(&url).await;
+    let second = open(&url).await;
     // Two hosts of two vCPUs: each takes exactly one two-vCPU instance.
     first.fleet_seed(&fleet(2, 2)).await.unwrap();
     let principal = first.account_seed("acme", "ops", "ops@example.com", "stale-cache-token-0123456789").await.unwrap();

@@ -14,13 +14,13 @@ mod time_format;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Json};
-use berth_core::Berth;
+use berth_core::{Berth, Error};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -119,32 +119,85 @@ pub async fn serve(
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
-/// Runs the background work until `shutdown` resolves: the reconciler (completing and
-/// starting migrations four times a second, and planning — offline instances, drains, repair —
-/// every two seconds), and forgetting old operations.
+/// Runs the background work until `shutdown` resolves, on whichever process of those sharing
+/// the database holds the lease on it (see `berth_core::Leadership`): the reconciler
+/// (completing and starting migrations four times a second, and planning — offline instances,
+/// drains, repair — every two seconds), and forgetting old operations. Every process asks for
+/// the lease, or renews it, several times per lease period; at shutdown the holder gives it up
+/// so another takes over at once.
 pub async fn run_background(berth: Arc<Berth>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
-    let mut last_purge = std::time::Instant::now();
-    let mut last_plan: Option<std::time::Instant> = None;
+    let renew_every = berth_core::renew_interval(berth.settings().leader_lease);
+    let mut last_renew: Option<Instant> = None;
+    let mut last_purge = Instant::now();
+    let mut last_plan: Option<Instant> = None;
+    let mut database_down = false;
     loop {
-        let plan = last_plan.is_none_or(|at| at.elapsed() >= Duration::from_secs(2));
-        if plan {
-            last_plan = Some(std::time::Instant::now());
+        if last_renew.is_none_or(|at| at.elapsed() >= renew_every) {
+            last_renew = Some(Instant::now());
+            match berth.leadership_renew().await {
+                Ok(_) if database_down => {
+                    database_down = false;
+                    tracing::info!("the database is reachable again");
+                }
+                Ok(_) => {}
+                Err(error) if !database_down => {
+                    database_down = true;
+                    tracing::warn!(error = ?error, "cannot reach the database; background work waits for it");
+                }
+                Err(_) => {}
+            }
         }
-        if let Err(error) = berth.reconcile(plan).await {
-            tracing::error!(error = ?error, "reconciling the fleet failed");
-        }
-        if last_purge.elapsed() > Duration::from_secs(600) {
-            last_purge = std::time::Instant::now();
-            if let Err(error) = berth.operations_purge().await {
-                tracing::error!(error = ?error, "purging old operations failed");
+        if berth.is_leader() && !database_down {
+            let plan = last_plan.is_none_or(|at| at.elapsed() >= Duration::from_secs(2));
+            if plan {
+                last_plan = Some(Instant::now());
+            }
+            if let Err(error) = berth.reconcile(plan).await {
+                log_background_failure("reconciling the fleet", &error);
+            }
+            if last_purge.elapsed() > Duration::from_secs(600) {
+                last_purge = Instant::now();
+                if let Err(error) = berth.operations_purge().await {
+                    log_background_failure("purging old operations", &error);
+                }
             }
         }
         tokio::select! {
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => break,
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
+    if let Err(error) = berth.leadership_release().await {
+        tracing::warn!(error = ?error, "could not give up the lease on background work; it runs out by itself");
+    }
+}
+
+/// A pass of background work that failed: an outage or a collision is retried on the next
+/// pass and worth a warning; anything else is a bug.
+fn log_background_failure(what: &str, error: &Error) {
+    match error {
+        Error::Unavailable | Error::Contended => tracing::warn!(error = ?error, "{what} failed; retrying"),
+        _ => tracing::error!(error = ?error, "{what} failed"),
+    }
+}
+
+/// What a client is told when berth cannot serve a request for now: the database is out of
+/// reach, or the change kept colliding with concurrent ones. Nothing was changed either way.
+pub(crate) fn unavailable_reason(error: &Error) -> &'static str {
+    match error {
+        Error::Contended => "This change collided with others made at the same time and was not applied; please retry",
+        _ => "The service is temporarily unavailable: its database cannot be reached; please retry shortly",
+    }
+}
+
+/// An error response, with `Retry-After` when the status says to come back later.
+pub(crate) fn with_retry_after(status: StatusCode, body: impl IntoResponse) -> axum::response::Response {
+    let mut response = (status, body).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// serde_json ends its messages with "at line 1 column 9", which means nothing to a caller
@@ -185,11 +238,23 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let background = if state.berth.is_leader() { "leader" } else { "standby" };
     match state.berth.store().ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "process": state.berth.process_id(), "background": background})),
+        ),
         Err(error) => {
             tracing::warn!(error = ?error, "database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": "database unreachable"})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "unavailable",
+                    "reason": "database unreachable",
+                    "process": state.berth.process_id(),
+                    "background": background,
+                })),
+            )
         }
     }
 }

@@ -6,12 +6,18 @@
 //! `Any` carries everywhere: 64-bit integers (booleans are 0/1, times are milliseconds since
 //! the UNIX epoch), text (ids, JSON documents) and nothing else.
 //!
+//! SQLite serves one process (its single write connection runs changes one at a time);
+//! PostgreSQL serves any number of processes, whose changes run side by side: a change locks
+//! the rows it re-validates (the `*_lock` queries) before it reads them, so that what it
+//! checked still holds when it commits. On SQLite those locks do nothing.
+//!
 //! Reads go through [`Store::read`]; every change goes through one [`Tx`] from
 //! [`Store::write`], which `core` fills with the reads that re-validate its decision and the
 //! writes that carry it out, then commits. Dropping a `Tx` rolls it back.
 
 mod queries;
 mod rows;
+pub mod testing;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -26,7 +32,20 @@ pub use rows::*;
 /// The database behind a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// One file, one writer at a time: changes are serialized by the single write connection
+    /// (and by SQLite's file lock across processes).
     Sqlite,
+    /// A server shared by any number of berth processes: changes run side by side, and each
+    /// takes row locks (the `*_lock` queries of [`Db`]) on what it re-validates.
+    Postgres,
+}
+
+impl Backend {
+    /// Whether other processes may change the database behind this one's back: caches of
+    /// what is stored must then expire, not only follow this process's own changes.
+    pub fn shared(self) -> bool {
+        matches!(self, Backend::Postgres)
+    }
 }
 
 /// What went wrong in the store. Messages never repeat their source; log the whole chain.
@@ -36,8 +55,59 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("schema migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database URL {0:?}: use a file path or sqlite://PATH (in-memory databases are not supported)")]
+    #[error(
+        "unsupported database URL {0:?}: use a file path, sqlite://PATH, or postgres://USER@HOST/NAME \
+         (in-memory databases are not supported)"
+    )]
     UnsupportedUrl(String),
+}
+
+/// How a store error should be met by whoever called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The database cannot be reached (or is shutting down, or has no connection to spare):
+    /// nothing was changed; the same request may succeed once it is back.
+    Unavailable,
+    /// The change collided with another one (a deadlock, a serialization failure, a busy
+    /// SQLite file) and was rolled back whole: running it again is safe.
+    Contention,
+    /// A row with the same unique key exists: another change created it first, after this
+    /// one checked. Nothing was changed.
+    Duplicate,
+    /// Anything else: a bug, or a constraint of the schema that the code should have checked.
+    Other,
+}
+
+impl StoreError {
+    pub fn failure(&self) -> Failure {
+        let error = match self {
+            StoreError::Database(error) => error,
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(error)) => error,
+            _ => return Failure::Other,
+        };
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => Failure::Unavailable,
+            sqlx::Error::Database(error) if error.is_unique_violation() => Failure::Duplicate,
+            sqlx::Error::Database(error) => match error.code().as_deref() {
+                // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
+                Some("40001" | "40P01" | "55P03") => Failure::Contention,
+                // SQLite: SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
+                Some("5" | "6" | "261" | "517" | "262") => Failure::Contention,
+                // PostgreSQL: connection_exception (class 08), admin_shutdown, crash_shutdown,
+                // cannot_connect_now, too_many_connections, read_only_sql_transaction (a
+                // standby that has not been promoted yet).
+                Some(code) if code.starts_with("08") => Failure::Unavailable,
+                Some("57P01" | "57P02" | "57P03" | "53300" | "25006") => Failure::Unavailable,
+                _ => Failure::Other,
+            },
+            _ => Failure::Other,
+        }
+    }
 }
 
 /// A handle on the database: cheap to clone, shared by every request.
@@ -63,14 +133,24 @@ pub struct Tx {
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a request waits for a PostgreSQL connection before it is told the database is
+/// unavailable: long enough to ride out a burst, short enough that a client hears back.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    /// Opens the database at `url` and brings its schema up to date.
     ///
-    /// `url` is a file path or a `sqlite://PATH` URL. SQLite runs in WAL mode with one writer:
-    /// readers never wait for it, and changes are applied one at a time in this process.
+    /// `url` is a file path or a `sqlite://PATH` URL (the file is created if needed), or a
+    /// `postgres://` (or `postgresql://`) URL of an existing database. SQLite runs in WAL mode
+    /// with one writer: readers never wait for it, and changes are applied one at a time in
+    /// this process. PostgreSQL runs changes side by side, from this process and any other.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Store::open_postgres(url).await;
+        }
         let path = sqlite_path(url).ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
         let url = format!("sqlite://{path}?mode=rwc");
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
@@ -100,6 +180,24 @@ impl Store {
         Ok(Store { read, write, backend: Backend::Sqlite })
     }
 
+    async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        // Reads and changes draw on separate pools, so that a burst of changes waiting on row
+        // locks never leaves a read without a connection.
+        let pool = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+                .idle_timeout(Some(Duration::from_secs(300)))
+        };
+        let write = pool(16).connect_with(options.clone()).await?;
+        // Two processes starting on a new database would both migrate it; the migrator's own
+        // advisory lock makes the second wait and then find nothing to do.
+        POSTGRES_MIGRATIONS.run(&write).await?;
+        let read = pool(16).connect_with(options).await?;
+        Ok(Store { read, write, backend: Backend::Postgres })
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -110,8 +208,16 @@ impl Store {
     }
 
     /// Begins a change.
+    ///
+    /// On SQLite the change takes the file's write lock at once (`BEGIN IMMEDIATE`): another
+    /// process writing the same file makes it wait (up to the busy timeout), where a deferred
+    /// transaction would fail when it first writes after reading.
     pub async fn write(&self) -> Result<Tx, StoreError> {
-        Ok(Tx { inner: self.write.begin().await?, backend: self.backend })
+        let inner = match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        };
+        Ok(Tx { inner, backend: self.backend })
     }
 
     /// Whether the database answers.

@@ -50,6 +50,18 @@ impl<'c> Db<'c> {
         Ok(row.map(|row| row.get::<String, _>(0)))
     }
 
+    /// Sets a meta key only if it is not set yet; returns whether this call set it. A second
+    /// process that claims the same key at the same time waits for the first to commit or
+    /// roll back, then finds it claimed (or claims it).
+    pub async fn meta_claim(&mut self, key: &str, value: &str) -> Result<bool> {
+        let result = sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     pub async fn meta_set(&mut self, key: &str, value: &str) -> Result<()> {
         sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
             .bind(key)
@@ -57,6 +69,121 @@ impl<'c> Db<'c> {
             .execute(&mut *self.conn)
             .await?;
         Ok(())
+    }
+
+    // Row locks: what a change re-validates, it first locks, so that no other change (in this
+    // process or another) can alter it before the commit. Each lock is taken in id order, and
+    // changes lock in one order (account, groups, instances, migrations, hosts), so that two
+    // changes never wait on each other. On SQLite these do nothing: its one writer already
+    // runs changes one at a time.
+
+    /// Locks an account, for changes that check something across the whole account (a label
+    /// no other group has, how many groups it holds in a region).
+    pub async fn account_lock(&mut self, id: i64) -> Result<()> {
+        self.lock_rows("accounts", "id", &[id]).await
+    }
+
+    /// Locks placement groups, for changes that re-validate their members.
+    pub async fn groups_lock(&mut self, ids: &[i64]) -> Result<()> {
+        self.lock_rows("placement_groups", "id", ids).await
+    }
+
+    /// Locks instances, for changes that check where they stand before moving them.
+    pub async fn instances_lock(&mut self, ids: &[i64]) -> Result<()> {
+        self.lock_rows("instances", "id", ids).await
+    }
+
+    /// Locks a migration, for changes that check its state before ending or starting it.
+    pub async fn migration_lock(&mut self, id: i64) -> Result<()> {
+        self.lock_rows("migrations", "id", &[id]).await
+    }
+
+    /// Locks hosts, for changes that check what stands on them.
+    pub async fn hosts_lock(&mut self, ids: &[i64]) -> Result<()> {
+        self.lock_rows("hosts", "id", ids).await
+    }
+
+    /// Locks every host of a region: no capacity in it can change until the commit.
+    pub async fn region_hosts_lock(&mut self, region_id: &str) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            return Ok(());
+        }
+        sqlx::query("SELECT id FROM hosts WHERE region_id = $1 ORDER BY id FOR UPDATE")
+            .bind(region_id)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn lock_rows(&mut self, table: &str, key: &str, ids: &[i64]) -> Result<()> {
+        if self.backend == Backend::Sqlite || ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT {key} FROM {table} WHERE {key} IN ({}) ORDER BY {key} FOR UPDATE",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(&mut *self.conn).await?;
+        Ok(())
+    }
+
+    // Leases: which process runs the background work.
+
+    /// The database's clock, in milliseconds since the UNIX epoch: the one clock every process
+    /// agrees on.
+    fn clock_sql(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
+    /// The database's clock, in milliseconds since the UNIX epoch.
+    pub async fn clock(&mut self) -> Result<i64> {
+        let row = sqlx::query(&format!("SELECT {}", self.clock_sql())).fetch_one(&mut *self.conn).await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    /// Takes the lease `name` for `holder` for `ttl_ms` from now, by the database's clock, if
+    /// no one else holds it (or the holder let it run out); renews it if `holder` holds it.
+    /// Returns the lease as it stands after the call, when `holder` holds it.
+    pub async fn lease_acquire(&mut self, name: &str, holder: &str, ttl_ms: i64) -> Result<Option<LeaseRow>> {
+        let clock = self.clock_sql();
+        Ok(sqlx::query_as(&format!(
+            "INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES ($1, $2, {clock}, {clock} + $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at \
+             ELSE excluded.acquired_at END, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < excluded.acquired_at \
+             RETURNING name, holder, acquired_at, expires_at"
+        ))
+        .bind(name)
+        .bind(holder)
+        .bind(ttl_ms)
+        .fetch_optional(&mut *self.conn)
+        .await?)
+    }
+
+    /// Gives a lease up, if `holder` holds it, so that another process takes over at once.
+    pub async fn lease_release(&mut self, name: &str, holder: &str) -> Result<bool> {
+        let result = sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The lease `name` as stored, whether or not it has run out.
+    pub async fn lease_get(&mut self, name: &str) -> Result<Option<LeaseRow>> {
+        Ok(sqlx::query_as("SELECT name, holder, acquired_at, expires_at FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *self.conn)
+            .await?)
     }
 
     // Accounts, users and tokens.
@@ -1012,15 +1139,14 @@ impl<'c> Db<'c> {
 
     /// Gives a running migration to an agent until `lease_until`, if no agent has claimed it:
     /// one whose lease ran out is rolled back, never handed to another agent.
-    pub async fn migration_claim(&mut self, id: i64, agent: &str, lease_until: i64, now: i64) -> Result<bool> {
+    pub async fn migration_claim(&mut self, id: i64, agent: &str, lease_until: i64) -> Result<bool> {
         let result = sqlx::query(
             "UPDATE migrations SET claimed_by = $2, lease_expires_at = $3 WHERE id = $1 AND state = 'running' \
-             AND claimed_by IS NULL AND $4 = $4",
+             AND claimed_by IS NULL",
         )
         .bind(id)
         .bind(agent)
         .bind(lease_until)
-        .bind(now)
         .execute(&mut *self.conn)
         .await?;
         Ok(result.rows_affected() == 1)

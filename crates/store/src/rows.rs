@@ -303,3 +303,13 @@ pub struct RepairNoteRow {
     pub reason: String,
     pub updated_at: i64,
 }
+
+/// A lease on background work: who holds it, since when, and until when (by the database's
+/// clock, in milliseconds).
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct LeaseRow {
+    pub name: String,
+    pub holder: String,
+    pub acquired_at: i64,
+    pub expires_at: i64,
+}

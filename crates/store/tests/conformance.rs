@@ -7,14 +7,16 @@
 //! backend alone. A test written here but left out of that list is dead code, which the
 //! workspace's `clippy -D warnings` refuses, so no test can silently stop running.
 //!
-//! Adding a backend is one entry: a function like [`sqlite`] that returns a [`Fixture`] on a
-//! fresh, empty database of that backend (for PostgreSQL, a throwaway database on a server),
-//! and its name in the `backends` list at the bottom. The tests keep to what every backend
+//! A backend is one entry: a function like [`sqlite`] that returns a [`Fixture`] on a fresh,
+//! empty database of that backend, and its name in the `backends` list at the bottom.
+//! PostgreSQL's (a throwaway database on the server that `BERTH_TEST_POSTGRES_URL` names) is
+//! stamped with the `postgres-tests` feature: `cargo test -p berth-store --features
+//! postgres-tests`, as `scripts/test` runs it. The tests keep to what every backend
 //! shares: a statement the database refuses ends its transaction (PostgreSQL aborts the whole
 //! transaction there), and what it left behind is checked from a fresh connection.
 
 use store::{
-    AccountRow, ApiKeyRow, Backend, Db, EntityGrantRow, EventRow, FirewallRow, GroupRow, HostRow, InstanceRow,
+    AccountRow, ApiKeyRow, Backend, Db, EntityGrantRow, EventRow, Failure, FirewallRow, GroupRow, HostRow, InstanceRow,
     MemberRow, MigrationRow, NewEvent, NewGroup, NewHost, NewInstance, NewMigration, OperationRow, RegionRow,
     RepairNoteRow, Size, Store, StoreError, TokenRow,
 };
@@ -22,10 +24,11 @@ use store::{
 /// Stamps every test once per backend: `backends` are functions returning a [`Fixture`],
 /// `tests` are functions taking one.
 macro_rules! conformance {
-    (backends: [$($backend:ident),+ $(,)?], tests: $tests:tt $(,)?) => {
-        $(conformance!(@stamp $backend $tests);)+
+    (backends: [$($(#[$attribute:meta])* $backend:ident),+ $(,)?], tests: $tests:tt $(,)?) => {
+        $(conformance!(@stamp [$(#[$attribute])*] $backend $tests);)+
     };
-    (@stamp $backend:ident [$($test:ident),+ $(,)?]) => {
+    (@stamp [$(#[$attribute:meta])*] $backend:ident [$($test:ident),+ $(,)?]) => {
+        $(#[$attribute])*
         mod $backend {
             $(
                 #[tokio::test]
@@ -67,6 +70,17 @@ async fn sqlite() -> Fixture {
     let url = dir.path().join("berth.db").to_str().expect("a UTF-8 temporary path").to_string();
     let store = Store::open(&url).await.expect("a fresh SQLite store");
     Fixture { backend: Backend::Sqlite, url, store, _place: Box::new(dir) }
+}
+
+/// PostgreSQL: a new database on the server that `BERTH_TEST_POSTGRES_URL` names. Stamped only
+/// with the `postgres-tests` feature, which `scripts/test` turns on after starting a server.
+#[cfg(feature = "postgres-tests")]
+async fn postgres() -> Fixture {
+    let server = store::testing::postgres_server()
+        .expect("the postgres-tests feature needs BERTH_TEST_POSTGRES_URL: a PostgreSQL server to create databases on");
+    let url = store::testing::postgres_database(&server).await.expect("a fresh PostgreSQL database");
+    let store = Store::open(&url).await.expect("a fresh PostgreSQL store");
+    Fixture { backend: Backend::Postgres, url, store, _place: Box::new(()) }
 }
 
 // Test data. Times are fixed so that every stored time can be asserted exactly.
@@ -2449,7 +2463,7 @@ async fn migration_fail_records_the_failure_and_takes_it_off_the_running_lists(f
     let into_group = |instance: i64| NewMigration { target_group_id: Some(group), ..new_migration(&w, instance, NOW) };
     let doomed = db.migration_insert(&into_group(i1), NOW).await?.id;
     let running = db.migration_insert(&into_group(i2), NOW).await?;
-    assert!(db.migration_claim(doomed, "agent-a", NOW + 100, NOW).await?);
+    assert!(db.migration_claim(doomed, "agent-a", NOW + 100).await?);
     let claimed = db.migration_get(doomed).await?.expect("the migration exists");
     tx.commit().await?;
 
@@ -2490,14 +2504,14 @@ async fn migration_claim_gives_a_running_migration_to_one_agent_only(f: Fixture)
 
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
-    assert!(!db.migration_claim(queued.id, "agent-a", LATER, NOW).await?, "a queued migration is not claimed");
-    assert!(!db.migration_claim(finished.id, "agent-a", LATER, NOW).await?, "a finished migration is not claimed");
-    assert!(!db.migration_claim(running.id + 1000, "agent-a", LATER, NOW).await?, "an unknown one is not claimed");
-    assert!(db.migration_claim(running.id, "agent-a", LATER, NOW).await?);
-    assert!(!db.migration_claim(running.id, "agent-b", LATER + 1, NOW + 1).await?, "another agent cannot take it");
-    assert!(!db.migration_claim(running.id, "agent-a", LATER + 1, NOW + 1).await?, "its holder renews, not claims");
+    assert!(!db.migration_claim(queued.id, "agent-a", LATER).await?, "a queued migration is not claimed");
+    assert!(!db.migration_claim(finished.id, "agent-a", LATER).await?, "a finished migration is not claimed");
+    assert!(!db.migration_claim(running.id + 1000, "agent-a", LATER).await?, "an unknown one is not claimed");
+    assert!(db.migration_claim(running.id, "agent-a", LATER).await?);
+    assert!(!db.migration_claim(running.id, "agent-b", LATER + 1).await?, "another agent cannot take it");
+    assert!(!db.migration_claim(running.id, "agent-a", LATER + 1).await?, "its holder renews, not claims");
     assert!(
-        !db.migration_claim(running.id, "agent-b", LATER * 2, LATER + 1).await?,
+        !db.migration_claim(running.id, "agent-b", LATER * 2).await?,
         "nor can another agent once the lease ran out: that migration is rolled back instead"
     );
     tx.commit().await?;
@@ -2519,8 +2533,8 @@ async fn migration_heartbeat_extends_only_its_holders_live_lease(f: Fixture) -> 
     let held = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
     let unclaimed = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
     let done = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?.id;
-    assert!(db.migration_claim(held.id, "agent-a", NOW + 100, NOW).await?);
-    assert!(db.migration_claim(done, "agent-a", NOW + 100, NOW).await?);
+    assert!(db.migration_claim(held.id, "agent-a", NOW + 100).await?);
+    assert!(db.migration_claim(done, "agent-a", NOW + 100).await?);
     db.migration_finish(done, "succeeded", NOW + 1).await?;
     let done = db.migration_get(done).await?.expect("the migration exists");
     tx.commit().await?;
@@ -2559,9 +2573,9 @@ async fn migrations_lease_expired_lists_running_migrations_whose_lease_ran_out(f
     let [late, early, unclaimed, done] = inserted[..] else { unreachable!() };
     db.migration_insert(&queued_migration(&w, instance, Some(1)), NOW).await?;
     // Leases that end against the id order.
-    assert!(db.migration_claim(late, "agent-b", NOW + 300, NOW).await?);
-    assert!(db.migration_claim(early, "agent-a", NOW + 100, NOW).await?);
-    assert!(db.migration_claim(done, "agent-c", NOW + 50, NOW).await?);
+    assert!(db.migration_claim(late, "agent-b", NOW + 300).await?);
+    assert!(db.migration_claim(early, "agent-a", NOW + 100).await?);
+    assert!(db.migration_claim(done, "agent-c", NOW + 50).await?);
     db.migration_finish(done, "succeeded", NOW + 10).await?;
     tx.commit().await?;
 
@@ -3135,8 +3149,175 @@ async fn two_operator_tokens_cannot_share_a_hash(f: Fixture) -> Outcome {
     Ok(())
 }
 
+// Concurrency: locks, leases, claims and failures.
+
+async fn meta_claim_sets_a_key_only_once(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    assert!(tx.db().meta_claim("seeded", "first").await?);
+    assert!(!tx.db().meta_claim("seeded", "second").await?, "a claimed key stays claimed");
+    tx.commit().await?;
+    let mut tx = f.store.write().await?;
+    assert!(!tx.db().meta_claim("seeded", "third").await?);
+    assert!(tx.db().meta_claim("other", "x").await?, "keys are claimed one by one");
+    drop(tx);
+    let mut conn = f.store.read().await?;
+    assert_eq!(conn.db().meta_get("seeded").await?, Some("first".to_string()));
+    assert_eq!(conn.db().meta_get("other").await?, None, "a dropped claim is no claim");
+    Ok(())
+}
+
+/// The guarantee every re-validation rests on: once a change has locked a group, another
+/// change that locks it too reads its members only after the first has ended, and then sees
+/// what the first committed. (On SQLite the second change waits for the one writer; on
+/// PostgreSQL it waits for the row lock.)
+async fn a_change_that_locks_a_group_holds_off_another_until_it_commits(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let group = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let first = db.instance_insert(&new_instance(w.alice, "web-1", "us-east", w.east[0]), NOW).await?.id;
+    let second = db.instance_insert(&new_instance(w.alice, "web-2", "us-east", w.east[1]), NOW).await?.id;
+    tx.commit().await?;
+
+    let mut holder = f.store.write().await?;
+    holder.db().groups_lock(&[group]).await?;
+    let store = f.store.clone();
+    let (locked_tx, mut locked) = tokio::sync::oneshot::channel();
+    let waiter = tokio::spawn(async move {
+        let mut tx = store.write().await?;
+        tx.db().groups_lock(&[group]).await?;
+        let _ = locked_tx.send(());
+        let members = tx.db().members_of_groups(&[group]).await?;
+        tx.db().member_insert(w.alice, group, second).await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(members)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(locked.try_recv().is_err(), "the second change must wait for the first");
+    holder.db().member_insert(w.alice, group, first).await?;
+    holder.commit().await?;
+
+    let seen = waiter.await.expect("the waiting change ends")?;
+    assert_eq!(member_pairs(&seen), [(group, first)], "the second change sees what the first committed");
+    let members = f.store.read().await?.db().members_of_groups(&[group]).await?;
+    assert_eq!(member_pairs(&members), [(group, first), (group, second)], "join order follows commit order");
+    Ok(())
+}
+
+/// Every lock query takes what it names, whatever else exists, and never fails on ids that
+/// are gone or on an empty list.
+async fn every_lock_can_be_taken_inside_a_change(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let group = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
+    let instance = db.instance_insert(&new_instance(w.alice, "web-1", "us-east", w.east[0]), NOW).await?.id;
+    let migration = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?.id;
+    tx.commit().await?;
+
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    db.account_lock(w.alice).await?;
+    db.groups_lock(&[group, group + 1000]).await?;
+    db.groups_lock(&[]).await?;
+    db.instances_lock(&[instance]).await?;
+    db.migration_lock(migration).await?;
+    db.hosts_lock(&[w.east[1], w.east[0]]).await?;
+    db.region_hosts_lock("us-east").await?;
+    db.region_hosts_lock("nowhere").await?;
+    assert!(db.host_reserve(w.east[0], SMALL).await?, "a change writes what it locked");
+    tx.commit().await?;
+    assert_eq!(used(&f.store.read().await?.db().host_get(w.east[0]).await?.expect("the host")), SMALL);
+    Ok(())
+}
+
+async fn the_database_clock_tells_the_time(f: Fixture) -> Outcome {
+    let system = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis();
+    let system = i64::try_from(system).expect("a time that fits");
+    let first = f.store.read().await?.db().clock().await?;
+    assert!((first - system).abs() < 5_000, "the database's clock {first} is far from this machine's {system}");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let second = f.store.read().await?.db().clock().await?;
+    assert!(second > first, "the clock moves: {first} then {second}");
+    Ok(())
+}
+
+async fn a_lease_has_one_holder_until_it_runs_out(f: Fixture) -> Outcome {
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(db.lease_get("background").await?, None);
+    let a = db.lease_acquire("background", "a", 60_000).await?.expect("a free lease is taken");
+    assert_eq!((a.name.as_str(), a.holder.as_str()), ("background", "a"));
+    assert!(a.expires_at >= a.acquired_at + 60_000);
+    assert_eq!(db.lease_acquire("background", "b", 60_000).await?, None, "a held lease is not taken");
+    assert!(db.lease_acquire("other", "b", 60_000).await?.is_some(), "leases are held one by one");
+
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let renewed = db.lease_acquire("background", "a", 60_000).await?.expect("its holder renews it");
+    assert_eq!(renewed.acquired_at, a.acquired_at, "a renewal keeps the time it was first taken");
+    assert!(renewed.expires_at > a.expires_at, "a renewal pushes the expiry");
+    assert_eq!(db.lease_get("background").await?, Some(renewed.clone()));
+
+    // Shortened to nothing by its holder, it runs out, and another takes it.
+    db.lease_acquire("background", "a", -1).await?.expect("its holder renews it");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let b = db.lease_acquire("background", "b", 60_000).await?.expect("a lease that ran out is taken");
+    assert_eq!(b.holder, "b");
+    assert!(b.acquired_at > a.acquired_at, "a new holder's lease starts anew");
+    assert_eq!(db.lease_acquire("background", "a", 60_000).await?, None, "the old holder lost it");
+
+    assert!(!db.lease_release("background", "a").await?, "only the holder gives a lease up");
+    assert!(db.lease_release("background", "b").await?);
+    assert_eq!(db.lease_get("background").await?, None);
+    assert!(db.lease_acquire("background", "a", 60_000).await?.is_some(), "a lease given up is free");
+    Ok(())
+}
+
+/// Two processes asking for one free lease at the same moment: exactly one gets it.
+async fn a_free_lease_goes_to_exactly_one_of_many_at_once(f: Fixture) -> Outcome {
+    let mut askers = Vec::new();
+    for holder in 0..8 {
+        let store = f.store.clone();
+        askers.push(tokio::spawn(async move {
+            let mut conn = store.read().await?;
+            conn.db().lease_acquire("background", &format!("holder-{holder}"), 60_000).await
+        }));
+    }
+    let mut winners = Vec::new();
+    for asker in askers {
+        if let Some(lease) = asker.await.expect("the asker ends")? {
+            winners.push(lease.holder);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let stored = f.store.read().await?.db().lease_get("background").await?.expect("the lease is held");
+    assert_eq!(stored.holder, winners[0]);
+    Ok(())
+}
+
+async fn errors_say_whether_to_retry(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    tx.db().account_insert("alice", NOW).await?;
+    let duplicate = tx.db().account_insert("alice", NOW).await;
+    assert!(is_unique_violation(&duplicate));
+    assert_eq!(duplicate.expect_err("a duplicate").failure(), Failure::Duplicate);
+    drop(tx);
+    let mut tx = f.store.write().await?;
+    let unknown = tx.db().user_insert(12_345, "nobody", "n@example.com", false, NOW).await;
+    assert_eq!(unknown.expect_err("an unknown account").failure(), Failure::Other, "a broken constraint is a bug");
+    drop(tx);
+    f.store.close().await;
+    let closed = f.store.read().await.expect_err("a closed store has no connection");
+    assert_eq!(closed.failure(), Failure::Unavailable);
+    Ok(())
+}
+
 conformance! {
-    backends: [sqlite],
+    backends: [
+        sqlite,
+        #[cfg(feature = "postgres-tests")]
+        postgres,
+    ],
     tests: [
         the_store_and_its_connections_report_their_backend,
         ping_answers_on_an_open_store,
@@ -3248,5 +3429,12 @@ conformance! {
         operations_purge_forgets_only_those_created_before_the_cutoff,
         operator_tokens_exist_only_for_their_exact_hash,
         two_operator_tokens_cannot_share_a_hash,
+        meta_claim_sets_a_key_only_once,
+        a_change_that_locks_a_group_holds_off_another_until_it_commits,
+        every_lock_can_be_taken_inside_a_change,
+        the_database_clock_tells_the_time,
+        a_lease_has_one_holder_until_it_runs_out,
+        a_free_lease_goes_to_exactly_one_of_many_at_once,
+        errors_say_whether_to_retry,
     ],
 }

@@ -236,7 +236,9 @@ pub(crate) struct ErrorBody {
 pub(crate) struct ErrorDetail {
     /// A stable code: `invalid_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
     /// `limit_exceeded`, `placement_refused`, `method_not_allowed`, `payload_too_large`,
-    /// `rate_limited`, `internal`.
+    /// `rate_limited`, `unavailable` (the database cannot be reached; 503 with `Retry-After`),
+    /// `contended` (the change kept colliding with concurrent ones and was not applied; 503 with
+    /// `Retry-After`), `internal`.
     code: &'static str,
     /// What went wrong, for people.
     message: String,
@@ -264,7 +266,7 @@ impl V1Error {
 
 impl IntoResponse for V1Error {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(ErrorBody { error: self.detail })).into_response()
+        crate::with_retry_after(self.status, axum::Json(ErrorBody { error: self.detail }))
     }
 }
 
@@ -283,6 +285,12 @@ impl From<Error> for V1Error {
             }
             Error::Unauthenticated => {
                 V1Error::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid operator token is required", None)
+            }
+            Error::Unavailable => {
+                V1Error::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", crate::unavailable_reason(&error), None)
+            }
+            Error::Contended => {
+                V1Error::new(StatusCode::SERVICE_UNAVAILABLE, "contended", crate::unavailable_reason(&error), None)
             }
             Error::Store(_) | Error::Internal(_) => {
                 tracing::error!(error = ?error, "request failed");

@@ -147,7 +147,7 @@ impl ExoError {
 
 impl IntoResponse for ExoError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({"message": self.message}))).into_response()
+        crate::with_retry_after(self.status, axum::Json(json!({"message": self.message})))
     }
 }
 
@@ -161,6 +161,9 @@ impl From<Error> for ExoError {
             Error::Forbidden { reason } => ExoError::forbidden(reason),
             Error::NotFound { what } => ExoError::not_found(format!("{what} not found")),
             Error::Unauthenticated => ExoError::forbidden("Invalid request signature"),
+            Error::Unavailable | Error::Contended => {
+                ExoError::new(StatusCode::SERVICE_UNAVAILABLE, crate::unavailable_reason(&error))
+            }
             Error::Store(_) | Error::Internal(_) => {
                 tracing::error!(error = ?error, "request failed");
                 ExoError::new(StatusCode::INTERNAL_SERVER_ERROR, "An unexpected error occurred; please try again")

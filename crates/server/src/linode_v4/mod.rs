@@ -163,7 +163,7 @@ impl IntoResponse for LinodeError {
         if let Some(field) = self.field {
             error["field"] = Value::String(field);
         }
-        (self.status, axum::Json(json!({"errors": [error]}))).into_response()
+        crate::with_retry_after(self.status, axum::Json(json!({"errors": [error]})))
     }
 }
 
@@ -177,6 +177,9 @@ impl From<Error> for LinodeError {
             Error::NotFound { .. } => LinodeError::not_found(),
             Error::Forbidden { reason } => LinodeError::new(StatusCode::FORBIDDEN, reason, None),
             Error::Unauthenticated => LinodeError::new(StatusCode::UNAUTHORIZED, "Invalid Token", None),
+            Error::Unavailable | Error::Contended => {
+                LinodeError::new(StatusCode::SERVICE_UNAVAILABLE, crate::unavailable_reason(&error), None)
+            }
             Error::Store(_) | Error::Internal(_) => {
                 tracing::error!(error = ?error, "request failed");
                 LinodeError::new(

@@ -1,5 +1,7 @@
 //! The harness of the server's integration tests: the real application on `127.0.0.1:0` with a
-//! fresh SQLite database, and typed helpers to call it.
+//! fresh database, and typed helpers to call it. The database is a SQLite file, or a new
+//! database on the PostgreSQL server that `BERTH_TEST_POSTGRES_URL` names (`scripts/test` runs
+//! the suite both ways).
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
@@ -90,8 +92,8 @@ pub async fn spawn_app_with_settings(settings: server::Settings) -> TestApp {
 pub async fn spawn(setup: Setup) -> TestApp {
     let Setup { fleet, server: server_settings, core: settings } = setup;
     let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("berth.db");
-    let store = store::Store::open(path.to_str().unwrap()).await.expect("open the store");
+    let url = store::testing::fresh_database(dir.path()).await.expect("a fresh database");
+    let store = store::Store::open(&url).await.expect("open the store");
     let berth = Arc::new(Berth::new(store, settings));
     let token = "test-token-0123456789abcdef".to_string();
     let api_key = "EXOtest0123456789abcdef0".to_string();
