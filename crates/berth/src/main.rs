@@ -95,6 +95,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = stop.send(true);
     });
+    let _serving = claim_sqlite_file(&config.database)?;
     let store = open_store(&config.database, stopped.clone()).await?;
     let secret_key = secret_key(&config.secret_key_file, &store).await?;
     let settings = Settings {
@@ -150,6 +151,45 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A SQLite file serves one berth process (one writer, and each process keeps its fleets in
+/// memory): the first to serve it holds an exclusive lock on `PATH.lock` for as long as it
+/// runs, and any other is refused. The operating system drops the lock when the process ends,
+/// however it ends. Several processes share a database on PostgreSQL.
+fn claim_sqlite_file(database: &str) -> anyhow::Result<Option<std::fs::File>> {
+    use std::io::{Read, Seek, Write};
+    let Some(path) = store::sqlite_path(database) else { return Ok(None) };
+    let lock_path = format!("{path}.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {lock_path}"))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            writeln!(file, "{}", std::process::id())?;
+            Ok(Some(file))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => String::new(),
+                pid => format!(" (process {pid})"),
+            };
+            anyhow::bail!(
+                "another berth process{holder} already serves the SQLite database {path}: a SQLite file \
+                 serves one process; to run several berth processes on one database, use PostgreSQL \
+                 (--database postgres://...)"
+            )
+        }
+        Err(std::fs::TryLockError::Error(error)) => Err(error).with_context(|| format!("locking {lock_path}")),
+    }
 }
 
 /// Opens the database, waiting for it while it cannot be reached (a server that starts after

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::start;
+use common::{Place, start};
 use serde_json::{Value, json};
 
 const OPERATOR: &str = "cli-operator-token-0123456789";
@@ -48,11 +48,8 @@ fn linode_create(url: &str, region: &str, group: Option<i64>) -> Value {
 
 #[test]
 fn the_operator_lists_shows_drains_and_reactivates_hosts_from_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(
-        &dir.path().join("berth.db"),
-        &["--demo-token", TOKEN, "--operator-token", OPERATOR, "--migration-seconds", "0.2"],
-    );
+    let place = Place::new();
+    let server = start(&place, &["--demo-token", TOKEN, "--operator-token", OPERATOR, "--migration-seconds", "0.2"]);
     let url = server.address.clone();
 
     let hosts = json_of(&berth(&url, &["hosts", "list", "--region", "us-mia", "--json"]));

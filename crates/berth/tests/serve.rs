@@ -1,12 +1,12 @@
-//! `berth serve` as a user runs it: the real binary, a database file on disk, signals.
+//! `berth serve` as a user runs it: the real binary, a database (a file on disk, or a
+//! PostgreSQL database), signals.
 
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::Command;
 
-use common::start;
+use common::{Place, start};
 
 use serde_json::{Value, json};
 
@@ -26,10 +26,9 @@ fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Valu
 
 #[test]
 fn serve_seeds_the_demo_once_keeps_everything_across_restarts_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("berth.db");
+    let place = Place::new();
 
-    let first = start(&database, &["--demo-token", TOKEN]);
+    let first = start(&place, &["--demo-token", TOKEN]);
     let (status, group) = call(
         reqwest::Method::POST,
         format!("{}/v4/placement/groups", first.address),
@@ -47,13 +46,13 @@ fn serve_seeds_the_demo_once_keeps_everything_across_restarts_and_stops_on_sigte
     let output = first.stop();
     assert!(output.iter().any(|l| l.contains(&format!("Demo token (Linode): {TOKEN}"))), "{output:#?}");
 
-    let credentials = Path::new(&format!("{}.credentials", database.display())).to_path_buf();
+    let credentials = place.credentials_file();
     let mode = std::fs::metadata(&credentials).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the credentials file is readable only by its owner");
     assert!(std::fs::read_to_string(&credentials).unwrap().contains(&format!("LINODE_TOKEN={TOKEN}")));
 
     // A second start neither seeds again nor changes the token, whatever the flag says.
-    let second = start(&database, &["--demo-token", "another-token-0123456789"]);
+    let second = start(&place, &["--demo-token", "another-token-0123456789"]);
     let (status, regions) = call(reqwest::Method::GET, format!("{}/v4/regions", second.address), None);
     assert_eq!(status, 200);
     assert_eq!(regions["results"], 6);
@@ -88,4 +87,31 @@ fn a_bad_configuration_is_refused_before_anything_starts() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unsupported database URL"), "{output:?}");
+}
+
+#[test]
+fn a_second_process_on_one_sqlite_file_is_refused_and_the_file_is_free_again_once_the_first_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let place = Place::with_database(dir.path().join("berth.db").display().to_string());
+    let first = start(&place, &["--demo-token", TOKEN]);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &place.database])
+        .current_dir(place.dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("another berth process (process {})", first.child.id())), "{stderr}");
+    assert!(stderr.contains("use PostgreSQL"), "{stderr}");
+    let (status, _) = call(reqwest::Method::GET, format!("{}/v4/regions", first.address), None);
+    assert_eq!(status, 200, "the first process serves on");
+
+    // A crash frees the file as well as a clean stop does.
+    first.kill();
+    let second = start(&place, &[]);
+    let (status, regions) = call(reqwest::Method::GET, format!("{}/v4/regions", second.address), None);
+    assert_eq!(status, 200);
+    assert_eq!(regions["results"], 6);
+    second.stop();
 }

@@ -251,7 +251,8 @@ impl Tx {
     }
 }
 
-fn sqlite_path(url: &str) -> Option<&str> {
+/// The file of a SQLite database URL (a path, or `sqlite://PATH`); `None` for any other URL.
+pub fn sqlite_path(url: &str) -> Option<&str> {
     if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         let path = rest.split('?').next().unwrap_or(rest);
         // An in-memory database would be a different, empty one on every pooled connection.

@@ -1,12 +1,79 @@
-//! The harness of the binary's tests: `berth serve` started for real on a free port.
+//! The harness of the binary's tests: `berth serve` started for real on a free port, on a
+//! fresh database: a SQLite file, or a new database on the PostgreSQL server that
+//! `BERTH_TEST_POSTGRES_URL` names (`scripts/test` runs these tests both ways).
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod fleet;
+
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+/// Where a test's berth processes keep their state: a temporary directory (their working
+/// directory, with the secret key they share) and the database.
+pub struct Place {
+    pub dir: tempfile::TempDir,
+    /// What `--database` is given: a SQLite file in `dir`, or a PostgreSQL URL.
+    pub database: String,
+}
+
+impl Place {
+    pub fn new() -> Place {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().to_path_buf();
+        let database = block_on(async move { store::testing::fresh_database(&path).await }).expect("a fresh database");
+        Place { dir, database }
+    }
+
+    /// A place whose database is `database`.
+    pub fn with_database(database: String) -> Place {
+        Place { dir: tempfile::tempdir().expect("a temporary directory"), database }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database.starts_with("postgres://")
+    }
+
+    /// Where berth writes the demo credentials when it seeds the demo.
+    pub fn credentials_file(&self) -> PathBuf {
+        if self.is_postgres() {
+            self.dir.path().join("berth.credentials")
+        } else {
+            PathBuf::from(format!("{}.credentials", self.database))
+        }
+    }
+
+    /// Every invariant of a region, as the engine's `check()` finds it over the database (and
+    /// the hosts' usage counters against their instances): the violations, as sentences.
+    pub fn region_check(&self, region: &str) -> Vec<String> {
+        let database = self.database.clone();
+        let region = berth_core::RegionId::parse(region).expect("a region id");
+        block_on(async move {
+            let store = store::Store::open(&database).await.expect("open the database");
+            let berth = berth_core::Berth::new(store.clone(), berth_core::Settings::default());
+            let violations = berth.region_check(&region).await.expect("check the region");
+            store.close().await;
+            violations
+        })
+    }
+}
+
+/// Runs a future to completion on a runtime of its own, on a thread of its own: callable from
+/// blocking tests and from async ones alike.
+pub fn block_on<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime").block_on(future)
+    })
+    .join()
+    .expect("the future completes")
+}
 
 pub struct Running {
     pub child: Child,
@@ -14,16 +81,18 @@ pub struct Running {
     output: mpsc::Receiver<String>,
 }
 
-/// Starts `berth serve` on a free port and waits for its ready line.
-pub fn start(database: &Path, extra: &[&str]) -> Running {
+/// Starts `berth serve` on a free port, on `place`, and waits for its ready line.
+pub fn start(place: &Place, extra: &[&str]) -> Running {
     // `Running` waits for the child when it is dropped, which the lint cannot see.
     #[allow(clippy::zombie_processes)]
     let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
-        .arg(database)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &place.database])
         .args(extra)
+        .current_dir(place.dir.path())
         .env("RUST_LOG", "info")
         .env_remove("BERTH_DEMO_TOKEN")
+        .env_remove("BERTH_DATABASE_URL")
+        .env_remove("BERTH_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -81,6 +150,12 @@ impl Drop for Running {
 impl Running {
     pub fn lines(&self) -> Vec<String> {
         self.output.try_iter().collect()
+    }
+
+    /// Kills the process at once, as a crash or a lost machine would.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill berth");
+        self.child.wait().expect("reap berth");
     }
 
     /// Sends SIGTERM and requires a clean exit.

@@ -1,0 +1,172 @@
+//! Driving berth over HTTP as many clients at once: a fleet of our own through `/v1`, strict
+//! groups and instance creates through the Linode dialect. The concurrency test and the load
+//! harness (`examples/load.rs`) share it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The instance type every create asks for: 2 vCPUs, 4 GiB of memory, 80 GiB of disk.
+pub const TYPE: &str = "g6-standard-2";
+
+/// One berth process, as the demo account and the operator reach it.
+#[derive(Clone, Debug)]
+pub struct Api {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub token: String,
+    pub operator: String,
+}
+
+/// What became of one create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Created {
+        id: i64,
+        group: i64,
+    },
+    /// A 400 saying no host can take it: the refusal a full fleet gives.
+    Refused {
+        group: i64,
+        reason: String,
+    },
+    /// Anything else: an answer berth should never give here.
+    Failed {
+        group: i64,
+        status: u16,
+        body: String,
+    },
+}
+
+impl Api {
+    pub fn new(base: &str, token: &str, operator: &str) -> Api {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("an HTTP client");
+        Api { client, base: base.to_string(), token: token.to_string(), operator: operator.to_string() }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.expect("berth answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// `POST /v1/...` as the operator; panics unless it succeeds.
+    pub async fn operator_post(&self, path: &str, body: Value) -> Value {
+        let request = self.client.post(format!("{}/v1{path}", self.base)).bearer_auth(&self.operator).json(&body);
+        let (status, reply) = self.send(request).await;
+        assert!((200..300).contains(&status), "POST /v1{path} answered {status}: {reply}");
+        reply
+    }
+
+    /// `GET /v1/...` as the operator; panics unless it succeeds.
+    pub async fn operator_get(&self, path: &str) -> Value {
+        let request = self.client.get(format!("{}/v1{path}", self.base)).bearer_auth(&self.operator);
+        let (status, reply) = self.send(request).await;
+        assert_eq!(status, 200, "GET /v1{path}: {reply}");
+        reply
+    }
+
+    /// A region of `hosts` hosts spread over `racks` racks, each of `vcpus` vCPUs and two
+    /// GiB of memory per vCPU (so vCPUs run out first).
+    pub async fn region_create(&self, region: &str, hosts: usize, racks: usize, vcpus: u32) {
+        self.operator_post(
+            "/regions",
+            json!({"id": region, "label": region, "country": "us", "max_members_per_group": 1000}),
+        )
+        .await;
+        for host in 0..hosts {
+            self.operator_post(
+                "/hosts",
+                json!({
+                    "region": region,
+                    "rack": format!("r{}", host % racks),
+                    "capacity": {"vcpus": vcpus, "memory_mib": u64::from(vcpus) * 2048, "disk_mib": 4_194_304},
+                }),
+            )
+            .await;
+        }
+    }
+
+    /// A strict anti-affinity group (one member per host) in `region`.
+    pub async fn group_create(&self, region: &str, label: &str) -> i64 {
+        let request = self
+            .client
+            .post(format!("{}/v4/placement/groups", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"label": label, "region": region, "placement_group_type": "anti_affinity:local",
+                "placement_group_policy": "strict"}));
+        let (status, reply) = self.send(request).await;
+        assert_eq!(status, 200, "creating group {label}: {reply}");
+        reply["id"].as_i64().expect("a group id")
+    }
+
+    /// Creates one Linode of [`TYPE`] in `region`, in `group`.
+    pub async fn linode_create(&self, region: &str, group: i64) -> Outcome {
+        let request = self
+            .client
+            .post(format!("{}/v4/linode/instances", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"type": TYPE, "region": region, "placement_group": {"id": group}}));
+        let (status, reply) = self.send(request).await;
+        let reason = reply["errors"][0]["reason"].as_str().unwrap_or_default().to_string();
+        match status {
+            200 => Outcome::Created { id: reply["id"].as_i64().expect("a Linode id"), group },
+            400 if reason.starts_with("No host in ") => Outcome::Refused { group, reason },
+            _ => Outcome::Failed { group, status, body: reply.to_string() },
+        }
+    }
+
+    /// Whether the engine, asked now, finds a host for one more member of `group`.
+    pub async fn fits(&self, region: &str, group: i64) -> bool {
+        let explained =
+            self.operator_post("/explain/placement", json!({"region": region, "type": TYPE, "groups": [group]})).await;
+        !explained["chosen"].is_null()
+    }
+}
+
+/// What a race of creates did.
+#[derive(Debug)]
+pub struct Race {
+    pub outcomes: Vec<Outcome>,
+    pub elapsed: Duration,
+}
+
+impl Race {
+    pub fn created(&self) -> usize {
+        self.outcomes.iter().filter(|o| matches!(o, Outcome::Created { .. })).count()
+    }
+
+    pub fn refused(&self) -> usize {
+        self.outcomes.iter().filter(|o| matches!(o, Outcome::Refused { .. })).count()
+    }
+
+    pub fn failed(&self) -> Vec<&Outcome> {
+        self.outcomes.iter().filter(|o| matches!(o, Outcome::Failed { .. })).collect()
+    }
+}
+
+/// `clients` clients at once, each sending `per_client` creates in turn, spread over `groups`
+/// (client `c`'s `n`th create goes to group `(c + n) % groups.len()`) and over the processes
+/// behind `apis` (client `c` talks to process `c % apis.len()`).
+pub async fn race(apis: &[Api], region: &str, groups: &[i64], clients: usize, per_client: usize) -> Race {
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for client in 0..clients {
+        let api = apis[client % apis.len()].clone();
+        let region = region.to_string();
+        let groups = groups.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::with_capacity(per_client);
+            for n in 0..per_client {
+                outcomes.push(api.linode_create(&region, groups[(client + n) % groups.len()]).await);
+            }
+            outcomes
+        }));
+    }
+    let mut outcomes = Vec::with_capacity(clients * per_client);
+    for task in tasks {
+        outcomes.extend(task.await.expect("a client ends"));
+    }
+    Race { outcomes, elapsed: started.elapsed() }
+}
