@@ -15,6 +15,9 @@ use crate::migrations::Begin;
 use crate::model::*;
 use crate::{Berth, now};
 
+/// The labels that are unique among an account's Linodes (`Db::label_lock`).
+const LINODE_LABELS: &str = "linode";
+
 /// How many times a change is re-planned when the fleet moved under it before giving up.
 pub(crate) const PLACEMENT_ATTEMPTS: usize = 4;
 
@@ -81,16 +84,18 @@ impl Berth {
         let compliant_only = create.groups.iter().any(|c| c.compliant_only);
         let label = match &create.label {
             Some(label) => label.clone(),
-            None => Label::parse("label", &format!("linode-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))?,
+            // 64 random bits: an account would need billions of Linodes before two defaults
+            // met (and a meeting would be refused as a taken label).
+            None => Label::parse("label", &format!("linode-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]))?,
         };
         let want = Want { region: &region.id, size, groups: &groups, moving: None, avoid: &[], compliant_only };
         for attempt in 0..PLACEMENT_ATTEMPTS {
             let outcome = async {
                 let mut tx = self.store.write().await?;
-                lock_placement(&mut tx.db(), &want, &[], &[], attempt).await?;
                 if create.unique_label {
-                    tx.db().account_lock(principal.account.0).await?;
+                    tx.db().label_lock(LINODE_LABELS, principal.account.0, label.as_str()).await?;
                 }
+                lock_placement(&mut tx.db(), &want, &[], &[], attempt).await?;
                 let placement = self.choose(&mut tx.db(), &want, attempt > 0).await?;
                 let new = NewInstance {
                     uuid: uuid::Uuid::new_v4().to_string(),
@@ -236,8 +241,10 @@ impl Berth {
     ) -> Result<InstanceView> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        if update.unique_label {
-            db.account_lock(principal.account.0).await?;
+        if let Some(label) = &update.label
+            && update.unique_label
+        {
+            db.label_lock(LINODE_LABELS, principal.account.0, label.as_str()).await?;
         }
         let instance = instance_get(&mut db, principal, id).await?;
         principal.require_change(EntityKind::Linode, id.0, "Linode")?;

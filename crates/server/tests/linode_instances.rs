@@ -303,3 +303,45 @@ async fn concurrent_creates_into_strict_groups_never_break_them_or_overcommit_a_
     }
     app.assert_consistent("race-1").await;
 }
+
+#[tokio::test]
+async fn of_concurrent_creates_with_one_label_exactly_one_wins_and_the_others_hear_why() {
+    let app = spawn_app().await;
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let client = app.client.clone();
+        let url = format!("{}/v4/linode/instances", app.address);
+        let token = app.token.clone();
+        // Half want the contested label; the others a label of their own, which never waits.
+        let label = if n % 2 == 0 { "contested".to_string() } else { format!("own-{n}") };
+        tasks.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"type": "g6-nanode-1", "region": "us-mia", "label": label}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            (status, body)
+        }));
+    }
+    let (mut won, mut refused) = (0, 0);
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::OK => won += 1,
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(body["errors"][0]["field"], "label", "{body}");
+                assert!(body["errors"][0]["reason"].as_str().unwrap().contains("unique"), "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((won, refused), (7, 5), "one contested create and the six others win");
+    let listed = app.get("/v4/linode/instances?page_size=500").await;
+    let contested = listed.body["data"].as_array().unwrap().iter().filter(|l| l["label"] == "contested").count();
+    assert_eq!(contested, 1);
+}

@@ -3204,6 +3204,40 @@ async fn a_change_that_locks_a_group_holds_off_another_until_it_commits(f: Fixtu
     Ok(())
 }
 
+/// Two changes that want one label for their resources wait for each other, and the second
+/// then finds the label taken; on PostgreSQL a change that wants another label does not wait.
+async fn a_change_that_locks_a_label_holds_off_another_for_that_label_only(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let w = world(&mut tx.db()).await?;
+    tx.commit().await?;
+
+    let mut holder = f.store.write().await?;
+    holder.db().label_lock("linode", w.alice, "web-1").await?;
+    if f.backend == Backend::Postgres {
+        let mut other = f.store.write().await?;
+        other.db().label_lock("linode", w.alice, "web-2").await?;
+        other.db().label_lock("linode", w.bob, "web-1").await?;
+        other.db().label_lock("group", w.alice, "web-1").await?;
+        other.commit().await?;
+    }
+    let store = f.store.clone();
+    let (locked_tx, mut locked) = tokio::sync::oneshot::channel();
+    let waiter = tokio::spawn(async move {
+        let mut tx = store.write().await?;
+        tx.db().label_lock("linode", w.alice, "web-1").await?;
+        let _ = locked_tx.send(());
+        let taken = tx.db().instance_label_taken(w.alice, "web-1", None).await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(taken)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(locked.try_recv().is_err(), "the second change must wait for the first");
+    holder.db().instance_insert(&new_instance(w.alice, "web-1", "us-east", w.east[0]), NOW).await?;
+    holder.commit().await?;
+    assert!(waiter.await.expect("the waiting change ends")?, "the second change sees the label taken");
+    Ok(())
+}
+
 /// Every lock query takes what it names, whatever else exists, and never fails on ids that
 /// are gone or on an empty list.
 async fn every_lock_can_be_taken_inside_a_change(f: Fixture) -> Outcome {
@@ -3432,6 +3466,7 @@ conformance! {
         meta_claim_sets_a_key_only_once,
         a_change_that_locks_a_group_holds_off_another_until_it_commits,
         every_lock_can_be_taken_inside_a_change,
+        a_change_that_locks_a_label_holds_off_another_for_that_label_only,
         the_database_clock_tells_the_time,
         a_lease_has_one_holder_until_it_runs_out,
         a_free_lease_goes_to_exactly_one_of_many_at_once,

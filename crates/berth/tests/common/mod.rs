@@ -81,11 +81,35 @@ pub struct Running {
     output: mpsc::Receiver<String>,
 }
 
+/// The binary under test: the one Cargo built for the integration tests, or, for the load
+/// harness (an example, for which Cargo builds no binary and sets no path), `$BERTH_BINARY` or
+/// the `berth` beside the example (`target/<profile>/berth`).
+pub fn berth_binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_berth") {
+        return PathBuf::from(path);
+    }
+    let binary = match std::env::var_os("BERTH_BINARY") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let example = std::env::current_exe().expect("the path of this program");
+            let profile_dir =
+                example.parent().and_then(|examples| examples.parent()).expect("target/<profile>/examples/");
+            profile_dir.join(format!("berth{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    assert!(
+        binary.is_file(),
+        "{} is not a file: build the binary first (cargo build --release -p berth --bin berth), or set BERTH_BINARY",
+        binary.display()
+    );
+    binary
+}
+
 /// Starts `berth serve` on a free port, on `place`, and waits for its ready line.
 pub fn start(place: &Place, extra: &[&str]) -> Running {
     // `Running` waits for the child when it is dropped, which the lint cannot see.
     #[allow(clippy::zombie_processes)]
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+    let mut child = Command::new(berth_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--database", &place.database])
         .args(extra)
         .current_dir(place.dir.path())
