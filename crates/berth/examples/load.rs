@@ -33,7 +33,7 @@
 //! or from `BERTH_BINARY`.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use serde_json::json;
@@ -41,7 +41,7 @@ use serde_json::json;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::fleet::{Api, Outcome, TYPE};
+use common::fleet::{Api, Outcome, TYPE, Tenant, race};
 use common::{Place, Running, start};
 
 const TOKEN: &str = "load-harness-token-0123456789";
@@ -102,21 +102,6 @@ struct Figures {
     /// Every measured request's latency, sorted.
     latencies: Vec<Duration>,
     violations: usize,
-}
-
-/// One account: its way into each process, and its groups.
-#[derive(Debug)]
-struct Tenant {
-    /// One per process, in the order of the processes.
-    apis: Vec<Api>,
-    groups: Vec<i64>,
-}
-
-/// One create as a client saw it.
-#[derive(Debug)]
-struct Timed {
-    outcome: Outcome,
-    latency: Duration,
 }
 
 fn main() -> ExitCode {
@@ -254,23 +239,13 @@ fn run_setup(
             }
             tenants.push(Tenant { apis: tenant_apis, groups });
         }
-        let warm_up = creates(&tenants, args, 0, args.warm_up).await;
-        let started = Instant::now();
-        let measured = creates(&tenants, args, args.warm_up, args.per_client).await;
-        let elapsed = started.elapsed();
-
-        let created = measured.iter().filter(|timed| matches!(timed.outcome, Outcome::Created { .. })).count();
-        let refused = measured.iter().filter(|timed| matches!(timed.outcome, Outcome::Refused { .. })).count();
+        let warm_up = race(&tenants, REGION, args.clients, 0, args.warm_up).await;
+        let measured = race(&tenants, REGION, args.clients, args.warm_up, args.per_client).await;
         // A failed answer is wrong whether or not it was measured.
-        let failures: Vec<Outcome> = warm_up
-            .iter()
-            .chain(&measured)
-            .filter(|timed| matches!(timed.outcome, Outcome::Failed { .. }))
-            .map(|timed| timed.outcome.clone())
-            .collect();
-        let mut latencies: Vec<Duration> = measured.iter().map(|timed| timed.latency).collect();
+        let failures: Vec<Outcome> = warm_up.failed().into_iter().chain(measured.failed()).cloned().collect();
+        let mut latencies = measured.latencies.clone();
         latencies.sort();
-        (created, refused, failures, elapsed, latencies)
+        (measured.created(), measured.refused(), failures, measured.elapsed, latencies)
     });
 
     for process in running {
@@ -312,37 +287,6 @@ fn run_setup(
         figures.violations,
     );
     figures
-}
-
-/// Every client at once, each sending `count` creates one after another, timing each.
-/// Client `c` belongs to account `c % accounts` and talks to process `(c / accounts) %
-/// processes`; its `n`th create (counting from `first`) goes to its account's group
-/// `(c / accounts + n * clients_per_account) % groups`, so that the clients of one round write to
-/// different groups.
-async fn creates(tenants: &[Tenant], args: &Args, first: usize, count: usize) -> Vec<Timed> {
-    let clients_per_account = args.clients_per_account();
-    let mut tasks = Vec::with_capacity(args.clients);
-    for client in 0..args.clients {
-        let tenant = &tenants[client % tenants.len()];
-        let index = client / tenants.len();
-        let api = tenant.apis[index % tenant.apis.len()].clone();
-        let groups = tenant.groups.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut timed = Vec::with_capacity(count);
-            for n in first..first + count {
-                let group = groups[(index + n * clients_per_account) % groups.len()];
-                let sent = Instant::now();
-                let outcome = api.linode_create(REGION, group).await;
-                timed.push(Timed { outcome, latency: sent.elapsed() });
-            }
-            timed
-        }));
-    }
-    let mut all = Vec::with_capacity(args.clients * count);
-    for task in tasks {
-        all.extend(task.await.expect("a client runs to its end"));
-    }
-    all
 }
 
 /// A new account with one unrestricted user, made by the operator: the user's token.

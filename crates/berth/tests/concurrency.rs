@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::fleet::{Api, Outcome, race};
+use common::fleet::{Api, Outcome, Tenant, race};
 use common::{Place, start};
 
 const TOKEN: &str = "concurrency-token-0123456789";
@@ -30,7 +30,8 @@ async fn concurrent_creates_never_break_a_strict_group_nor_overcommit_a_host() {
     for number in 0..6 {
         groups.push(apis[number % apis.len()].group_create(REGION, &format!("race-{number}")).await);
     }
-    let outcome = race(&apis, REGION, &groups, 64, 3).await;
+    let tenant = Tenant { apis: apis.clone(), groups: groups.clone() };
+    let outcome = race(&[tenant], REGION, 64, 0, 3).await;
 
     assert!(outcome.failed().is_empty(), "answers other than success or a refusal: {:#?}", outcome.failed());
     assert_eq!(outcome.created() + outcome.refused(), 192);

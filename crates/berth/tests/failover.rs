@@ -10,10 +10,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::fleet::{Api, Outcome, TYPE};
-use common::{Place, Running, start};
+use common::{Place, Running, eventually, start};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "failover-token-0123456789";
@@ -24,20 +24,6 @@ const REGION: &str = "fo-1";
 async fn role(api: &Api) -> String {
     let reply: Value = api.client.get(format!("{}/readyz", api.base)).send().await.unwrap().json().await.unwrap();
     reply["background"].as_str().unwrap_or_default().to_string()
-}
-
-/// Waits, up to a minute, for `done` to hold; panics with `what` otherwise. The bound is for a
-/// hung test, not a speed target.
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

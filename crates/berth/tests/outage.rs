@@ -1,6 +1,7 @@
 //! The database goes away under a running berth and comes back: meanwhile every dialect answers
 //! 503 with a JSON error in its own format and `Retry-After`, `/readyz` fails, and nothing is
-//! half-done; afterwards berth serves again by itself, with every change it acknowledged.
+//! half-done; afterwards berth serves again by itself, with every change it acknowledged. A berth
+//! started while the database is away waits for it.
 //!
 //! The outage is real: berth reaches PostgreSQL through a TCP proxy in this test, which cuts
 //! every connection and refuses new ones, then lets them through again. It needs the server that
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::fleet::{Api, Outcome, TYPE};
-use common::{Place, start};
+use common::{Place, eventually, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -72,13 +73,18 @@ impl Proxy {
     }
 }
 
-/// `url` (`postgres://USER@HOST:PORT/NAME`) split into its server's `HOST:PORT` and the URL with
-/// `address` in its place.
-fn through(url: &str, address: SocketAddr) -> (String, String) {
-    let (scheme, rest) = url.split_once("://").expect("a URL");
+/// A new database on the test server, reached through a proxy: the proxy, and a place whose
+/// database URL (`postgres://USER@HOST:PORT/NAME`) names the proxy instead of the server.
+async fn proxied_database() -> (Proxy, Place) {
+    let server = store::testing::postgres_server()
+        .unwrap_or_else(|| panic!("set {} to a PostgreSQL server's URL", store::testing::POSTGRES_URL_VARIABLE));
+    let database = store::testing::postgres_database(&server).await.expect("a new database");
+    let (scheme, rest) = database.split_once("://").expect("a URL");
     let (user, rest) = rest.split_once('@').expect("a user in the URL");
-    let (server, path) = rest.split_once('/').expect("a database in the URL");
-    (server.to_string(), format!("{scheme}://{user}@{address}/{path}"))
+    let (upstream, name) = rest.split_once('/').expect("a database in the URL");
+    let proxy = Proxy::start(upstream.to_string()).await;
+    let place = Place::with_database(format!("{scheme}://{user}@{}/{name}", proxy.address));
+    (proxy, place)
 }
 
 async fn get(api: &Api, path: &str, auth: Option<&str>) -> (StatusCode, Option<String>, Value) {
@@ -93,28 +99,9 @@ async fn get(api: &Api, path: &str, auth: Option<&str>) -> (StatusCode, Option<S
     (status, retry_after, body)
 }
 
-/// Waits, up to a minute (a bound for a hung test, not a speed target), until `done` holds.
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_the_database_goes_away_berth_answers_503_and_recovers_by_itself_losing_nothing() {
-    let server = store::testing::postgres_server()
-        .unwrap_or_else(|| panic!("set {} to a PostgreSQL server's URL", store::testing::POSTGRES_URL_VARIABLE));
-    let database = store::testing::postgres_database(&server).await.expect("a new database");
-    let (upstream, _) = through(&database, "127.0.0.1:0".parse().unwrap());
-    let proxy = Proxy::start(upstream).await;
-    let (_, proxied) = through(&database, proxy.address);
-    let place = Place::with_database(proxied);
+    let (proxy, place) = proxied_database().await;
 
     let args = [
         "--demo-token",
@@ -218,4 +205,28 @@ async fn when_the_database_goes_away_berth_answers_503_and_recovers_by_itself_lo
     assert!(violations.is_empty(), "{violations:#?}");
     berth.stop();
     println!("ready again {recovered:?} after the database came back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn berth_started_while_the_database_is_away_waits_for_it_and_then_serves() {
+    let (proxy, place) = proxied_database().await;
+    proxy.cut();
+    let place = Arc::new(place);
+    let starting = {
+        let place = place.clone();
+        tokio::task::spawn_blocking(move || start(&place, &["--demo-token", TOKEN]))
+    };
+    // It cannot get ready without its database, however long it is given.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!starting.is_finished(), "berth got ready without its database");
+    proxy.restore();
+    let berth = starting.await.expect("berth gets ready once the database is back");
+    let lines = berth.lines();
+    assert!(lines.iter().any(|l| l.contains("the database cannot be reached yet; retrying")), "{lines:#?}");
+    let api = Api::new(&berth.address, TOKEN, OPERATOR);
+    let (status, _, body) = get(&api, "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = get(&api, "/v4/regions", Some(&format!("Bearer {TOKEN}"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    berth.stop();
 }

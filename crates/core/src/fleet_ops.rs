@@ -57,21 +57,9 @@ pub struct HostDetail {
     pub stuck: Vec<(InstanceId, String)>,
 }
 
-/// A name for racks and hosts: 1–64 letters, digits, `-`, `_` and `.`.
-fn name(field: &str, value: &str) -> Result<String> {
-    let valid = !value.is_empty()
-        && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
-        Ok(value.to_string())
-    } else {
-        Err(Error::invalid(field, format!("{field} must be 1-64 letters, digits, '-', '_' or '.'")))
-    }
-}
-
 fn labels_valid(labels: &BTreeMap<String, String>) -> Result<()> {
     for (key, value) in labels {
-        name("labels", key)?;
+        plain_name("labels", key)?;
         if value.chars().count() > 255 || value.chars().any(char::is_control) {
             return Err(Error::invalid("labels", format!("the value of label {key} must be at most 255 characters")));
         }
@@ -155,7 +143,7 @@ impl Berth {
 
     /// Registers a host; it takes placements at once.
     pub async fn host_register(&self, create: HostCreate) -> Result<Host> {
-        let rack = name("rack", &create.rack)?;
+        let rack = plain_name("rack", &create.rack)?;
         capacity_valid(&create.capacity)?;
         labels_valid(&create.labels)?;
         let mut tx = self.store.write().await?;
@@ -165,7 +153,7 @@ impl Berth {
         // meanwhile.
         db.region_hosts_lock(region.id.as_str()).await?;
         let host_name = match create.name {
-            Some(given) => name("name", &given)?,
+            Some(given) => plain_name("name", &given)?,
             None => {
                 let count = db.hosts_in_region(region.id.as_str()).await?.len();
                 format!("{}-{rack}-h{:02}", region.id, count + 1)
@@ -234,7 +222,7 @@ impl Berth {
         let mut db = tx.db();
         let host = host_locked(&mut db, key).await?;
         let rack = match &update.rack {
-            Some(rack) => name("rack", rack)?,
+            Some(rack) => plain_name("rack", rack)?,
             None => host.rack.clone(),
         };
         let capacity = update.capacity.unwrap_or(host.capacity);

@@ -176,7 +176,9 @@ impl Fleets {
 
     /// The region's fleet, reloaded if what it holds of `groups` differs from the store: the
     /// members of each group that stand in the region, and where they stand. Callers have
-    /// locked the groups, so what this compares cannot change before they commit.
+    /// locked the groups, so what this compares cannot change before they commit. On a
+    /// database no other process changes (SQLite), the cache holds every committed change and
+    /// nothing is compared.
     pub(crate) async fn region_fresh_for(
         &self,
         db: &mut Db<'_>,
@@ -184,7 +186,7 @@ impl Fleets {
         groups: &[Group],
     ) -> Result<Arc<Mutex<Fleet>>> {
         let fleet = self.region(db, region).await?;
-        if groups.is_empty() {
+        if groups.is_empty() || !db.backend().shared() {
             return Ok(fleet);
         }
         let ids: Vec<i64> = groups.iter().map(|g| g.id.0).collect();

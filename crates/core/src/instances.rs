@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use placement::{ChooseError, InstanceSpec, Placement, PlacementRequest};
+use placement::{ChooseError, InstanceSpec, NoHost, Placement, PlacementRequest};
 use store::{Db, NewInstance, Tx};
 
 use crate::catalog;
@@ -392,11 +392,31 @@ impl Berth {
         Ok(instance_views(&mut conn.db(), vec![instance]).await?.remove(0))
     }
 
-    /// The engine's choice for `want`, from the cached fleet, read through the transaction of
-    /// the change (see [`crate::fleets::Fleets::region`]). When the cache says no host fits,
-    /// or when `fresh` asks for it after a stale choice, the region is reloaded first, so a
-    /// refusal is never stale.
+    /// The engine's choice for `want`, or the refusal as an error that names the groups.
     pub(crate) async fn choose(&self, db: &mut Db<'_>, want: &Want<'_>, fresh: bool) -> Result<Placement> {
+        self.choose_or_refuse(db, want, fresh).await?.map_err(|no_host| {
+            let field = (!want.groups.is_empty()).then_some("placement_group.id");
+            let name = |id: GroupId| match want.groups.iter().find(|g| g.id == id) {
+                Some(group) => group_name(group),
+                None => format!("group {id}"),
+            };
+            Error::placement(
+                field,
+                format!("No host in {} can take this instance: {}", want.region, no_host.render(&name)),
+            )
+        })
+    }
+
+    /// The engine's choice for `want`, from the cached fleet, read through the transaction of
+    /// the change (see [`crate::fleets::Fleets::region`]), or why no host can take it. When the
+    /// cache says no host fits, or when `fresh` asks for it after a stale choice, the region is
+    /// reloaded first, so a refusal is never stale.
+    pub(crate) async fn choose_or_refuse(
+        &self,
+        db: &mut Db<'_>,
+        want: &Want<'_>,
+        fresh: bool,
+    ) -> Result<std::result::Result<Placement, NoHost>> {
         let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
         let request = PlacementRequest {
             size: want.size,
@@ -417,22 +437,12 @@ impl Berth {
                 fleet.choose_host(&request)
             };
             match outcome {
-                Ok(placement) => return Ok(placement),
+                Ok(placement) => return Ok(Ok(placement)),
                 Err(ChooseError::NoHost(_)) if !reloaded => {
                     self.fleets.invalidate(want.region);
                     reloaded = true;
                 }
-                Err(ChooseError::NoHost(no_host)) => {
-                    let field = (!want.groups.is_empty()).then_some("placement_group.id");
-                    let name = |id: GroupId| match want.groups.iter().find(|g| g.id == id) {
-                        Some(group) => group_name(group),
-                        None => format!("group {id}"),
-                    };
-                    return Err(Error::placement(
-                        field,
-                        format!("No host in {} can take this instance: {}", want.region, no_host.render(&name)),
-                    ));
-                }
+                Err(ChooseError::NoHost(no_host)) => return Ok(Err(no_host)),
                 Err(ChooseError::Fleet(error)) => return Err(engine(error)),
             }
         }

@@ -13,21 +13,12 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::Berth;
 use crate::error::Result;
 use crate::fleets::lock;
-use crate::{Berth, Timestamp};
 
 /// The name of the lease on background work.
 const BACKGROUND: &str = "background";
-
-/// Who holds the lease on background work, as the database has it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Leadership {
-    /// The process holding it (see [`Berth::process_id`]).
-    pub holder: String,
-    pub acquired_at: Timestamp,
-    pub expires_at: Timestamp,
-}
 
 /// This process's view of its own lease.
 #[derive(Debug, Default)]
@@ -96,21 +87,6 @@ impl Berth {
             tracing::info!(process = %self.process_id, "gave up the background work");
         }
         Ok(())
-    }
-
-    /// Who holds the lease on background work, if anyone does and it has not run out.
-    pub async fn leadership(&self) -> Result<Option<Leadership>> {
-        let mut conn = self.store.read().await?;
-        let mut db = conn.db();
-        let Some(row) = db.lease_get(BACKGROUND).await? else { return Ok(None) };
-        if row.expires_at < db.clock().await? {
-            return Ok(None);
-        }
-        Ok(Some(Leadership {
-            holder: row.holder,
-            acquired_at: Timestamp(row.acquired_at),
-            expires_at: Timestamp(row.expires_at),
-        }))
     }
 
     /// A lease renewed at `renewed` is trusted for the lease's length less a third: time

@@ -35,7 +35,7 @@ use store::Store;
 pub use error::{Error, Result};
 pub use fleet_ops::{HostCreate, HostDetail, HostFilter, HostUpdate, RegionCreate};
 pub use insight::{ExplainPlacement, Explained, GroupDetail, GroupFilter, InstanceFilter};
-pub use leadership::{Leadership, renew_interval};
+pub use leadership::renew_interval;
 pub use migrations::{Executor, MigrationFilter, MigrationJob};
 pub use model::*;
 pub use operations::OPERATION_RETENTION;

@@ -660,3 +660,16 @@ pub struct Event {
     pub message: String,
     pub created_at: Timestamp,
 }
+
+/// A plain name (of an account, a user, a rack, a host, a host label's key): 1–64 letters,
+/// digits, `-`, `_` and `.`; `field` names it in the error.
+pub(crate) fn plain_name(field: &str, value: &str) -> Result<String, Error> {
+    let valid = !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(value.to_string())
+    } else {
+        Err(Error::invalid(field, format!("{field} must be 1-64 letters, digits, '-', '_' or '.'")))
+    }
+}

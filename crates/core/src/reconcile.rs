@@ -4,12 +4,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use placement::{ChooseError, PlacementRequest, RepairOptions};
+use placement::RepairOptions;
 
 use crate::convert;
 use crate::error::Result;
 use crate::events;
-use crate::fleets::{engine, ensure_groups};
+use crate::fleets::engine;
 use crate::instances::{Attempt, PLACEMENT_ATTEMPTS, Want, instance_views, lock_placement, retry, revalidate};
 use crate::migrations::Executor;
 use crate::model::*;
@@ -97,8 +97,8 @@ impl Berth {
             Some(row) if row.host_id.is_none() => {}
             _ => return Ok(Attempt::Done(false)),
         }
-        let host = match self.choose_quietly(&mut tx.db(), want, attempt > 0).await? {
-            Ok(host) => host,
+        let host = match self.choose_or_refuse(&mut tx.db(), want, attempt > 0).await? {
+            Ok(placement) => placement.host,
             Err(reason) => {
                 let reason = format!("no host can take it yet: {reason}");
                 tx.db().instance_set_offline(instance.id.0, &reason, now().0).await?;
@@ -127,46 +127,6 @@ impl Berth {
         self.commit(tx, &[&instance.region]).await?;
         tracing::info!(instance = %instance.id, host = %host, "offline instance placed");
         Ok(Attempt::Done(true))
-    }
-
-    /// The engine's choice, or the reason there is none (without turning it into an error).
-    /// Like [`Berth::choose`], a refusal is never made on a cached fleet: it is reloaded first.
-    async fn choose_quietly(
-        &self,
-        db: &mut store::Db<'_>,
-        want: &Want<'_>,
-        fresh: bool,
-    ) -> Result<std::result::Result<HostId, String>> {
-        if fresh {
-            self.fleets.invalidate(want.region);
-        }
-        let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
-        let request = PlacementRequest {
-            size: want.size,
-            groups: &group_ids,
-            moving: want.moving,
-            avoid: want.avoid,
-            compliant_only: want.compliant_only,
-        };
-        let mut reloaded = fresh;
-        loop {
-            let fleet = self.fleets.region_fresh_for(db, want.region, want.groups).await?;
-            let outcome = {
-                let mut fleet = crate::fleets::lock(&fleet);
-                ensure_groups(&mut fleet, want.groups)?;
-                fleet.choose_host(&request)
-            };
-            return Ok(match outcome {
-                Ok(placement) => Ok(placement.host),
-                Err(ChooseError::NoHost(_)) if !reloaded => {
-                    self.fleets.invalidate(want.region);
-                    reloaded = true;
-                    continue;
-                }
-                Err(ChooseError::NoHost(no_host)) => Err(no_host.to_string()),
-                Err(ChooseError::Fleet(error)) => return Err(engine(error)),
-            });
-        }
     }
 
     /// Queues the moves that empty each draining host, for the instances that have none queued

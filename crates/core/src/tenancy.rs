@@ -54,18 +54,6 @@ fn api_key(row: ApiKeyRow) -> ApiKey {
     }
 }
 
-/// A name for accounts and users: 1–64 characters of letters, digits, `-`, `_` and `.`.
-fn name(field: &str, value: &str) -> Result<String> {
-    let valid = !value.is_empty()
-        && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
-        Ok(value.to_string())
-    } else {
-        Err(Error::invalid(field, format!("{field} must be 1-64 letters, digits, '-', '_' or '.'")))
-    }
-}
-
 async fn account_get(db: &mut Db<'_>, id: AccountId) -> Result<Account> {
     db.account_get(id.0).await?.map(account).ok_or_else(|| Error::not_found("account"))
 }
@@ -76,7 +64,7 @@ async fn user_get(db: &mut Db<'_>, account: AccountId, id: UserId) -> Result<Use
 
 impl Berth {
     pub async fn account_create(&self, account_name: &str) -> Result<Account> {
-        let account_name = name("name", account_name)?;
+        let account_name = plain_name("name", account_name)?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         if db.account_by_name(&account_name).await?.is_some() {
@@ -96,7 +84,7 @@ impl Berth {
     }
 
     pub async fn user_create(&self, account: AccountId, username: &str, email: &str, restricted: bool) -> Result<User> {
-        let username = name("username", username)?;
+        let username = plain_name("username", username)?;
         let valid_email =
             email.len() <= 254 && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
         if !valid_email || email.chars().any(|c| c.is_whitespace() || c.is_control()) {

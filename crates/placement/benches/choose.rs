@@ -8,31 +8,15 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use placement::{
-    FailureDomain, Fleet, GroupId, GroupKind, GroupSpec, HostId, HostSpec, HostState, InstanceId, InstanceSpec,
-    PlacementRequest, Policy, Resources,
+    FailureDomain, Fleet, GroupId, GroupKind, GroupSpec, HostId, HostState, InstanceId, PlacementRequest, Policy,
+    Resources,
 };
 
-const RACKS: usize = 250;
-const HOSTS_PER_RACK: usize = 40;
-const HOSTS: usize = RACKS * HOSTS_PER_RACK;
-const INSTANCES: usize = 100_000;
+mod common;
+
+use common::{GIB, HOSTS, INSTANCES, Lcg, Placed, RACKS, host_rack, hosts_and_instances};
+
 const GROUPS: usize = 10_000;
-const GIB: u64 = 1024;
-
-/// A 64-bit linear congruential generator (Knuth's MMIX constants), returning its high bits.
-#[derive(Debug)]
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-}
 
 /// The fleet and the groups each benchmark works on.
 #[derive(Debug)]
@@ -43,70 +27,16 @@ struct Region {
     strict_affinity_rack: GroupId,
 }
 
-fn host_capacity(random: &mut Lcg) -> Resources {
-    // Mostly the standard model, some larger and some older, smaller hosts; a few with GPUs.
-    let (vcpus, memory_gib, disk_gib) = match random.below(10) {
-        0 => (32, 128, 2_048),
-        1 | 2 => (96, 384, 8_192),
-        _ => (64, 256, 4_096),
-    };
-    let gpus = if random.below(20) == 0 { 4 } else { 0 };
-    Resources { vcpus, memory_mib: memory_gib * GIB, disk_mib: disk_gib * GIB, gpus }
-}
-
-fn instance_size(random: &mut Lcg) -> Resources {
-    let vcpus = [1, 2, 4, 8][random.below(4)];
-    let memory_gib = (u64::from(vcpus) * [1, 2, 4][random.below(3)]).min(32);
-    let disk_gib = [10, 20, 50, 100][random.below(4)];
-    Resources { vcpus, memory_mib: memory_gib * GIB, disk_mib: disk_gib * GIB, gpus: 0 }
-}
-
-fn host_rack(host: usize) -> usize {
-    host / HOSTS_PER_RACK
-}
-
 fn region_build() -> Region {
     let mut random = Lcg(0x5eed_f1ee_7b00_0001);
-    let mut fleet = Fleet::new();
-
-    let mut capacities = Vec::with_capacity(HOSTS);
-    for host in 0..HOSTS {
-        let capacity = host_capacity(&mut random);
-        let state = match random.below(200) {
-            0 | 1 => HostState::Draining,
-            2 => HostState::Maintenance,
-            3 => HostState::Failed,
-            _ => HostState::Active,
-        };
-        let spec =
-            HostSpec { id: HostId(host as i64 + 1), rack: format!("rack-{:03}", host_rack(host)), capacity, state };
-        fleet.host_add(spec).expect("a new host");
-        capacities.push(capacity);
-    }
-
-    // Place every instance on a random host, or the next one with room, so no host is
-    // overcommitted.
-    let mut used = vec![Resources::ZERO; HOSTS];
-    let mut instance_host = Vec::with_capacity(INSTANCES);
-    let mut instance_sizes = Vec::with_capacity(INSTANCES);
-    for instance in 0..INSTANCES {
-        let size = instance_size(&mut random);
-        let start = random.below(HOSTS);
-        let host = (0..HOSTS)
-            .map(|offset| (start + offset) % HOSTS)
-            .find(|&host| size.fits_in(&capacities[host].saturating_sub(&used[host])))
-            .expect("the fleet has room for every instance");
-        used[host] = used[host].saturating_add(&size);
-        let spec = InstanceSpec {
-            id: InstanceId(instance as i64 + 1),
-            size,
-            host: Some(HostId(host as i64 + 1)),
-            target: None,
-        };
-        fleet.instance_add(spec).expect("a new instance");
-        instance_host.push(host);
-        instance_sizes.push(size);
-    }
+    let state = |draw| match draw {
+        0 | 1 => HostState::Draining,
+        2 => HostState::Maintenance,
+        3 => HostState::Failed,
+        _ => HostState::Active,
+    };
+    let Placed { mut fleet, capacities, mut used, instance_host, instance_sizes } =
+        hosts_and_instances(&mut random, true, state);
 
     // Groups of 3 to 7 members; each instance joins at most one group, and members are picked
     // so that every group (strict or flexible) is compliant.

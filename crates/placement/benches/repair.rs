@@ -10,33 +10,17 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use placement::{
-    FailureDomain, Fleet, GroupId, GroupKind, GroupSpec, HostId, HostSpec, HostState, InstanceId, InstanceSpec, Policy,
-    RepairOptions, Resources,
+    FailureDomain, Fleet, GroupId, GroupKind, GroupSpec, HostId, HostState, InstanceId, Policy, RepairOptions,
+    Resources,
 };
 
-const RACKS: usize = 250;
-const HOSTS_PER_RACK: usize = 40;
-const HOSTS: usize = RACKS * HOSTS_PER_RACK;
-const INSTANCES: usize = 100_000;
+mod common;
+
+use common::{GIB, HOSTS, INSTANCES, Lcg, Placed, host_rack, hosts_and_instances};
+
 const COMPLIANT_GROUPS: usize = 9_700;
 const BROKEN_GROUPS: usize = 300;
 const NON_COMPLIANT_MEMBERS: usize = 1_000;
-const GIB: u64 = 1024;
-
-/// A 64-bit linear congruential generator (Knuth's MMIX constants), returning its high bits.
-#[derive(Debug)]
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-}
 
 #[derive(Debug)]
 struct Region {
@@ -45,54 +29,10 @@ struct Region {
     five_member_group: GroupId,
 }
 
-fn host_capacity(random: &mut Lcg) -> Resources {
-    let (vcpus, memory_gib, disk_gib) = match random.below(10) {
-        0 => (32, 128, 2_048),
-        1 | 2 => (96, 384, 8_192),
-        _ => (64, 256, 4_096),
-    };
-    Resources { vcpus, memory_mib: memory_gib * GIB, disk_mib: disk_gib * GIB, gpus: 0 }
-}
-
-fn instance_size(random: &mut Lcg) -> Resources {
-    let vcpus = [1, 2, 4, 8][random.below(4)];
-    let memory_gib = (u64::from(vcpus) * [1, 2, 4][random.below(3)]).min(32);
-    let disk_gib = [10, 20, 50, 100][random.below(4)];
-    Resources { vcpus, memory_mib: memory_gib * GIB, disk_mib: disk_gib * GIB, gpus: 0 }
-}
-
 fn region_build() -> Region {
     let mut random = Lcg(0x5eed_4e9a_12b0_0002);
-    let mut fleet = Fleet::new();
-
-    let mut capacities = Vec::with_capacity(HOSTS);
-    for host in 0..HOSTS {
-        let capacity = host_capacity(&mut random);
-        let state = if random.below(200) == 0 { HostState::Draining } else { HostState::Active };
-        let rack = format!("rack-{:03}", host / HOSTS_PER_RACK);
-        fleet.host_add(HostSpec { id: HostId(host as i64 + 1), rack, capacity, state }).expect("a new host");
-        capacities.push(capacity);
-    }
-
-    let mut used = vec![Resources::ZERO; HOSTS];
-    let mut instance_host = Vec::with_capacity(INSTANCES);
-    for instance in 0..INSTANCES {
-        let size = instance_size(&mut random);
-        let start = random.below(HOSTS);
-        let host = (0..HOSTS)
-            .map(|offset| (start + offset) % HOSTS)
-            .find(|&host| size.fits_in(&capacities[host].saturating_sub(&used[host])))
-            .expect("the fleet has room for every instance");
-        used[host] = used[host].saturating_add(&size);
-        let spec = InstanceSpec {
-            id: InstanceId(instance as i64 + 1),
-            size,
-            host: Some(HostId(host as i64 + 1)),
-            target: None,
-        };
-        fleet.instance_add(spec).expect("a new instance");
-        instance_host.push(host);
-    }
+    let state = |draw| if draw == 0 { HostState::Draining } else { HostState::Active };
+    let Placed { mut fleet, instance_host, .. } = hosts_and_instances(&mut random, false, state);
     let mut by_host: Vec<Vec<usize>> = vec![Vec::new(); HOSTS];
     for (instance, &host) in instance_host.iter().enumerate() {
         by_host[host].push(instance);
@@ -128,7 +68,7 @@ fn region_build() -> Region {
             let domain = if random.below(2) == 0 { FailureDomain::Host } else { FailureDomain::Rack };
             let domain_of = |instance: usize| match domain {
                 FailureDomain::Host => instance_host[instance],
-                FailureDomain::Rack => instance_host[instance] / HOSTS_PER_RACK,
+                FailureDomain::Rack => host_rack(instance_host[instance]),
             };
             while members.len() < wanted {
                 let candidate = random.below(INSTANCES);

@@ -120,9 +120,9 @@ pub async fn serve(
 }
 
 /// Runs the background work until `shutdown` resolves, on whichever process of those sharing
-/// the database holds the lease on it (see `berth_core::Leadership`): the reconciler
-/// (completing and starting migrations four times a second, and planning — offline instances,
-/// drains, repair — every two seconds), and forgetting old operations. Every process asks for
+/// the database holds the lease on it (see `berth_core::Berth::leadership_renew`): the
+/// reconciler (completing and starting migrations four times a second, and planning — offline
+/// instances, drains, repair — every two seconds), and forgetting old operations. Every process asks for
 /// the lease, or renews it, several times per lease period; at shutdown the holder gives it up
 /// so another takes over at once.
 pub async fn run_background(berth: Arc<Berth>, shutdown: impl Future<Output = ()>) {

@@ -125,10 +125,20 @@ impl Api {
     }
 }
 
+/// One account's clients: its view of every process (in the order of the processes), and the
+/// groups its creates go to.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub apis: Vec<Api>,
+    pub groups: Vec<i64>,
+}
+
 /// What a race of creates did.
 #[derive(Debug)]
 pub struct Race {
     pub outcomes: Vec<Outcome>,
+    /// How long each create took, as its client saw it; in the order of `outcomes`.
+    pub latencies: Vec<Duration>,
     pub elapsed: Duration,
 }
 
@@ -146,27 +156,39 @@ impl Race {
     }
 }
 
-/// `clients` clients at once, each sending `per_client` creates in turn, spread over `groups`
-/// (client `c`'s `n`th create goes to group `(c + n) % groups.len()`) and over the processes
-/// behind `apis` (client `c` talks to process `c % apis.len()`).
-pub async fn race(apis: &[Api], region: &str, groups: &[i64], clients: usize, per_client: usize) -> Race {
+/// `clients` clients at once, each sending `count` creates into `region` one after another.
+/// Client `c` belongs to tenant `c % tenants` and talks to its process `(c / tenants) %
+/// processes`; its `n`th create (counting from `first`, so that a second race goes on where a
+/// first stopped) goes to its tenant's group `(c / tenants + n * clients per tenant) % groups`,
+/// so that the clients of one round write to different groups while there are enough.
+pub async fn race(tenants: &[Tenant], region: &str, clients: usize, first: usize, count: usize) -> Race {
+    let clients_per_tenant = clients.div_ceil(tenants.len());
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for client in 0..clients {
-        let api = apis[client % apis.len()].clone();
+        let tenant = &tenants[client % tenants.len()];
+        let index = client / tenants.len();
+        let api = tenant.apis[index % tenant.apis.len()].clone();
+        let groups = tenant.groups.clone();
         let region = region.to_string();
-        let groups = groups.to_vec();
         tasks.push(tokio::spawn(async move {
-            let mut outcomes = Vec::with_capacity(per_client);
-            for n in 0..per_client {
-                outcomes.push(api.linode_create(&region, groups[(client + n) % groups.len()]).await);
+            let mut timed = Vec::with_capacity(count);
+            for n in first..first + count {
+                let group = groups[(index + n * clients_per_tenant) % groups.len()];
+                let sent = Instant::now();
+                let outcome = api.linode_create(&region, group).await;
+                timed.push((outcome, sent.elapsed()));
             }
-            outcomes
+            timed
         }));
     }
-    let mut outcomes = Vec::with_capacity(clients * per_client);
+    let mut race = Race { outcomes: Vec::new(), latencies: Vec::new(), elapsed: Duration::ZERO };
     for task in tasks {
-        outcomes.extend(task.await.expect("a client ends"));
+        for (outcome, latency) in task.await.expect("a client runs to its end") {
+            race.outcomes.push(outcome);
+            race.latencies.push(latency);
+        }
     }
-    Race { outcomes, elapsed: started.elapsed() }
+    race.elapsed = started.elapsed();
+    race
 }

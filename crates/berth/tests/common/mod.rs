@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where a test's berth processes keep their state: a temporary directory (their working
 /// directory, with the secret key they share) and the database.
@@ -79,6 +79,20 @@ pub struct Running {
     pub child: Child,
     pub address: String,
     output: mpsc::Receiver<String>,
+}
+
+/// Waits, up to a minute, until `done` holds, and panics naming `what` otherwise. The bound is
+/// for a hung test, not a speed target.
+pub async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The binary under test: the one Cargo built for the integration tests, or, for the load
