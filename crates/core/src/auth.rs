@@ -46,7 +46,7 @@ impl Berth {
         if key.is_empty() || key.len() > 128 {
             return Err(Error::Unauthenticated);
         }
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let Some(row) = db.api_key_by_key(key).await? else {
             return Err(Error::Unauthenticated);
@@ -78,7 +78,7 @@ impl Berth {
         if token.is_empty() || token.len() > 256 {
             return Err(Error::Unauthenticated);
         }
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let Some(row) = db.token_by_hash(&token_hash(token)).await? else {
             return Err(Error::Unauthenticated);

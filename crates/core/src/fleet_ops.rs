@@ -200,7 +200,7 @@ impl Berth {
     /// A host, by id or name, with its instances and, while it drains, those no host can take.
     pub async fn host_detail(&self, key: &str) -> Result<HostDetail> {
         let (host, instances) = {
-            let mut conn = self.store.read().await?;
+            let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
             let host = host_find(&mut db, key).await?;
             let rows = db.instances_on_host(host.id.0).await?;
@@ -250,7 +250,7 @@ impl Berth {
 
     /// Puts a drained host in maintenance; it must hold no instance.
     pub async fn host_maintenance(&self, key: &str) -> Result<Host> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let host = host_find(&mut db, key).await?;
         let held = db.instances_on_host(host.id.0).await?.len();
@@ -427,6 +427,12 @@ impl Berth {
     }
 
     /// A copy of a region's cached fleet, to plan on without holding the writer.
+    ///
+    /// What is planned on it (repair, evacuation, explain, headroom) is advice: every move
+    /// taken from such a plan is re-validated against locked rows in the transaction that
+    /// makes it, so a copy that is behind the store, or that mixed two instants while loading
+    /// on PostgreSQL (see [`crate::fleets::Fleets::region`]), costs a wasted plan step, never a
+    /// broken group. Judging what is stored takes a snapshot instead (`region_check`).
     pub(crate) async fn region_snapshot(&self, region: &RegionId) -> Result<placement::Fleet> {
         let mut tx = self.store.write().await?;
         let fleet = self.fleets.region(&mut tx.db(), region).await?;

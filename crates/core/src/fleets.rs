@@ -162,6 +162,14 @@ impl Fleets {
     /// Callers hold the write transaction of the change they are making, so that the fleet
     /// they choose from includes every change this process committed before theirs: each
     /// change is applied to the cache before its transaction commits.
+    ///
+    /// The load reads hosts, instances and memberships in several statements of the caller's
+    /// transaction. On SQLite that transaction holds the only write lock, so nothing commits
+    /// between them. On PostgreSQL (read committed) a change may commit between two of them,
+    /// and the fleet may then mix two instants; it is not judged as a whole, though:
+    /// [`build_fleet`] leaves out rows that refer to rows it did not read, and every choice made
+    /// from the fleet is re-validated against locked rows before it commits, so such a fleet
+    /// costs a retry at worst. Checks that judge stored state read one [`store::Snapshot`].
     pub(crate) async fn region(&self, db: &mut Db<'_>, region: &RegionId) -> Result<Arc<Mutex<Fleet>>> {
         let shared = db.backend().shared();
         if let Some(cached) = lock(&self.regions).get(region)

@@ -77,7 +77,7 @@ impl Berth {
 
     /// Every group of the caller's account that it may see, oldest first.
     pub async fn group_list(&self, principal: &Principal) -> Result<Vec<GroupView>> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let groups = db
             .groups_of_account(principal.account.0)
@@ -90,7 +90,7 @@ impl Berth {
     }
 
     pub async fn group_get(&self, principal: &Principal, id: GroupId) -> Result<GroupView> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let group = group_get(&mut db, principal, id).await?;
         Ok(group_views(&mut db, vec![group]).await?.remove(0))
@@ -98,7 +98,7 @@ impl Berth {
 
     /// A group by its UUID, the id the Exoscale dialect knows.
     pub async fn group_get_by_uuid(&self, principal: &Principal, uuid: &str) -> Result<GroupView> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let group = match db.group_get_by_uuid(principal.account.0, uuid).await? {
             Some(row) => convert::group(row)?,

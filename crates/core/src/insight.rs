@@ -63,7 +63,7 @@ pub struct Explained {
 impl Berth {
     /// Every group of every account (or of one), with its members' hosts and compliance.
     pub async fn groups_operator(&self, filter: &GroupFilter) -> Result<Vec<GroupDetail>> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let groups: Vec<Group> = db
             .groups_all()
@@ -113,7 +113,7 @@ impl Berth {
 
     /// Every instance of every account (or of one), with its view.
     pub async fn instances_operator(&self, filter: &InstanceFilter) -> Result<Vec<InstanceView>> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let instances: Vec<Instance> = db
             .instances_all()
@@ -134,7 +134,7 @@ impl Berth {
     /// was not chosen. Nothing changes.
     pub async fn explain_placement(&self, request: &ExplainPlacement) -> Result<Explained> {
         let (groups, hosts) = {
-            let mut conn = self.store.read().await?;
+            let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
             region_get(&mut db, &request.region).await?;
             let ids: Vec<i64> = request.groups.iter().map(|g| g.0).collect();
@@ -217,7 +217,7 @@ impl Berth {
         instance: InstanceId,
         group: GroupId,
     ) -> Result<(JoinAssessment, Instance, Group)> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let row = db.instance_find(Some(instance.0), None).await?.ok_or_else(|| Error::not_found("instance"))?;
         let found = convert::instance(row)?;
@@ -256,7 +256,7 @@ impl Berth {
         region: Option<RegionId>,
     ) -> Result<(Group, RegionId, Headroom)> {
         let (group, region, limit, everywhere) = {
-            let mut conn = self.store.read().await?;
+            let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
             let row = db.groups_by_id(&[group.0]).await?.into_iter().next().ok_or_else(|| Error::not_found("group"))?;
             let group = convert::group(row)?;

@@ -53,7 +53,7 @@ impl Berth {
         {
             return Err(Error::invalid("image", format!("Image {image} not found")));
         }
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let region = region_get(&mut db, &create.region).await?;
         let mut groups = Vec::with_capacity(create.groups.len());
@@ -190,7 +190,7 @@ impl Berth {
     }
 
     pub async fn instance_get(&self, principal: &Principal, id: InstanceId) -> Result<InstanceView> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let instance = instance_get(&mut db, principal, id).await?;
         Ok(instance_views(&mut db, vec![instance]).await?.remove(0))
@@ -198,7 +198,7 @@ impl Berth {
 
     /// An instance by its UUID, the id the Exoscale dialect knows.
     pub async fn instance_get_by_uuid(&self, principal: &Principal, uuid: &str) -> Result<InstanceView> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let instance = match db.instance_get_by_uuid(principal.account.0, uuid).await? {
             Some(row) => convert::instance(row)?,
@@ -211,7 +211,7 @@ impl Berth {
     /// Any account's instance, by integer id or UUID, with the hosts it stands on: for the
     /// operator.
     pub async fn operator_instance(&self, id: &str) -> Result<(InstanceView, Vec<Host>)> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let row = db.instance_find(id.parse().ok(), Some(id)).await?.ok_or_else(|| Error::not_found("instance"))?;
         let instance = convert::instance(row)?;
@@ -221,7 +221,7 @@ impl Berth {
     }
 
     pub async fn instance_list(&self, principal: &Principal) -> Result<Vec<InstanceView>> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let instances = db
             .instances_of_account(principal.account.0)
@@ -337,7 +337,7 @@ impl Berth {
         id: InstanceId,
         migrate: InstanceMigrate,
     ) -> Result<InstanceView> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let view = {
             let instance = instance_get(&mut db, principal, id).await?;
@@ -387,7 +387,7 @@ impl Berth {
             avoid: Vec::new(),
         };
         self.migration_begin(&begin, Some(principal)).await?;
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let instance = instance_get(&mut conn.db(), principal, id).await?;
         Ok(instance_views(&mut conn.db(), vec![instance]).await?.remove(0))
     }

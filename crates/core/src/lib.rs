@@ -122,10 +122,11 @@ impl Berth {
     }
 
     /// Validates every invariant of a region as stored: the engine's `check()` over a fresh
-    /// snapshot, and the hosts' usage counters against the sum of their instances. Returns the
-    /// violations found, as sentences.
+    /// fleet, and the hosts' usage counters against the sum of their instances. Returns the
+    /// violations found, as sentences. Every read sees one snapshot of the database, so a
+    /// change committing meanwhile is either wholly seen or not at all.
     pub async fn region_check(&self, region: &RegionId) -> Result<Vec<String>> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let fleet = fleets::load_region(&mut db, region).await?;
         let mut violations: Vec<String> = match fleet.check() {

@@ -330,7 +330,7 @@ impl Berth {
     /// Begins a failed user migration again, away from every host where it failed.
     async fn migration_retry(&self, failed: &Migration, instance: &Instance) {
         let outcome = async {
-            let mut conn = self.store.read().await?;
+            let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
             let view = instance_views(&mut db, vec![instance.clone()]).await?.remove(0);
             let avoid: Vec<HostId> = db
@@ -422,7 +422,7 @@ impl Berth {
     pub async fn migration_job_complete(&self, id: MigrationId, agent: &str) -> Result<Migration> {
         validate_agent(agent)?;
         {
-            let mut conn = self.store.read().await?;
+            let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
             let row = db.migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
             let live = row.lease_expires_at.is_some_and(|at| at >= now().0);
@@ -441,7 +441,7 @@ impl Berth {
             return Err(Error::invalid("reason", "reason must be at most 500 characters"));
         }
         {
-            let mut conn = self.store.read().await?;
+            let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
             let row = db.migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
             if row.state != MigrationState::Running.as_str() || row.claimed_by.as_deref() != Some(agent) {
@@ -470,7 +470,7 @@ impl Berth {
         let mut started = 0;
         loop {
             let (queued, running) = {
-                let mut conn = self.store.read().await?;
+                let mut conn = self.store.snapshot().await?;
                 let mut db = conn.db();
                 (
                     db.migrations_in_state(MigrationState::Queued.as_str()).await?,

@@ -55,7 +55,7 @@ impl Berth {
         let mut placed = 0;
         for instance in offline {
             let groups = {
-                let mut conn = self.store.read().await?;
+                let mut conn = self.store.snapshot().await?;
                 instance_views(&mut conn.db(), vec![instance.clone()]).await?.remove(0).groups
             };
             let want = Want {
@@ -133,7 +133,7 @@ impl Berth {
     /// or running yet; returns how many it queued.
     async fn queue_drains(&self) -> Result<usize> {
         let (draining, busy) = {
-            let mut conn = self.store.read().await?;
+            let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
             let hosts: Vec<Host> = db
                 .hosts_all()
@@ -177,7 +177,7 @@ impl Berth {
     /// can repair keep a note saying why. Returns how many moves it queued.
     async fn queue_repairs(&self) -> Result<usize> {
         let (regions, active, failures, notes) = {
-            let mut conn = self.store.read().await?;
+            let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
             let regions = db.regions().await?;
             let mut active: HashSet<String> = HashSet::new();

@@ -102,7 +102,7 @@ impl Berth {
     }
 
     pub async fn users(&self, account: AccountId) -> Result<Vec<User>> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         account_get(&mut db, account).await?;
         Ok(db.users_of_account(account.0).await?.into_iter().map(user).collect())
@@ -148,7 +148,7 @@ impl Berth {
     }
 
     pub async fn tokens(&self, account: AccountId, user: UserId) -> Result<Vec<Token>> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         user_get(&mut db, account, user).await?;
         db.tokens_of_user(account.0, user.0).await?.into_iter().map(token).collect()
@@ -181,7 +181,7 @@ impl Berth {
     }
 
     pub async fn api_keys(&self, account: AccountId) -> Result<Vec<ApiKey>> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         account_get(&mut db, account).await?;
         Ok(db.api_keys_of_account(account.0).await?.into_iter().map(api_key).collect())
@@ -199,7 +199,7 @@ impl Berth {
 
     /// A user's grants, with every resource of its account and the permission held on it.
     pub async fn grants(&self, account: AccountId, user: UserId) -> Result<(User, Grants, Vec<EntityPermission>)> {
-        let mut conn = self.store.read().await?;
+        let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let found = user_get(&mut db, account, user).await?;
         let grants = user_grants(&mut db, user).await?;
@@ -209,7 +209,7 @@ impl Berth {
 
     /// The caller's own grants, as `GET /profile/grants` shows them.
     pub async fn grants_of(&self, principal: &Principal) -> Result<Vec<EntityPermission>> {
-        entities_with(&mut self.store.read().await?.db(), principal.account, &principal.grants).await
+        entities_with(&mut self.store.snapshot().await?.db(), principal.account, &principal.grants).await
     }
 
     /// Replaces a restricted user's grants. Every entity named must exist in the account.

@@ -11,7 +11,10 @@
 //! the rows it re-validates (the `*_lock` queries) before it reads them, so that what it
 //! checked still holds when it commits. On SQLite those locks do nothing.
 //!
-//! Reads go through [`Store::read`]; every change goes through one [`Tx`] from
+//! A read of one statement goes through [`Store::read`]; reads whose results are compared or
+//! joined as if taken at one instant (a view of a group with its members' hosts, a consistency
+//! check) go through one [`Snapshot`] from [`Store::snapshot`]; every change goes through one
+//! [`Tx`] from
 //! [`Store::write`], which `core` fills with the reads that re-validate its decision and the
 //! writes that carry it out, then commits. Dropping a `Tx` rolls it back.
 
@@ -125,6 +128,16 @@ pub struct Conn {
     backend: Backend,
 }
 
+/// A read-only transaction whose reads all see the database as it was at one instant: on
+/// PostgreSQL `REPEATABLE READ READ ONLY` (the snapshot is taken at its first statement), on
+/// SQLite a deferred transaction on a reader, which in WAL mode keeps the snapshot of its first
+/// read until it ends. Dropping it ends it.
+#[derive(Debug)]
+pub struct Snapshot {
+    inner: Transaction<'static, Any>,
+    backend: Backend,
+}
+
 /// A transaction for a change: commit it, or drop it to roll back.
 #[derive(Debug)]
 pub struct Tx {
@@ -154,19 +167,22 @@ impl Store {
         let path = sqlite_path(url).ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
         let url = format!("sqlite://{path}?mode=rwc");
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-        let pool = |max: u32| {
+        let pool = |max: u32, read_only: bool| {
             AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(30)).after_connect(
-                |conn, _| {
+                move |conn, _| {
                     Box::pin(async move {
                         // WAL lets readers run beside the writer; FULL makes every commit durable
                         // before it is acknowledged; the busy timeout covers checkpoints and any
-                        // other process that opens the same file.
-                        for pragma in [
+                        // other process that opens the same file. Readers refuse writes, so that
+                        // every change goes through the one writer.
+                        let pragmas = [
                             "PRAGMA journal_mode = WAL",
                             "PRAGMA synchronous = FULL",
                             "PRAGMA foreign_keys = ON",
                             "PRAGMA busy_timeout = 10000",
-                        ] {
+                            if read_only { "PRAGMA query_only = ON" } else { "PRAGMA query_only = OFF" },
+                        ];
+                        for pragma in pragmas {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
                         Ok(())
@@ -174,9 +190,9 @@ impl Store {
                 },
             )
         };
-        let write = pool(1).connect_with(options.clone()).await?;
+        let write = pool(1, false).connect_with(options.clone()).await?;
         SQLITE_MIGRATIONS.run(&write).await?;
-        let read = pool(8).connect_with(options).await?;
+        let read = pool(8, true).connect_with(options).await?;
         Ok(Store { read, write, backend: Backend::Sqlite })
     }
 
@@ -202,9 +218,21 @@ impl Store {
         self.backend
     }
 
-    /// A connection for reads outside any change.
+    /// A connection for reads outside any change. Each statement on it sees the database as
+    /// of its own start: for reads that must agree with each other, take a [`Snapshot`].
     pub async fn read(&self) -> Result<Conn, StoreError> {
         Ok(Conn { inner: self.read.acquire().await?, backend: self.backend })
+    }
+
+    /// A read-only transaction whose statements all see one instant of the database: for
+    /// reads that are compared or joined with each other, such as a consistency check or a
+    /// view built from several tables. A change that commits while it is open is not seen.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let inner = match self.backend {
+            Backend::Sqlite => self.read.begin_with("BEGIN DEFERRED").await?,
+            Backend::Postgres => self.read.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+        };
+        Ok(Snapshot { inner, backend: self.backend })
     }
 
     /// Begins a change.
@@ -235,6 +263,12 @@ impl Store {
 }
 
 impl Conn {
+    pub fn db(&mut self) -> Db<'_> {
+        Db::new(&mut self.inner, self.backend)
+    }
+}
+
+impl Snapshot {
     pub fn db(&mut self) -> Db<'_> {
         Db::new(&mut self.inner, self.backend)
     }

@@ -17,7 +17,7 @@
 
 use store::{
     AccountRow, ApiKeyRow, Backend, Db, EntityGrantRow, EventRow, Failure, FirewallRow, GroupRow, HostRow, InstanceRow,
-    MemberRow, MigrationRow, NewEvent, NewGroup, NewHost, NewInstance, NewMigration, OperationRow, RegionRow,
+    LeaseRow, MemberRow, MigrationRow, NewEvent, NewGroup, NewHost, NewInstance, NewMigration, OperationRow, RegionRow,
     RepairNoteRow, Size, Store, StoreError, TokenRow,
 };
 
@@ -275,6 +275,40 @@ async fn a_change_is_invisible_to_readers_until_it_commits(f: Fixture) -> Outcom
     assert_eq!(f.store.read().await?.db().account_get(account.id).await?, None);
     tx.commit().await?;
     assert_eq!(f.store.read().await?.db().account_get(account.id).await?, Some(account));
+    Ok(())
+}
+
+async fn a_snapshot_sees_one_instant_across_its_reads(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let first = tx.db().account_insert("alice", NOW).await?;
+    tx.commit().await?;
+
+    let mut snapshot = f.store.snapshot().await?;
+    assert_eq!(snapshot.db().backend(), f.backend);
+    assert_eq!(snapshot.db().accounts().await?, vec![first.clone()]);
+    // A change that commits while the snapshot is open: a plain read sees it at once, the
+    // snapshot's later reads do not, so what they compare was true at one instant.
+    let mut tx = f.store.write().await?;
+    let second = tx.db().account_insert("bob", NOW).await?;
+    tx.db().meta_set("seen", "after").await?;
+    tx.commit().await?;
+    assert_eq!(f.store.read().await?.db().account_get(second.id).await?, Some(second.clone()));
+    assert_eq!(snapshot.db().account_get(second.id).await?, None);
+    assert_eq!(snapshot.db().meta_get("seen").await?, None);
+    assert_eq!(snapshot.db().accounts().await?, vec![first.clone()]);
+    drop(snapshot);
+
+    let mut snapshot = f.store.snapshot().await?;
+    assert_eq!(snapshot.db().accounts().await?, vec![first, second]);
+    assert_eq!(snapshot.db().meta_get("seen").await?, Some("after".to_string()));
+    Ok(())
+}
+
+async fn a_snapshot_cannot_change_anything(f: Fixture) -> Outcome {
+    let mut snapshot = f.store.snapshot().await?;
+    assert!(snapshot.db().account_insert("alice", NOW).await.is_err(), "a snapshot is read-only");
+    drop(snapshot);
+    assert_eq!(f.store.read().await?.db().accounts().await?, Vec::new());
     Ok(())
 }
 
@@ -3276,34 +3310,49 @@ async fn the_database_clock_tells_the_time(f: Fixture) -> Outcome {
     Ok(())
 }
 
+/// Takes or renews a lease in a change of its own, as a process does.
+async fn lease_acquire(store: &Store, name: &str, holder: &str, ttl_ms: i64) -> Result<Option<LeaseRow>, StoreError> {
+    let mut tx = store.write().await?;
+    let lease = tx.db().lease_acquire(name, holder, ttl_ms).await?;
+    tx.commit().await?;
+    Ok(lease)
+}
+
+/// Gives a lease up in a change of its own.
+async fn lease_release(store: &Store, name: &str, holder: &str) -> Result<bool, StoreError> {
+    let mut tx = store.write().await?;
+    let released = tx.db().lease_release(name, holder).await?;
+    tx.commit().await?;
+    Ok(released)
+}
+
 async fn a_lease_has_one_holder_until_it_runs_out(f: Fixture) -> Outcome {
-    let mut conn = f.store.read().await?;
-    let mut db = conn.db();
-    assert_eq!(db.lease_get("background").await?, None);
-    let a = db.lease_acquire("background", "a", 60_000).await?.expect("a free lease is taken");
+    let store = &f.store;
+    assert_eq!(store.read().await?.db().lease_get("background").await?, None);
+    let a = lease_acquire(store, "background", "a", 60_000).await?.expect("a free lease is taken");
     assert_eq!((a.name.as_str(), a.holder.as_str()), ("background", "a"));
     assert!(a.expires_at >= a.acquired_at + 60_000);
-    assert_eq!(db.lease_acquire("background", "b", 60_000).await?, None, "a held lease is not taken");
-    assert!(db.lease_acquire("other", "b", 60_000).await?.is_some(), "leases are held one by one");
+    assert_eq!(lease_acquire(store, "background", "b", 60_000).await?, None, "a held lease is not taken");
+    assert!(lease_acquire(store, "other", "b", 60_000).await?.is_some(), "leases are held one by one");
 
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let renewed = db.lease_acquire("background", "a", 60_000).await?.expect("its holder renews it");
+    let renewed = lease_acquire(store, "background", "a", 60_000).await?.expect("its holder renews it");
     assert_eq!(renewed.acquired_at, a.acquired_at, "a renewal keeps the time it was first taken");
     assert!(renewed.expires_at > a.expires_at, "a renewal pushes the expiry");
-    assert_eq!(db.lease_get("background").await?, Some(renewed.clone()));
+    assert_eq!(store.read().await?.db().lease_get("background").await?, Some(renewed.clone()));
 
     // Shortened to nothing by its holder, it runs out, and another takes it.
-    db.lease_acquire("background", "a", -1).await?.expect("its holder renews it");
+    lease_acquire(store, "background", "a", -1).await?.expect("its holder renews it");
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let b = db.lease_acquire("background", "b", 60_000).await?.expect("a lease that ran out is taken");
+    let b = lease_acquire(store, "background", "b", 60_000).await?.expect("a lease that ran out is taken");
     assert_eq!(b.holder, "b");
     assert!(b.acquired_at > a.acquired_at, "a new holder's lease starts anew");
-    assert_eq!(db.lease_acquire("background", "a", 60_000).await?, None, "the old holder lost it");
+    assert_eq!(lease_acquire(store, "background", "a", 60_000).await?, None, "the old holder lost it");
 
-    assert!(!db.lease_release("background", "a").await?, "only the holder gives a lease up");
-    assert!(db.lease_release("background", "b").await?);
-    assert_eq!(db.lease_get("background").await?, None);
-    assert!(db.lease_acquire("background", "a", 60_000).await?.is_some(), "a lease given up is free");
+    assert!(!lease_release(store, "background", "a").await?, "only the holder gives a lease up");
+    assert!(lease_release(store, "background", "b").await?);
+    assert_eq!(store.read().await?.db().lease_get("background").await?, None);
+    assert!(lease_acquire(store, "background", "a", 60_000).await?.is_some(), "a lease given up is free");
     Ok(())
 }
 
@@ -3313,8 +3362,7 @@ async fn a_free_lease_goes_to_exactly_one_of_many_at_once(f: Fixture) -> Outcome
     for holder in 0..8 {
         let store = f.store.clone();
         askers.push(tokio::spawn(async move {
-            let mut conn = store.read().await?;
-            conn.db().lease_acquire("background", &format!("holder-{holder}"), 60_000).await
+            lease_acquire(&store, "background", &format!("holder-{holder}"), 60_000).await
         }));
     }
     let mut winners = Vec::new();
@@ -3357,6 +3405,8 @@ conformance! {
         ping_answers_on_an_open_store,
         a_transaction_dropped_without_commit_leaves_nothing_behind,
         a_change_is_invisible_to_readers_until_it_commits,
+        a_snapshot_sees_one_instant_across_its_reads,
+        a_snapshot_cannot_change_anything,
         reopening_the_store_keeps_its_data,
         schema_migrations_run_idempotently_on_reopen,
         meta_keeps_the_last_value_set_for_each_key,

@@ -3,49 +3,9 @@
 //! fleet, so each acts on a stale cache as soon as the other changes something. A stale cache
 //! must cost a retry, never a broken group or an overcommitted host.
 
-use std::time::Duration;
+use berth_core::{FailureDomain, GroupChoice, GroupCreate, GroupKind, Label, Policy, RegionId, Scope};
 
-use berth_core::{
-    Berth, FailureDomain, FleetSeed, GroupChoice, GroupCreate, GroupKind, InstanceCreate, InstanceState, Label, Policy,
-    RackSeed, RegionId, RegionSeed, Resources, Scope, Settings,
-};
-
-async fn open(path: &str) -> Berth {
-    let store = store::Store::open(path).await.unwrap();
-    Berth::new(store, Settings { migration_duration: Duration::from_secs(60), ..Settings::default() })
-}
-
-fn fleet(hosts: usize, vcpus: u32) -> FleetSeed {
-    FleetSeed {
-        regions: vec![RegionSeed {
-            id: "two-proc".into(),
-            label: "Two processes".into(),
-            country: "us".into(),
-            max_members_per_group: 10,
-            max_groups_per_account: None,
-            racks: vec![RackSeed {
-                name: "r1".into(),
-                hosts: vec![Resources { vcpus, memory_mib: 64 * 1024, disk_mib: 1024 * 1024, gpus: 0 }; hosts],
-            }],
-        }],
-    }
-}
-
-fn create(groups: Vec<GroupChoice>) -> InstanceCreate {
-    InstanceCreate {
-        label: None,
-        unique_label: true,
-        region: RegionId::parse("two-proc").unwrap(),
-        type_id: "g6-standard-2".into(),
-        disk_gib: None,
-        image: None,
-        tags: Vec::new(),
-        labels: Default::default(),
-        firewall: None,
-        groups,
-        state: InstanceState::Running,
-    }
-}
+use crate::{create, fleet, open};
 
 #[tokio::test]
 async fn a_choice_from_a_stale_cache_is_caught_in_the_transaction_and_retried() {
