@@ -38,7 +38,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::json;
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use common::fleet::{Api, Outcome, TYPE, Tenant, race};

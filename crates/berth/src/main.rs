@@ -238,7 +238,7 @@ async fn secret_key(path: &Path, store: &store::Store) -> anyhow::Result<SecretK
         Ok(text) => SecretKey::from_hex(&text)
             .with_context(|| format!("{} does not hold a secret key (64 hex digits)", path.display())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let sealed = store.read().await?.db().api_key_count().await?;
+            let sealed = berth_core::sealed_secret_count(store).await?;
             if sealed > 0 {
                 anyhow::bail!(
                     "the secret key file {} is missing, and the database holds {sealed} API secret(s) sealed with it",

@@ -41,7 +41,7 @@ pub use model::*;
 pub use operations::OPERATION_RETENTION;
 pub use placement::{Headroom, JoinAssessment};
 pub use reconcile::ReconcileReport;
-pub use secrets::SecretKey;
+pub use secrets::{SecretKey, sealed_secret_count};
 pub use seed::{DemoCredentials, DemoOptions, FleetSeed, RackSeed, RegionSeed, demo_fleet};
 pub use tenancy::EntityPermission;
 
@@ -95,8 +95,9 @@ impl Berth {
         Berth { store, fleets: fleets::Fleets::default(), settings, process_id, lease: Default::default() }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Whether the database answers: what `/readyz` reports.
+    pub async fn database_ready(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
     }
 
     pub fn settings(&self) -> &Settings {

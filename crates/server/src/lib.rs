@@ -239,7 +239,7 @@ async fn healthz() -> Json<serde_json::Value> {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let background = if state.berth.is_leader() { "leader" } else { "standby" };
-    match state.berth.store().ping().await {
+    match state.berth.database_ready().await {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({"status": "ready", "process": state.berth.process_id(), "background": background})),

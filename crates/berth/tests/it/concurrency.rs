@@ -3,12 +3,10 @@
 //! afterwards no strict group is broken, no host is overcommitted, and every request either
 //! succeeded or was refused for a reason that still holds.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::fleet::{Api, Outcome, Tenant, race};
-use common::{Place, start};
+use crate::common::fleet::{Api, Outcome, Tenant, race};
+use crate::common::{Place, start};
 
 const TOKEN: &str = "concurrency-token-0123456789";
 const OPERATOR: &str = "concurrency-operator-0123456789";

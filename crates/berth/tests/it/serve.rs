@@ -1,14 +1,12 @@
 //! `berth serve` as a user runs it: the real binary, a database (a file on disk, or a
 //! PostgreSQL database), signals.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::{Place, start};
-
 use serde_json::{Value, json};
+
+use crate::common::{Place, start};
 
 const TOKEN: &str = "serve-test-token-0123456789";
 

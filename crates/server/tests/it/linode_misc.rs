@@ -1,11 +1,10 @@
 //! The Linode dialect's companions and edges: regions, types, images, account, profile,
 //! firewalls, authentication, and the error format on every path.
 
-mod common;
-
-use common::spawn_app;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use crate::common::spawn_app;
 
 #[tokio::test]
 async fn the_demo_fleet_offers_four_core_regions_with_placement_groups() {

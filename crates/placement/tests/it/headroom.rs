@@ -2,15 +2,14 @@
 //! time with `choose_host` on copies of the fleet, after losing literally every host and every
 //! rack in turn.
 
-mod common;
-
-use common::{Shape, World};
 use placement::{
     ChooseError, FailureDomain, Fleet, FleetError, GroupId, GroupKind, GroupSpec, Headroom, HostId, HostSpec,
     HostState, InstanceId, InstanceSpec, PlacementRequest, Policy, Resources,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
+
+use crate::common::{Shape, World};
 
 const GIB: u64 = 1024;
 
@@ -118,7 +117,7 @@ fn a_fleet_without_hosts_has_no_worst_host_or_rack() {
 // The property.
 
 fn region() -> impl Strategy<Value = World> {
-    common::world(Shape {
+    crate::common::world(Shape {
         hosts: 1..=6,
         racks: 1..=3,
         instances: 0..=7,
@@ -191,7 +190,7 @@ fn brute_force(world: &World, fleet: &Fleet, group: GroupId, size: Resources, li
         .into_iter()
         .map(|rack| {
             let lost: Vec<HostId> = world.hosts.iter().filter(|host| host.rack == rack).map(|host| host.id).collect();
-            (count_after(fleet, group, size, limit, &lost), common::rack_label(rack))
+            (count_after(fleet, group, size, limit, &lost), crate::common::rack_label(rack))
         })
         .min();
     Headroom {
@@ -204,18 +203,18 @@ fn brute_force(world: &World, fleet: &Fleet, group: GroupId, size: Resources, li
 }
 
 proptest! {
-    #![proptest_config(common::config("headroom", 512))]
+    #![proptest_config(crate::common::config("headroom", 512))]
 
     #[test]
     fn headroom_is_the_brute_force_over_every_host_and_rack(
         world in region(),
         group in any::<Index>(),
-        size in common::size_input(),
+        size in crate::common::size_input(),
         limit in prop::option::weighted(0.3, 0u32..=8),
     ) {
-        let fleet = common::fleet_of(&world);
+        let fleet = crate::common::fleet_of(&world);
         let group = world.groups[group.index(world.groups.len())].id;
-        let size = common::resources(size);
+        let size = crate::common::resources(size);
         let headroom = fleet.headroom(group, size, limit).expect("a known group");
         prop_assert_eq!(headroom, brute_force(&world, &fleet, group, size, limit));
     }

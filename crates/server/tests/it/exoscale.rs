@@ -1,14 +1,13 @@
 //! The Exoscale dialect end to end over HTTP: request signing, anti-affinity groups,
 //! operations, instances, catalogs, and what the Linode dialect sees of them.
 
-mod common;
-
-use common::{capacity, exo_authorization, expires_soon, region, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use berth_core::FleetSeed;
 use berth_core::catalog::{EXOSCALE_TYPES, TEMPLATES};
+
+use crate::common::{capacity, exo_authorization, expires_soon, region, spawn_app, spawn_app_with};
 
 fn small_type() -> &'static str {
     EXOSCALE_TYPES.iter().find(|t| t.family == "standard" && t.size == "small").unwrap().id
@@ -33,7 +32,7 @@ fn instance_body(name: &str, groups: &[&str]) -> Value {
 }
 
 /// Creates an anti-affinity group and returns its id.
-async fn group(app: &common::TestApp, name: &str) -> String {
+async fn group(app: &crate::common::TestApp, name: &str) -> String {
     let reply = app.exo_json(Method::POST, "/v2/anti-affinity-group", json!({"name": name})).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["state"], "success");
@@ -41,7 +40,7 @@ async fn group(app: &common::TestApp, name: &str) -> String {
 }
 
 /// Creates an instance through `prefix` (`/v2` or `/{zone}/v2`) and returns its operation.
-async fn instance(app: &common::TestApp, prefix: &str, body: Value) -> Value {
+async fn instance(app: &crate::common::TestApp, prefix: &str, body: Value) -> Value {
     let reply = app.exo_json(Method::POST, &format!("{prefix}/instance"), body).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     reply.body

@@ -1,17 +1,16 @@
 //! Evacuation: readable cases, and a property against a brute-force oracle that re-places the
 //! host's instances on plain vectors, judging every host from scratch for each of them.
 
-mod common;
-
 use std::cmp::Reverse;
 
-use common::{Request, Shape, World};
 use placement::{
     Evacuation, FailureDomain, Fleet, FleetError, GroupId, GroupKind, GroupSpec, HostId, HostSpec, HostState,
     InstanceId, InstanceSpec, Move, NoHost, Policy, Resources,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
+
+use crate::common::{Request, Shape, World};
 
 const GIB: u64 = 1024;
 
@@ -103,7 +102,7 @@ fn an_unknown_host_is_an_error() {
 // The property.
 
 fn region() -> impl Strategy<Value = World> {
-    common::world(Shape {
+    crate::common::world(Shape {
         hosts: 1..=6,
         racks: 1..=3,
         instances: 1..=8,
@@ -143,12 +142,12 @@ fn oracle(world: &World, host: usize) -> Evacuation {
 }
 
 proptest! {
-    #![proptest_config(common::config("evacuate", 512))]
+    #![proptest_config(crate::common::config("evacuate", 512))]
 
     #[test]
     fn evacuation_is_the_oracles_one_instance_at_a_time(world in region(), host in any::<Index>()) {
         let host = host.index(world.hosts.len());
-        let evacuation = common::fleet_of(&world).plan_evacuation(world.hosts[host].id).expect("a known host");
+        let evacuation = crate::common::fleet_of(&world).plan_evacuation(world.hosts[host].id).expect("a known host");
         prop_assert_eq!(evacuation, oracle(&world, host));
     }
 }

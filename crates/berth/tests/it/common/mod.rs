@@ -2,7 +2,7 @@
 //! fresh database: a SQLite file, or a new database on the PostgreSQL server that
 //! `BERTH_TEST_POSTGRES_URL` names (`scripts/test` runs these tests both ways).
 
-#![allow(dead_code)] // Each test binary uses a different part of the harness.
+#![allow(dead_code)] // Each suite uses a different part of the harness, and some only with a feature.
 
 pub mod fleet;
 

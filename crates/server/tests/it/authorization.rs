@@ -2,12 +2,11 @@
 //! against one table of expected statuses; and a check that the table lists every route berth
 //! serves.
 
-mod common;
-
 use berth_core::{Principal, Scopes, UserId};
-use common::{TestApp, exo_authorization, expires_soon, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use crate::common::{TestApp, exo_authorization, expires_soon, spawn_app};
 
 /// The credentials of the matrix, in the order of the table's columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,10 +182,12 @@ async fn world() -> World {
     // create one.
     let expired_token = "expired-token-0123456789abcdef".to_string();
     {
-        let mut tx = berth.store().write().await.unwrap();
+        let store = store::Store::open(&app.database).await.unwrap();
+        let mut tx = store.write().await.unwrap();
         let hash = berth_core::auth::token_hash(&expired_token);
         tx.db().token_insert(account.0, owner.user.0, "expired", &hash, "*", 0, Some(1)).await.unwrap();
         tx.commit().await.unwrap();
+        store.close().await;
     }
     let other_token = "other-account-token-0123456789ab".to_string();
     let other = berth.account_seed("other", "other-user", "other@example.com", &other_token).await.unwrap();

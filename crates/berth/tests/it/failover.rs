@@ -8,13 +8,12 @@
 
 #![cfg(feature = "postgres-tests")]
 
-mod common;
-
 use std::time::Instant;
 
-use common::fleet::{Api, Outcome, TYPE};
-use common::{Place, Running, eventually, start};
 use serde_json::{Value, json};
+
+use crate::common::fleet::{Api, Outcome, TYPE};
+use crate::common::{Place, Running, eventually, start};
 
 const TOKEN: &str = "failover-token-0123456789";
 const OPERATOR: &str = "failover-operator-0123456789";

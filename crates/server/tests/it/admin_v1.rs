@@ -1,10 +1,9 @@
 //! The native operator API (`/v1`): its credential, its routes, and its OpenAPI document.
 
-mod common;
-
-use common::spawn_app;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+
+use crate::common::spawn_app;
 
 const DOCUMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/v1.json");
 
@@ -17,7 +16,7 @@ fn the_checked_in_openapi_document_matches_the_code() {
     let checked_in = std::fs::read_to_string(DOCUMENT).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "openapi/v1.json is out of date: run `BERTH_UPDATE_OPENAPI=1 cargo test -p berth-server --test admin_v1` \
+        "openapi/v1.json is out of date: run `BERTH_UPDATE_OPENAPI=1 cargo test -p berth-server --test it admin_v1` \
          and commit the result"
     );
 }

@@ -1,13 +1,12 @@
 //! The Linode dialect's instances: placement onto real hosts, capacity, deletion and migration.
 
-mod common;
-
 use berth_core::{FleetSeed, RegionId};
-use common::{capacity, region, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn host_usage(app: &common::TestApp, region: &str) -> Vec<(String, u32, u64)> {
+use crate::common::{capacity, region, spawn_app, spawn_app_with};
+
+async fn host_usage(app: &crate::common::TestApp, region: &str) -> Vec<(String, u32, u64)> {
     let hosts = app.berth.hosts(&RegionId::parse(region).unwrap()).await.unwrap();
     hosts.into_iter().map(|h| (h.uuid, h.used.vcpus, h.used.memory_mib)).collect()
 }

@@ -1,12 +1,11 @@
 //! The Linode dialect's placement groups, end to end over HTTP.
 
-mod common;
-
-use common::{capacity, region, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use berth_core::FleetSeed;
+
+use crate::common::{capacity, region, spawn_app, spawn_app_with};
 
 fn group_body(label: &str) -> Value {
     json!({"label": label, "region": "us-mia", "placement_group_type": "anti_affinity:local", "placement_group_policy": "strict"})
@@ -203,11 +202,11 @@ async fn single_object_reads_ignore_paging_parameters() {
     assert_eq!(reply.status, StatusCode::OK);
 }
 
-async fn filtered(app: &common::TestApp, filter: &str) -> common::Reply {
+async fn filtered(app: &crate::common::TestApp, filter: &str) -> crate::common::Reply {
     app.request_with(Method::GET, "/v4/placement/groups", None, Some(&app.token), &[("X-Filter", filter)]).await
 }
 
-fn labels(reply: &common::Reply) -> Vec<String> {
+fn labels(reply: &crate::common::Reply) -> Vec<String> {
     reply.body["data"].as_array().unwrap().iter().map(|g| g["label"].as_str().unwrap().to_string()).collect()
 }
 
@@ -360,7 +359,7 @@ async fn assign_refuses_bad_lists_other_regions_and_a_second_group() {
 }
 
 /// Two Linodes on one host, made so through an affinity group, then freed of it.
-async fn two_linodes_on_one_host(app: &common::TestApp) -> (i64, i64) {
+async fn two_linodes_on_one_host(app: &crate::common::TestApp) -> (i64, i64) {
     let together = app.group("together", "us-mia", "affinity:local", "strict").await;
     let a = app.linode("us-mia", "g6-nanode-1", Some(together)).await;
     let b = app.linode("us-mia", "g6-nanode-1", Some(together)).await;

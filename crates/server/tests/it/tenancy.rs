@@ -1,21 +1,30 @@
 //! Tenancy end to end: the operator's tenancy API, scopes, grants of restricted users,
 //! credential expiry and revocation, rate limits, and the audit trail.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{exo_authorization, expires_soon, spawn_app, spawn_app_with_settings};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::common::{exo_authorization, expires_soon, spawn_app, spawn_app_with_settings};
+
 /// Calls `/v1` with the operator's token.
-async fn operator(app: &common::TestApp, method: Method, path: &str, body: Option<Value>) -> common::Reply {
+async fn operator(
+    app: &crate::common::TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> crate::common::Reply {
     app.request_with(method, path, body, Some(&app.operator_token), &[]).await
 }
 
 /// Creates a user through `/v1` and a token for it; returns (user id, token).
-async fn user_with_token(app: &common::TestApp, username: &str, restricted: bool, scopes: &str) -> (i64, String) {
+async fn user_with_token(
+    app: &crate::common::TestApp,
+    username: &str,
+    restricted: bool,
+    scopes: &str,
+) -> (i64, String) {
     let account = app.principal().await.account.0;
     let user = operator(
         app,
@@ -37,7 +46,7 @@ async fn user_with_token(app: &common::TestApp, username: &str, restricted: bool
     (id, token.body["token"].as_str().unwrap().to_string())
 }
 
-async fn set_grants(app: &common::TestApp, user: i64, grants: Value) -> common::Reply {
+async fn set_grants(app: &crate::common::TestApp, user: i64, grants: Value) -> crate::common::Reply {
     let account = app.principal().await.account.0;
     operator(app, Method::PUT, &format!("/v1/accounts/{account}/users/{user}/grants"), Some(grants)).await
 }

@@ -9,19 +9,18 @@
 
 #![cfg(feature = "postgres-tests")]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::fleet::{Api, Outcome, TYPE};
-use common::{Place, eventually, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
+
+use crate::common::fleet::{Api, Outcome, TYPE};
+use crate::common::{Place, eventually, start};
 
 const TOKEN: &str = "outage-token-0123456789";
 const OPERATOR: &str = "outage-operator-0123456789";

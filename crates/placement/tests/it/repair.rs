@@ -6,17 +6,16 @@
 //! was compliant before the plan still is, and searches breadth first for the shortest sequence
 //! that makes the target groups compliant. It shares no code with the planner.
 
-mod common;
-
 use std::collections::{HashSet, VecDeque};
 
-use common::{Positions, Shape, World};
 use placement::{
     FailureDomain, Fleet, GroupId, GroupKind, GroupSpec, HostId, HostSpec, HostState, InstanceId, InstanceSpec, Move,
     Policy, RepairOptions, RepairPlan, Resources,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
+
+use crate::common::{Positions, Shape, World};
 
 const GIB: u64 = 1024;
 
@@ -266,7 +265,7 @@ fn only_the_groups_asked_for_are_repaired() {
 
 /// Small worlds where collisions are common.
 fn region() -> impl Strategy<Value = World> {
-    common::world(Shape {
+    crate::common::world(Shape {
         hosts: 2..=5,
         racks: 1..=3,
         instances: 2..=7,
@@ -376,7 +375,7 @@ fn assert_plan_is_valid(
     plan: &RepairPlan,
     targets: &[usize],
 ) -> Result<(), TestCaseError> {
-    let mut fleet = common::fleet_of(world);
+    let mut fleet = crate::common::fleet_of(world);
     let flags = |fleet: &Fleet, group: GroupId| -> Vec<bool> {
         let compliance = fleet.group_compliance(group).expect("a known group");
         compliance.members.iter().map(|member| member.breach.is_none()).collect()
@@ -420,19 +419,19 @@ fn assert_plan_is_valid(
 }
 
 proptest! {
-    #![proptest_config(common::config("repair", 256))]
+    #![proptest_config(crate::common::config("repair", 256))]
 
     #[test]
     fn every_plan_follows_the_contract_step_by_step(world in region(), input in options_input()) {
         let options = input.resolve(&world);
-        let plan = common::fleet_of(&world).plan_repair(&options);
+        let plan = crate::common::fleet_of(&world).plan_repair(&options);
         assert_plan_is_valid(&world, &options, &plan, &targets(&world, &options))?;
     }
 
     #[test]
     fn a_full_repair_is_found_with_the_fewest_moves(world in region(), input in options_input()) {
         let options = input.resolve(&world);
-        let fleet = common::fleet_of(&world);
+        let fleet = crate::common::fleet_of(&world);
         let plan = fleet.plan_repair(&options);
         let targets = targets(&world, &options);
         assert_plan_is_valid(&world, &options, &plan, &targets)?;
@@ -455,7 +454,7 @@ proptest! {
     #[test]
     fn a_plan_claimed_optimal_is_the_shortest_for_what_it_repairs(world in region(), input in options_input()) {
         let options = input.resolve(&world);
-        let plan = common::fleet_of(&world).plan_repair(&options);
+        let plan = crate::common::fleet_of(&world).plan_repair(&options);
         if plan.optimal && plan.moves.len() <= ORACLE_DEPTH {
             let goal: Vec<usize> = plan.repaired.iter().map(|&id| world.group_index(id)).collect();
             prop_assert_eq!(shortest(&world, &options, &goal, plan.moves.len()), Some(plan.moves.len()));

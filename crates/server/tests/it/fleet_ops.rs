@@ -1,14 +1,13 @@
 //! Fleet operations end to end: repair of non-compliant groups, draining and failing hosts, the
 //! external executor, and the operator's fleet API (hosts, explain, headroom, migrations).
 
-mod common;
-
 use std::time::Duration;
 
 use berth_core::{Executor, FleetSeed, Settings};
-use common::{Setup, TestApp, capacity, region, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use crate::common::{Setup, TestApp, capacity, region, spawn};
 
 fn setup(regions: Vec<berth_core::RegionSeed>, core: Settings) -> Setup {
     Setup { fleet: Some(FleetSeed { regions }), core, ..Setup::default() }
@@ -18,7 +17,7 @@ fn repairing() -> Settings {
     Settings { migration_duration: Duration::from_millis(400), repair: true, ..Settings::default() }
 }
 
-async fn operator(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> common::Reply {
+async fn operator(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> crate::common::Reply {
     app.request_with(method, path, body, Some(&app.operator_token), &[]).await
 }
 

@@ -3,7 +3,7 @@
 //! database on the PostgreSQL server that `BERTH_TEST_POSTGRES_URL` names (`scripts/test` runs
 //! the suite both ways).
 
-#![allow(dead_code)] // Each test binary uses a different part of the harness.
+#![allow(dead_code)] // Each suite uses a different part of the harness, and some only with a feature.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,9 @@ pub struct TestApp {
     /// The operator's token for `/v1`.
     pub operator_token: String,
     pub berth: Arc<Berth>,
+    /// What `store::Store::open` takes to reach the application's database, for a test that
+    /// writes what no API call would.
+    pub database: String,
     pub client: reqwest::Client,
     stop: watch::Sender<bool>,
     _dir: tempfile::TempDir,
@@ -94,6 +97,7 @@ pub async fn spawn(setup: Setup) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = store::testing::fresh_database(dir.path()).await.expect("a fresh database");
     let store = store::Store::open(&url).await.expect("open the store");
+    let database = url.clone();
     let berth = Arc::new(Berth::new(store, settings));
     let token = "test-token-0123456789abcdef".to_string();
     let api_key = "EXOtest0123456789abcdef0".to_string();
@@ -138,6 +142,7 @@ pub async fn spawn(setup: Setup) -> TestApp {
         api_key,
         api_secret,
         operator_token,
+        database,
         berth,
         client: reqwest::Client::new(),
         stop,

@@ -1,12 +1,11 @@
 //! The operator's commands, run as the operator runs them: the `berth` binary against a live
 //! `berth serve`.
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::{Place, start};
 use serde_json::{Value, json};
+
+use crate::common::{Place, start};
 
 const OPERATOR: &str = "cli-operator-token-0123456789";
 const TOKEN: &str = "cli-demo-token-0123456789abcdef";
