@@ -20,6 +20,7 @@
 
 mod queries;
 mod rows;
+mod schema;
 pub mod testing;
 
 use std::str::FromStr;
@@ -31,6 +32,7 @@ use sqlx::{Any, AnyPool, ConnectOptions, Connection, Transaction};
 
 pub use queries::Db;
 pub use rows::*;
+pub use schema::{Column, ForeignKey, Index, Schema, Table};
 
 /// The database behind a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

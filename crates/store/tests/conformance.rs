@@ -312,6 +312,62 @@ async fn a_snapshot_cannot_change_anything(f: Fixture) -> Outcome {
     Ok(())
 }
 
+async fn the_schema_describes_its_tables_keys_checks_and_indexes(f: Fixture) -> Outcome {
+    let schema = f.store.schema().await?;
+    let names: Vec<&str> = schema.tables.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "accounts",
+            "api_keys",
+            "counters",
+            "entity_grants",
+            "events",
+            "firewalls",
+            "global_grants",
+            "group_members",
+            "hosts",
+            "instances",
+            "leases",
+            "meta",
+            "migration_failures",
+            "migrations",
+            "operations",
+            "operator_tokens",
+            "placement_groups",
+            "regions",
+            "repair_notes",
+            "tokens",
+            "users",
+        ],
+        "every table of the migrations, and not the migrator's own"
+    );
+    let hosts = &schema.tables["hosts"];
+    assert_eq!(hosts.primary_key, ["id"]);
+    assert_eq!(hosts.checks.len(), 4, "{:?}", hosts.checks);
+    assert!(hosts.checks.contains(&vec!["0".to_string(), "used_vcpus".to_string(), "vcpus".to_string()]));
+    assert_eq!(
+        hosts.indexes.get("hosts_region"),
+        Some(&store::Index { columns: vec!["region_id".into()], unique: false, partial: false })
+    );
+    assert!(hosts.unique.contains(&vec!["name".to_string()]));
+    let labels = hosts.columns.iter().find(|c| c.name == "labels").expect("hosts.labels");
+    assert_eq!(
+        labels,
+        &store::Column { name: "labels".into(), kind: "text".into(), not_null: true, default: Some("'{}'".into()) }
+    );
+    let members = &schema.tables["group_members"];
+    assert!(members.unique.contains(&vec!["group_id".to_string(), "instance_id".to_string()]));
+    assert!(members.foreign_keys.contains(&store::ForeignKey {
+        columns: vec!["instance_id".into()],
+        table: "instances".into(),
+        references: vec!["id".into()],
+        on_delete: "no action".into(),
+    }));
+    assert_eq!(schema.tables["entity_grants"].primary_key, ["user_id", "entity_type", "entity_id"]);
+    Ok(())
+}
+
 async fn reopening_the_store_keeps_its_data(mut f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
@@ -3407,6 +3463,7 @@ conformance! {
         a_change_is_invisible_to_readers_until_it_commits,
         a_snapshot_sees_one_instant_across_its_reads,
         a_snapshot_cannot_change_anything,
+        the_schema_describes_its_tables_keys_checks_and_indexes,
         reopening_the_store_keeps_its_data,
         schema_migrations_run_idempotently_on_reopen,
         meta_keeps_the_last_value_set_for_each_key,
@@ -3522,4 +3579,23 @@ conformance! {
         a_free_lease_goes_to_exactly_one_of_many_at_once,
         errors_say_whether_to_retry,
     ],
+}
+
+/// The two backends' migrations are twins: whatever one schema defines, the other defines the
+/// same way, as far as `Store::schema` can tell them apart.
+#[cfg(feature = "postgres-tests")]
+#[tokio::test]
+async fn the_sqlite_and_postgresql_migrations_define_the_same_schema() -> Outcome {
+    let sqlite = sqlite().await.store.schema().await?;
+    let postgres = postgres().await.store.schema().await?;
+    let mut differences = Vec::new();
+    for name in sqlite.tables.keys().chain(postgres.tables.keys()).collect::<std::collections::BTreeSet<_>>() {
+        match (sqlite.tables.get(name), postgres.tables.get(name)) {
+            (Some(a), Some(b)) if a == b => {}
+            (a, b) => differences.push(format!("table {name}:\n  SQLite:     {a:?}\n  PostgreSQL: {b:?}")),
+        }
+    }
+    assert!(differences.is_empty(), "the migrations differ:\n{}", differences.join("\n"));
+    assert!(!sqlite.tables.is_empty());
+    Ok(())
 }
