@@ -10,10 +10,31 @@ use crate::error::{Error, Result};
 use crate::events;
 use crate::fleets::{engine, group_spec, groups_fleet};
 use crate::model::*;
+use crate::operations::{OperationRequest, operation_of_change, requested};
 use crate::{Berth, now};
 
 impl Berth {
     pub async fn group_create(&self, principal: &Principal, create: GroupCreate) -> Result<GroupView> {
+        Ok(self.group_create_recorded(principal, create, None).await?.0)
+    }
+
+    /// Creates a group and records `operation` about it in the same transaction.
+    pub async fn group_create_with_operation(
+        &self,
+        principal: &Principal,
+        create: GroupCreate,
+        operation: OperationRequest,
+    ) -> Result<(GroupView, Operation)> {
+        let (view, operation) = self.group_create_recorded(principal, create, Some(operation)).await?;
+        Ok((view, requested(operation)?))
+    }
+
+    async fn group_create_recorded(
+        &self,
+        principal: &Principal,
+        create: GroupCreate,
+        operation: Option<OperationRequest>,
+    ) -> Result<(GroupView, Option<Operation>)> {
         if create.max_per_domain == 0 {
             return Err(Error::invalid("max_per_domain", "max_per_domain must be at least 1"));
         }
@@ -71,8 +92,9 @@ impl Berth {
         )
         .await?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
+        let operation = operation_of_change(&mut db, principal.account, operation, &view.group.uuid).await?;
         tx.commit().await?;
-        Ok(view)
+        Ok((view, operation))
     }
 
     /// Every group of the caller's account that it may see, oldest first.
@@ -139,6 +161,25 @@ impl Berth {
     /// Deletes a group with no members. A group with members must be emptied first, and its
     /// migrations finished.
     pub async fn group_delete(&self, principal: &Principal, id: GroupId) -> Result<()> {
+        self.group_delete_recorded(principal, id, None).await.map(drop)
+    }
+
+    /// Deletes a group and records `operation` about it in the same transaction.
+    pub async fn group_delete_with_operation(
+        &self,
+        principal: &Principal,
+        id: GroupId,
+        operation: OperationRequest,
+    ) -> Result<Operation> {
+        requested(self.group_delete_recorded(principal, id, Some(operation)).await?)
+    }
+
+    async fn group_delete_recorded(
+        &self,
+        principal: &Principal,
+        id: GroupId,
+        operation: Option<OperationRequest>,
+    ) -> Result<Option<Operation>> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         db.groups_lock(&[id.0]).await?;
@@ -170,14 +211,16 @@ impl Berth {
             None,
         )
         .await?;
+        let operation = operation_of_change(&mut db, principal.account, operation, &view.group.uuid).await?;
         match &view.group.scope {
             Scope::Region(region) => {
                 self.fleets
                     .apply(region, |fleet| if fleet.group(id).is_some() { fleet.group_remove(id) } else { Ok(()) });
-                self.commit(tx, &[region]).await
+                self.commit(tx, &[region]).await?;
             }
-            Scope::Global => Ok(tx.commit().await?),
+            Scope::Global => tx.commit().await?,
         }
+        Ok(operation)
     }
 
     /// Puts running instances into a group where they stand, all or none.

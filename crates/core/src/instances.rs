@@ -13,6 +13,7 @@ use crate::fleets::{engine, ensure_groups, groups_fleet, lock};
 use crate::groups::{grant_creator, member_limit, region_get};
 use crate::migrations::Begin;
 use crate::model::*;
+use crate::operations::{OperationRequest, operation_of_change, requested};
 use crate::{Berth, now};
 
 /// The labels that are unique among an account's Linodes (`Db::label_lock`).
@@ -40,6 +41,26 @@ pub(crate) struct Want<'a> {
 
 impl Berth {
     pub async fn instance_create(&self, principal: &Principal, create: InstanceCreate) -> Result<InstanceView> {
+        Ok(self.instance_create_recorded(principal, create, None).await?.0)
+    }
+
+    /// Creates an instance and records `operation` about it in the same transaction.
+    pub async fn instance_create_with_operation(
+        &self,
+        principal: &Principal,
+        create: InstanceCreate,
+        operation: OperationRequest,
+    ) -> Result<(InstanceView, Operation)> {
+        let (view, operation) = self.instance_create_recorded(principal, create, Some(operation)).await?;
+        Ok((view, requested(operation)?))
+    }
+
+    async fn instance_create_recorded(
+        &self,
+        principal: &Principal,
+        create: InstanceCreate,
+        operation: Option<OperationRequest>,
+    ) -> Result<(InstanceView, Option<Operation>)> {
         principal.require_grant("add_linodes", "create Linodes")?;
         let (mut size, disk_included) = catalog::type_size(&create.type_id)
             .ok_or_else(|| Error::invalid("type", "A valid plan type by that ID was not found"))?;
@@ -117,6 +138,10 @@ impl Berth {
                         Attempt::Done(instance) => instance,
                     };
                 let view = instance_views(&mut tx.db(), vec![instance]).await?.remove(0);
+                // The last write of the change: the cache learns of it only once nothing
+                // else can fail before the commit.
+                let operation =
+                    operation_of_change(&mut tx.db(), principal.account, operation, &view.instance.uuid).await?;
                 self.fleets.apply(&region.id, |fleet| {
                     fleet.instance_add(InstanceSpec {
                         id: view.instance.id,
@@ -130,11 +155,11 @@ impl Berth {
                     Ok(())
                 });
                 self.commit(tx, &[&region.id]).await?;
-                Ok(Attempt::Done(view))
+                Ok(Attempt::Done((view, operation)))
             }
             .await;
             match retry(outcome, attempt)? {
-                Attempt::Done(view) => return Ok(view),
+                Attempt::Done(done) => return Ok(done),
                 Attempt::Stale => self.fleets.invalidate(&region.id),
             }
         }
@@ -239,6 +264,28 @@ impl Berth {
         id: InstanceId,
         update: InstanceUpdate,
     ) -> Result<InstanceView> {
+        Ok(self.instance_update_recorded(principal, id, update, None).await?.0)
+    }
+
+    /// Updates an instance and records `operation` about it in the same transaction.
+    pub async fn instance_update_with_operation(
+        &self,
+        principal: &Principal,
+        id: InstanceId,
+        update: InstanceUpdate,
+        operation: OperationRequest,
+    ) -> Result<(InstanceView, Operation)> {
+        let (view, operation) = self.instance_update_recorded(principal, id, update, Some(operation)).await?;
+        Ok((view, requested(operation)?))
+    }
+
+    async fn instance_update_recorded(
+        &self,
+        principal: &Principal,
+        id: InstanceId,
+        update: InstanceUpdate,
+        operation: Option<OperationRequest>,
+    ) -> Result<(InstanceView, Option<Operation>)> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         if let Some(label) = &update.label
@@ -278,13 +325,33 @@ impl Berth {
         )
         .await?;
         let view = instance_views(&mut db, vec![instance]).await?.remove(0);
+        let operation = operation_of_change(&mut db, principal.account, operation, &view.instance.uuid).await?;
         tx.commit().await?;
-        Ok(view)
+        Ok((view, operation))
     }
 
     /// Deletes an instance: its hosts' capacity is released, it leaves every group, and a
     /// migration in flight is cancelled.
     pub async fn instance_delete(&self, principal: &Principal, id: InstanceId) -> Result<()> {
+        self.instance_delete_recorded(principal, id, None).await.map(drop)
+    }
+
+    /// Deletes an instance and records `operation` about it in the same transaction.
+    pub async fn instance_delete_with_operation(
+        &self,
+        principal: &Principal,
+        id: InstanceId,
+        operation: OperationRequest,
+    ) -> Result<Operation> {
+        requested(self.instance_delete_recorded(principal, id, Some(operation)).await?)
+    }
+
+    async fn instance_delete_recorded(
+        &self,
+        principal: &Principal,
+        id: InstanceId,
+        operation: Option<OperationRequest>,
+    ) -> Result<Option<Operation>> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         // A migration that completes or rolls back at the same time locks the instance too:
@@ -322,11 +389,13 @@ impl Berth {
         }
         events::record(&mut db, principal.account, Some(principal), "linode_delete", "finished", &linode, None).await?;
         events::compliance_changes(&mut db, Some(principal), &groups, &before, Some(&linode)).await?;
+        let operation = operation_of_change(&mut db, principal.account, operation, &instance.uuid).await?;
         regions.dedup();
         for region in &regions {
             self.fleets.apply(region, |fleet| fleet.instance_remove(id));
         }
-        self.commit(tx, &regions.iter().collect::<Vec<_>>()).await
+        self.commit(tx, &regions.iter().collect::<Vec<_>>()).await?;
+        Ok(operation)
     }
 
     /// Starts moving an instance to another host: in another region, into another group, or

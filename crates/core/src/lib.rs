@@ -38,7 +38,7 @@ pub use insight::{ExplainPlacement, Explained, GroupDetail, GroupFilter, Instanc
 pub use leadership::renew_interval;
 pub use migrations::{Executor, MigrationFilter, MigrationJob};
 pub use model::*;
-pub use operations::OPERATION_RETENTION;
+pub use operations::{OPERATION_RETENTION, OperationRequest};
 pub use placement::{Headroom, JoinAssessment};
 pub use reconcile::ReconcileReport;
 pub use secrets::{SecretKey, sealed_secret_count};

@@ -47,6 +47,70 @@ pub async fn postgres_database(server_url: &str) -> Result<String, StoreError> {
     Ok(with_database(server_url, &name))
 }
 
+/// Makes every insert into `table` of the database at `url` fail from now on, with a
+/// database error, until [`allow_inserts`]: a failure injected into the middle of whatever
+/// change writes that table, to show that the change is kept whole or not at all. `table` is
+/// a name of berth's schema (letters and underscores).
+pub async fn refuse_inserts(url: &str, table: &str) -> Result<(), StoreError> {
+    assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "a table name: {table:?}");
+    let mut conn = connect(url).await?;
+    let statements = if postgres_url(url) {
+        vec![
+            format!(
+                "CREATE FUNCTION berth_refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'inserts into {table} are refused by a test'; END $$"
+            ),
+            format!(
+                "CREATE TRIGGER berth_refuse_{table} BEFORE INSERT ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION berth_refuse_{table}()"
+            ),
+        ]
+    } else {
+        vec![format!(
+            "CREATE TRIGGER berth_refuse_{table} BEFORE INSERT ON {table} \
+             BEGIN SELECT RAISE(ABORT, 'inserts into {table} are refused by a test'); END"
+        )]
+    };
+    for statement in statements {
+        sqlx::query(&statement).execute(&mut conn).await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// Undoes [`refuse_inserts`].
+pub async fn allow_inserts(url: &str, table: &str) -> Result<(), StoreError> {
+    assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "a table name: {table:?}");
+    let mut conn = connect(url).await?;
+    let mut statements = vec![if postgres_url(url) {
+        format!("DROP TRIGGER berth_refuse_{table} ON {table}")
+    } else {
+        format!("DROP TRIGGER berth_refuse_{table}")
+    }];
+    if postgres_url(url) {
+        statements.push(format!("DROP FUNCTION berth_refuse_{table}()"));
+    }
+    for statement in statements {
+        sqlx::query(&statement).execute(&mut conn).await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+fn postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A connection of its own to the database at `url` (a path is a SQLite file).
+async fn connect(url: &str) -> Result<AnyConnection, StoreError> {
+    sqlx::any::install_default_drivers();
+    if postgres_url(url) {
+        return Ok(AnyConnection::connect(url).await?);
+    }
+    let path = crate::sqlite_path(url).ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
+    Ok(AnyConnection::connect(&format!("sqlite://{path}")).await?)
+}
+
 /// `url` with its database name replaced by `name`.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

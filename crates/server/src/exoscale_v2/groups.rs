@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use berth_core::{
-    FailureDomain, GroupCreate, GroupKind, GroupView, OperationReference, OperationState, Policy, Principal, Scope,
+    FailureDomain, GroupCreate, GroupKind, GroupView, OperationReference, OperationRequest, Policy, Principal, Scope,
 };
 use serde_json::{Value, json};
 
@@ -32,11 +32,7 @@ pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Re
         max_per_domain: 1,
         max_members: Some(MAX_MEMBERS),
     };
-    let view = state.berth.group_create(&request.principal, create).await?;
-    let operation = state
-        .berth
-        .operation_record(&request.principal, OperationState::Success, None, "", reference(&view.group.uuid))
-        .await?;
+    let (_, operation) = state.berth.group_create_with_operation(&request.principal, create, OPERATION).await?;
     Ok(Json(wire::operation(&operation)))
 }
 
@@ -59,11 +55,12 @@ pub(crate) async fn delete(State(state): State<AppState>, id: ExoId, request: Si
             ),
         ));
     }
-    state.berth.group_delete(&request.principal, view.group.id).await?;
-    let operation =
-        state.berth.operation_record(&request.principal, OperationState::Success, None, "", reference(&id)).await?;
+    let operation = state.berth.group_delete_with_operation(&request.principal, view.group.id, OPERATION).await?;
     Ok(Json(wire::operation(&operation)))
 }
+
+/// The operation every change of a group records, in the change's transaction.
+const OPERATION: OperationRequest = OperationRequest { reference };
 
 fn reference(id: &str) -> OperationReference {
     OperationReference {

@@ -6,7 +6,7 @@ use axum::extract::State;
 use berth_core::catalog::{exoscale_type, template};
 use berth_core::{
     Error, GroupChoice, InstanceCreate, InstanceState, InstanceUpdate, InstanceView, OperationReference,
-    OperationState, Principal, Region,
+    OperationRequest, OperationState, Principal, Region,
 };
 use serde_json::{Value, json};
 
@@ -58,18 +58,17 @@ pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Re
         groups,
         state: if body.auto_start.unwrap_or(true) { InstanceState::Running } else { InstanceState::Stopped },
     };
-    let outcome = state.berth.instance_create(&request.principal, create).await;
-    let (state_of_operation, reason, message, id) = match outcome {
-        Ok(view) => (OperationState::Success, None, String::new(), view.instance.uuid),
+    let operation = match state.berth.instance_create_with_operation(&request.principal, create, OPERATION).await {
+        Ok((_, operation)) => operation,
         Err(Error::Placement { reason, .. }) => {
             // The instance that could not be placed never existed; the reference names the id
             // it would have had, as the failed operation's subject.
-            (OperationState::Failure, Some("unavailable"), reason, uuid::Uuid::new_v4().to_string())
+            let id = uuid::Uuid::new_v4().to_string();
+            let failure = (OperationState::Failure, Some("unavailable"), reason.as_str(), reference(&id));
+            state.berth.operation_record(&request.principal, failure.0, failure.1, failure.2, failure.3).await?
         }
         Err(error) => return Err(error.into()),
     };
-    let operation =
-        state.berth.operation_record(&request.principal, state_of_operation, reason, &message, reference(&id)).await?;
     Ok(Json(wire::operation(&operation)))
 }
 
@@ -89,24 +88,20 @@ pub(crate) async fn update(State(state): State<AppState>, id: ExoId, request: Si
         tags: None,
         labels: body.labels.map(|labels| wire::labels(Some(labels))).transpose()?,
     };
-    let updated = state.berth.instance_update(&request.principal, view.instance.id, update).await?;
-    let operation = state
-        .berth
-        .operation_record(&request.principal, OperationState::Success, None, "", reference(&updated.instance.uuid))
-        .await?;
+    let (_, operation) =
+        state.berth.instance_update_with_operation(&request.principal, view.instance.id, update, OPERATION).await?;
     Ok(Json(wire::operation(&operation)))
 }
 
 /// Deletes an instance: its host's capacity is released and it leaves its groups.
 pub(crate) async fn delete(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
     let view = in_zone(&state, &request.principal, &request.zone, &id).await?;
-    state.berth.instance_delete(&request.principal, view.instance.id).await?;
-    let operation = state
-        .berth
-        .operation_record(&request.principal, OperationState::Success, None, "", reference(&view.instance.uuid))
-        .await?;
+    let operation = state.berth.instance_delete_with_operation(&request.principal, view.instance.id, OPERATION).await?;
     Ok(Json(wire::operation(&operation)))
 }
+
+/// The operation every change of an instance records, in the change's transaction.
+const OPERATION: OperationRequest = OperationRequest { reference };
 
 fn reference(id: &str) -> OperationReference {
     OperationReference { id: id.to_string(), link: format!("/v2/instance/{id}"), command: "get-instance".to_string() }

@@ -534,3 +534,44 @@ async fn no_malformed_request_to_any_exoscale_route_gets_a_server_error() {
     }
     app.assert_consistent("ch-gva-2").await;
 }
+
+#[tokio::test]
+async fn a_change_and_its_operation_are_stored_together_or_not_at_all() {
+    let app = spawn_app().await;
+    let group_id = group(&app, "together").await;
+    let zone = berth_core::RegionId::parse("ch-gva-2").unwrap();
+
+    // A failure injected between the change and its operation: the operation's insert fails
+    // inside the change's transaction.
+    store::testing::refuse_inserts(&app.database, "operations").await.unwrap();
+    let failed = app.exo_json(Method::POST, "/v2/instance", instance_body("together-1", &[&group_id])).await;
+    assert!(failed.status.is_server_error(), "{} {}", failed.status, failed.body);
+    let kept = app.exo(Method::DELETE, &format!("/v2/anti-affinity-group/{group_id}"), "", b"").await;
+    assert!(kept.status.is_server_error(), "{} {}", kept.status, kept.body);
+    store::testing::allow_inserts(&app.database, "operations").await.unwrap();
+
+    // Neither change happened: no instance, no capacity taken, the group still there and empty.
+    assert_eq!(app.exo(Method::GET, "/v2/instance", "", b"").await.body["instances"], json!([]));
+    assert!(app.berth.hosts(&zone).await.unwrap().iter().all(|h| h.used.vcpus == 0));
+    let shown = app.exo(Method::GET, &format!("/v2/anti-affinity-group/{group_id}"), "", b"").await;
+    assert_eq!((shown.status, shown.body["instances"].clone()), (StatusCode::OK, json!([])));
+
+    // Once the operation can be written, the same requests make both the change and its
+    // operation, which names what changed.
+    let operation = instance(&app, "/v2", instance_body("together-1", &[&group_id])).await;
+    let uuid = operation["reference"]["id"].as_str().unwrap().to_string();
+    let polled = app.exo(Method::GET, &format!("/v2/operation/{}", operation["id"].as_str().unwrap()), "", b"").await;
+    assert_eq!((polled.status, polled.body["state"].clone()), (StatusCode::OK, json!("success")));
+    assert_eq!(polled.body["reference"]["id"], uuid);
+    assert_eq!(app.exo(Method::GET, &format!("/v2/instance/{uuid}"), "", b"").await.status, StatusCode::OK);
+
+    // The same holds for a delete: refused with its operation, the instance stays.
+    store::testing::refuse_inserts(&app.database, "operations").await.unwrap();
+    let failed = app.exo(Method::DELETE, &format!("/v2/instance/{uuid}"), "", b"").await;
+    assert!(failed.status.is_server_error(), "{} {}", failed.status, failed.body);
+    store::testing::allow_inserts(&app.database, "operations").await.unwrap();
+    assert_eq!(app.exo(Method::GET, &format!("/v2/instance/{uuid}"), "", b"").await.status, StatusCode::OK);
+    let deleted = app.exo(Method::DELETE, &format!("/v2/instance/{uuid}"), "", b"").await;
+    assert_eq!(deleted.body["state"], "success", "{}", deleted.body);
+    assert_eq!(app.exo(Method::GET, &format!("/v2/instance/{uuid}"), "", b"").await.status, StatusCode::NOT_FOUND);
+}
