@@ -18,7 +18,7 @@
 //! [`Store::write`], which `core` fills with the reads that re-validate its decision and the
 //! writes that carry it out, then commits. Dropping a `Tx` rolls it back.
 
-mod queries;
+mod db;
 mod rows;
 mod schema;
 pub mod testing;
@@ -30,7 +30,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, ConnectOptions, Connection, Transaction};
 
-pub use queries::Db;
+pub use db::Db;
 pub use rows::*;
 pub use schema::{Column, ForeignKey, Index, Schema, Table};
 

@@ -1,0 +1,194 @@
+//! Placement groups and their members.
+
+use sqlx::Row;
+
+use super::{Db, GROUP_COLUMNS, Result, placeholders};
+use crate::rows::*;
+
+impl Db<'_> {
+    // Placement groups and their members.
+
+    pub async fn group_insert(&mut self, group: &NewGroup, now: i64) -> Result<GroupRow> {
+        Ok(sqlx::query_as(&format!(
+            "INSERT INTO placement_groups (uuid, account_id, label, description, region_id, kind, policy, domain, \
+             max_per_domain, max_members, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+             RETURNING {GROUP_COLUMNS}"
+        ))
+        .bind(&group.uuid)
+        .bind(group.account_id)
+        .bind(&group.label)
+        .bind(&group.description)
+        .bind(&group.region_id)
+        .bind(&group.kind)
+        .bind(&group.policy)
+        .bind(&group.domain)
+        .bind(group.max_per_domain)
+        .bind(group.max_members)
+        .bind(now)
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    pub async fn group_get(&mut self, account_id: i64, id: i64) -> Result<Option<GroupRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id = $1 AND account_id = $2"))
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn group_get_by_uuid(&mut self, account_id: i64, uuid: &str) -> Result<Option<GroupRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE uuid = $1 AND account_id = $2"))
+            .bind(uuid)
+            .bind(account_id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn groups_of_account(&mut self, account_id: i64) -> Result<Vec<GroupRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE account_id = $1 ORDER BY id"))
+            .bind(account_id)
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    /// Every group of every account, for the operator.
+    pub async fn groups_all(&mut self) -> Result<Vec<GroupRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups ORDER BY id"))
+            .fetch_all(&mut *self.conn)
+            .await?)
+    }
+
+    pub async fn groups_by_id(&mut self, ids: &[i64]) -> Result<Vec<GroupRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id IN ({}) ORDER BY id",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    pub async fn group_count(&mut self, account_id: i64, region_id: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND region_id = $2")
+            .bind(account_id)
+            .bind(region_id)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    /// Whether another regional group of the account already has this label.
+    pub async fn group_label_taken(&mut self, account_id: i64, label: &str, except: Option<i64>) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND label = $2 AND region_id IS NOT NULL \
+             AND id <> $3",
+        )
+        .bind(account_id)
+        .bind(label)
+        .bind(except.unwrap_or(-1))
+        .fetch_one(&mut *self.conn)
+        .await?;
+        Ok(row.get::<i64, _>(0) > 0)
+    }
+
+    pub async fn group_update_label(&mut self, account_id: i64, id: i64, label: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE placement_groups SET label = $3, updated_at = $4 WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .bind(label)
+            .bind(now)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn group_delete(&mut self, account_id: i64, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM repair_notes WHERE group_id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        sqlx::query("DELETE FROM placement_groups WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The members of these groups with where each stands, in join order.
+    pub async fn members_of_groups(&mut self, group_ids: &[i64]) -> Result<Vec<MemberRow>> {
+        if group_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
+             FROM group_members m JOIN instances i ON i.id = m.instance_id \
+             WHERE m.group_id IN ({}) ORDER BY m.seq",
+            placeholders(1, group_ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in group_ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    /// The memberships of these instances, in join order.
+    pub async fn memberships_of_instances(&mut self, instance_ids: &[i64]) -> Result<Vec<MemberRow>> {
+        if instance_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
+             FROM group_members m JOIN instances i ON i.id = m.instance_id \
+             WHERE m.instance_id IN ({}) ORDER BY m.seq",
+            placeholders(1, instance_ids.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in instance_ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&mut *self.conn).await?)
+    }
+
+    /// Every membership of an instance that runs on, or migrates to, a host of the region.
+    pub async fn memberships_in_region(&mut self, region_id: &str) -> Result<Vec<MemberRow>> {
+        Ok(sqlx::query_as(
+            "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
+             FROM group_members m JOIN instances i ON i.id = m.instance_id \
+             WHERE i.host_id IN (SELECT id FROM hosts WHERE region_id = $1) \
+             OR i.target_host_id IN (SELECT id FROM hosts WHERE region_id = $1) ORDER BY m.seq",
+        )
+        .bind(region_id)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
+    /// Records that an instance joined a group, after every earlier membership.
+    pub async fn member_insert(&mut self, account_id: i64, group_id: i64, instance_id: i64) -> Result<()> {
+        sqlx::query("INSERT INTO group_members (group_id, instance_id, account_id) VALUES ($1, $2, $3)")
+            .bind(group_id)
+            .bind(instance_id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn member_delete(&mut self, account_id: i64, group_id: i64, instance_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND instance_id = $2 AND account_id = $3")
+            .bind(group_id)
+            .bind(instance_id)
+            .bind(account_id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! Every query berth runs, as methods of [`Db`], shared by reads, snapshots and transactions:
+//! one file per resource, each with its own `impl Db`.
+
+use sqlx::AnyConnection;
+
+use crate::{Backend, StoreError};
+
+/// One connection (pooled or inside a transaction) and the queries that run on it.
+#[derive(Debug)]
+pub struct Db<'c> {
+    conn: &'c mut AnyConnection,
+    backend: Backend,
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+const HOST_COLUMNS: &str = "id, uuid, name, region_id, rack, state, vcpus, memory_mib, disk_mib, gpus, \
+     used_vcpus, used_memory_mib, used_disk_mib, used_gpus, created_at, labels, updated_at";
+const GROUP_COLUMNS: &str = "id, uuid, account_id, label, description, region_id, kind, policy, domain, \
+     max_per_domain, max_members, created_at, updated_at";
+const INSTANCE_COLUMNS: &str = "id, uuid, account_id, label, region_id, type_id, vcpus, memory_mib, disk_mib, \
+     gpus, host_id, target_host_id, state, image, tags, firewall_id, created_at, updated_at, labels, offline_reason";
+const MIGRATION_COLUMNS: &str = "id, account_id, instance_id, source_host_id, target_host_id, source_region_id, \
+     target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at, finished_at, plan_id, \
+     started_at, claimed_by, lease_expires_at, failure";
+const API_KEY_COLUMNS: &str = "id, account_id, user_id, key, secret, name, created_at, revoked_at";
+const OPERATION_COLUMNS: &str = "id, account_id, state, reason, message, reference_id, reference_link, \
+     reference_command, created_at";
+const FIREWALL_COLUMNS: &str = "id, account_id, label, status, rules, tags, created_at, updated_at";
+
+/// `$first, $first+1, …` for `count` values, for `IN (…)` lists.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+mod events;
+mod firewalls;
+mod fleet;
+mod groups;
+mod instances;
+mod locks;
+mod meta;
+mod migrations;
+mod operations;
+mod tenancy;
+
+impl<'c> Db<'c> {
+    pub(crate) fn new(conn: &'c mut AnyConnection, backend: Backend) -> Db<'c> {
+        Db { conn, backend }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}

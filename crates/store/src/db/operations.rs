@@ -1,0 +1,40 @@
+//! Operations: the Exoscale dialect's handles on changes.
+
+use super::{Db, OPERATION_COLUMNS, Result};
+use crate::rows::*;
+
+impl Db<'_> {
+    pub async fn operation_insert(&mut self, operation: &OperationRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO operations (id, account_id, state, reason, message, reference_id, reference_link, \
+             reference_command, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&operation.id)
+        .bind(operation.account_id)
+        .bind(&operation.state)
+        .bind(&operation.reason)
+        .bind(&operation.message)
+        .bind(&operation.reference_id)
+        .bind(&operation.reference_link)
+        .bind(&operation.reference_command)
+        .bind(operation.created_at)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn operation_get(&mut self, account_id: i64, id: &str) -> Result<Option<OperationRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1 AND account_id = $2"))
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&mut *self.conn)
+            .await?)
+    }
+
+    /// Forgets the operations created before `before`; returns how many.
+    pub async fn operations_purge(&mut self, before: i64) -> Result<u64> {
+        let result =
+            sqlx::query("DELETE FROM operations WHERE created_at < $1").bind(before).execute(&mut *self.conn).await?;
+        Ok(result.rows_affected())
+    }
+}
