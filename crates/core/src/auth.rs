@@ -48,13 +48,13 @@ impl Berth {
         }
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
-        let Some(row) = db.api_key_by_key(key).await? else {
+        let Some(row) = db.system().api_key_by_key(key).await? else {
             return Err(Error::Unauthenticated);
         };
         if row.revoked_at.is_some() {
             return Err(Error::Unauthenticated);
         }
-        let Some(user) = db.user_get(row.account_id, row.user_id).await? else {
+        let Some(user) = db.tenant(row.account_id).user_get(row.user_id).await? else {
             return Err(Error::Unauthenticated);
         };
         let secret = self.settings.secret_key.open(&row.secret)?;
@@ -80,13 +80,13 @@ impl Berth {
         }
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
-        let Some(row) = db.token_by_hash(&token_hash(token)).await? else {
+        let Some(row) = db.system().token_by_hash(&token_hash(token)).await? else {
             return Err(Error::Unauthenticated);
         };
         if row.expires_at.is_some_and(|expires| expires <= now().0) || row.revoked_at.is_some() {
             return Err(Error::Unauthenticated);
         }
-        let Some(user) = db.user_get(row.account_id, row.user_id).await? else {
+        let Some(user) = db.tenant(row.account_id).user_get(row.user_id).await? else {
             return Err(Error::Unauthenticated);
         };
         let scopes =
@@ -105,8 +105,8 @@ pub(crate) async fn principal_of(
     let restricted = user.restricted != 0;
     let mut grants = Grants::default();
     if restricted {
-        grants.global = db.global_grants_of_user(user.id).await?.into_iter().collect();
-        for row in db.entity_grants_of_user(user.id).await? {
+        grants.global = db.system().global_grants_of_user(user.id).await?.into_iter().collect();
+        for row in db.system().entity_grants_of_user(user.id).await? {
             let (Some(kind), Some(permission)) =
                 (EntityKind::parse(&row.entity_type), Permission::parse(&row.permission))
             else {

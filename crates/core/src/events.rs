@@ -127,7 +127,7 @@ impl Berth {
     /// The caller's account's events, newest first; a restricted user sees those about
     /// resources it may see.
     pub async fn events(&self, principal: &Principal) -> Result<Vec<Event>> {
-        let rows = self.store.read().await?.db().events_of_account(principal.account.0).await?;
+        let rows = self.store.read().await?.db().tenant(principal.account.0).events_of_account().await?;
         Ok(rows
             .into_iter()
             .map(event)

@@ -12,12 +12,12 @@ impl Berth {
         principal.require_grant("add_firewalls", "create firewalls")?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        if db.firewall_label_taken(principal.account.0, create.label.as_str()).await? {
+        if db.tenant(principal.account.0).firewall_label_taken(create.label.as_str()).await? {
             return Err(Error::invalid("label", "Label must be unique among your Cloud Firewalls"));
         }
         let row = db
+            .tenant(principal.account.0)
             .firewall_insert(
-                principal.account.0,
                 create.label.as_str(),
                 &create.status,
                 &create.rules,
@@ -43,14 +43,14 @@ impl Berth {
 
     pub async fn firewall_get(&self, principal: &Principal, id: FirewallId) -> Result<Firewall> {
         principal.require_visible(EntityKind::Firewall, id.0, "firewall")?;
-        match self.store.read().await?.db().firewall_get(principal.account.0, id.0).await? {
+        match self.store.read().await?.db().tenant(principal.account.0).firewall_get(id.0).await? {
             Some(row) => convert::firewall(row),
             None => Err(Error::not_found("firewall")),
         }
     }
 
     pub async fn firewall_list(&self, principal: &Principal) -> Result<Vec<Firewall>> {
-        let rows = self.store.read().await?.db().firewalls_of_account(principal.account.0).await?;
+        let rows = self.store.read().await?.db().tenant(principal.account.0).firewalls_of_account().await?;
         rows.into_iter().filter(|row| principal.can_see(EntityKind::Firewall, row.id)).map(convert::firewall).collect()
     }
 
@@ -58,12 +58,12 @@ impl Berth {
         principal.require_change(EntityKind::Firewall, id.0, "firewall")?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        let Some(row) = db.firewall_get(principal.account.0, id.0).await? else {
+        let Some(row) = db.tenant(principal.account.0).firewall_get(id.0).await? else {
             return Err(Error::not_found("firewall"));
         };
         let firewall = convert::firewall(row)?;
-        db.firewall_delete(principal.account.0, id.0).await?;
-        db.entity_grants_delete(principal.account.0, EntityKind::Firewall.as_str(), id.0).await?;
+        db.tenant(principal.account.0).firewall_delete(id.0).await?;
+        db.tenant(principal.account.0).entity_grants_delete(EntityKind::Firewall.as_str(), id.0).await?;
         events::record(
             &mut db,
             principal.account,

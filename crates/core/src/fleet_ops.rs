@@ -203,7 +203,7 @@ impl Berth {
             let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
             let host = host_find(&mut db, key).await?;
-            let rows = db.instances_on_host(host.id.0).await?;
+            let rows = db.system().instances_on_host(host.id.0).await?;
             (host, rows.into_iter().map(convert::instance).collect::<Result<Vec<_>>>()?)
         };
         let stuck = if host.state == HostState::Draining {
@@ -253,7 +253,7 @@ impl Berth {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let host = host_find(&mut db, key).await?;
-        let held = db.instances_on_host(host.id.0).await?.len();
+        let held = db.system().instances_on_host(host.id.0).await?.len();
         if held > 0 && host.state == HostState::Draining {
             return Err(Error::conflict(
                 None,
@@ -272,9 +272,9 @@ impl Berth {
             .await?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        for row in db.migrations_in_state(MigrationState::Queued.as_str()).await? {
+        for row in db.system().migrations_in_state(MigrationState::Queued.as_str()).await? {
             if row.source_host_id == host.id.0 && row.reason == MigrationReason::Drain.as_str() {
-                db.migration_finish(row.id, MigrationState::Cancelled.as_str(), now().0).await?;
+                db.system().migration_finish(row.id, MigrationState::Cancelled.as_str(), now().0).await?;
             }
         }
         tx.commit().await?;
@@ -325,11 +325,11 @@ impl Berth {
         // every group with members there, the instances on the host, then every host of the
         // region, in the order every change locks.
         let mut group_ids: Vec<i64> =
-            db.memberships_in_region(host.region.as_str()).await?.iter().map(|m| m.group_id).collect();
+            db.system().memberships_in_region(host.region.as_str()).await?.iter().map(|m| m.group_id).collect();
         group_ids.sort_unstable();
         group_ids.dedup();
         db.groups_lock(&group_ids).await?;
-        let on_host_ids: Vec<i64> = db.instances_on_host(host.id.0).await?.iter().map(|i| i.id).collect();
+        let on_host_ids: Vec<i64> = db.system().instances_on_host(host.id.0).await?.iter().map(|i| i.id).collect();
         db.instances_lock(&on_host_ids).await?;
         db.region_hosts_lock(host.region.as_str()).await?;
         let host = host_find(&mut db, key).await?;
@@ -337,8 +337,13 @@ impl Berth {
             drop(tx);
             return self.host_detail(key).await;
         }
-        let on_host: Vec<Instance> =
-            db.instances_on_host(host.id.0).await?.into_iter().map(convert::instance).collect::<Result<_>>()?;
+        let on_host: Vec<Instance> = db
+            .system()
+            .instances_on_host(host.id.0)
+            .await?
+            .into_iter()
+            .map(convert::instance)
+            .collect::<Result<_>>()?;
         let groups: Vec<Group> = {
             let views = instance_views(&mut db, on_host.clone()).await?;
             let mut groups: Vec<Group> = views.into_iter().flat_map(|v| v.groups).collect();
@@ -349,19 +354,19 @@ impl Berth {
         let before = events::compliance(&mut db, &groups).await?;
         db.host_set_state(host.id.0, HostState::Failed.as_str(), now().0).await?;
         // Migrations into or out of the host stop: each instance is back where it started.
-        for row in db.migrations_in_state(MigrationState::Running.as_str()).await? {
+        for row in db.system().migrations_in_state(MigrationState::Running.as_str()).await? {
             if row.source_host_id != host.id.0 && row.target_host_id != host.id.0 {
                 continue;
             }
             let migration = convert::migration(row)?;
-            if let Some(instance) = db.instance_get(migration.account.0, migration.instance.0).await? {
+            if let Some(instance) = db.tenant(migration.account.0).instance_get(migration.instance.0).await? {
                 undo_running(&mut db, &migration, &instance).await?;
             }
-            db.migration_fail(migration.id.0, &format!("host {} failed", host.name), now().0).await?;
+            db.system().migration_fail(migration.id.0, &format!("host {} failed", host.name), now().0).await?;
         }
-        for row in db.migrations_in_state(MigrationState::Queued.as_str()).await? {
+        for row in db.system().migrations_in_state(MigrationState::Queued.as_str()).await? {
             if row.source_host_id == host.id.0 || row.target_host_id == host.id.0 {
-                db.migration_finish(row.id, MigrationState::Cancelled.as_str(), now().0).await?;
+                db.system().migration_finish(row.id, MigrationState::Cancelled.as_str(), now().0).await?;
             }
         }
         // Choose on the region as it stands now, inside this transaction.
@@ -369,13 +374,15 @@ impl Berth {
         let evacuation = fleet.plan_evacuation(host.id).map_err(engine)?;
         let mut stuck = Vec::new();
         for step in &evacuation.moves {
-            let Some(row) = db.instance_find(Some(step.instance.0), None).await? else { continue };
+            let Some(row) = db.system().instance_find(Some(step.instance.0), None).await? else { continue };
             let instance = convert::instance(row.clone())?;
             if !db.host_reserve(step.to.0, row.size()).await? {
                 return Err(Error::Internal(format!("host {} refused the evacuation of {}", step.to, step.instance)));
             }
             db.host_release(host.id.0, row.size()).await?;
-            db.instance_set_placement(row.id, Some(step.to.0), None, host.region.as_str(), &row.state, now().0).await?;
+            db.system()
+                .instance_set_placement(row.id, Some(step.to.0), None, host.region.as_str(), &row.state, now().0)
+                .await?;
             let migration = db
                 .migration_insert(
                     &NewMigration {
@@ -395,15 +402,15 @@ impl Berth {
                     now().0,
                 )
                 .await?;
-            db.migration_finish(migration.id, MigrationState::Succeeded.as_str(), now().0).await?;
+            db.system().migration_finish(migration.id, MigrationState::Succeeded.as_str(), now().0).await?;
             let linode = events::instance_entity(&instance);
             events::record(&mut db, instance.account, None, "linode_boot", "finished", &linode, None).await?;
         }
         for (id, no_host) in &evacuation.stuck {
-            let Some(row) = db.instance_find(Some(id.0), None).await? else { continue };
+            let Some(row) = db.system().instance_find(Some(id.0), None).await? else { continue };
             let reason = format!("host {} failed and {}", host.name, elsewhere(no_host));
             db.host_release(host.id.0, row.size()).await?;
-            db.instance_set_offline(row.id, &reason, now().0).await?;
+            db.system().instance_set_offline(row.id, &reason, now().0).await?;
             let instance = convert::instance(row)?;
             events::record(
                 &mut db,

@@ -114,7 +114,7 @@ pub(crate) async fn groups_fleet(
     extra_hosts: &[HostId],
 ) -> Result<(Fleet, Vec<MemberRow>)> {
     let ids: Vec<i64> = groups.iter().map(|g| g.id.0).collect();
-    let members = db.members_of_groups(&ids).await?;
+    let members = db.system().members_of_groups(&ids).await?;
     let mut host_ids: Vec<i64> = members.iter().flat_map(|m| m.host_id.into_iter().chain(m.target_host_id)).collect();
     host_ids.extend(extra_hosts.iter().map(|h| h.0));
     host_ids.sort_unstable();
@@ -198,7 +198,7 @@ impl Fleets {
             return Ok(fleet);
         }
         let ids: Vec<i64> = groups.iter().map(|g| g.id.0).collect();
-        let stored = db.members_of_groups(&ids).await?;
+        let stored = db.system().members_of_groups(&ids).await?;
         let matches = {
             let fleet = lock(&fleet);
             let here = |host: Option<i64>| host.map(HostId).filter(|h| fleet.host(*h).is_some());
@@ -262,12 +262,13 @@ pub(crate) fn ensure_groups(fleet: &mut Fleet, groups: &[Group]) -> Result<()> {
 
 pub(crate) async fn load_region(db: &mut Db<'_>, region: &RegionId) -> Result<Fleet> {
     let hosts = db.hosts_in_region(region.as_str()).await?;
-    let instances = db.instances_in_region(region.as_str()).await?;
-    let members = db.memberships_in_region(region.as_str()).await?;
+    let instances = db.system().instances_in_region(region.as_str()).await?;
+    let members = db.system().memberships_in_region(region.as_str()).await?;
     let mut group_ids: Vec<i64> = members.iter().map(|m| m.group_id).collect();
     group_ids.sort_unstable();
     group_ids.dedup();
-    let groups = db.groups_by_id(&group_ids).await?.into_iter().map(convert::group).collect::<Result<Vec<_>>>()?;
+    let groups =
+        db.system().groups_by_id(&group_ids).await?.into_iter().map(convert::group).collect::<Result<Vec<_>>>()?;
     let positions = instances
         .iter()
         .map(|row| {

@@ -46,11 +46,11 @@ impl Berth {
         let region_id = match &create.scope {
             Scope::Region(region) => {
                 let region = region_get(&mut db, region).await?;
-                if db.group_label_taken(principal.account.0, create.label.as_str(), None).await? {
+                if db.tenant(principal.account.0).group_label_taken(create.label.as_str(), None).await? {
                     return Err(Error::invalid("label", "Label must be unique among your placement groups"));
                 }
                 if let Some(limit) = region.max_groups_per_account {
-                    let count = db.group_count(principal.account.0, region.id.as_str()).await?;
+                    let count = db.tenant(principal.account.0).group_count(region.id.as_str()).await?;
                     if count >= i64::from(limit) {
                         return Err(Error::limit(
                             Some("region"),
@@ -102,7 +102,8 @@ impl Berth {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let groups = db
-            .groups_of_account(principal.account.0)
+            .tenant(principal.account.0)
+            .groups_of_account()
             .await?
             .into_iter()
             .map(convert::group)
@@ -122,7 +123,7 @@ impl Berth {
     pub async fn group_get_by_uuid(&self, principal: &Principal, uuid: &str) -> Result<GroupView> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
-        let group = match db.group_get_by_uuid(principal.account.0, uuid).await? {
+        let group = match db.tenant(principal.account.0).group_get_by_uuid(uuid).await? {
             Some(row) => convert::group(row)?,
             None => return Err(Error::not_found("anti-affinity group")),
         };
@@ -137,11 +138,11 @@ impl Berth {
         let group = group_get(&mut db, principal, id).await?;
         principal.require_change(EntityKind::PlacementGroup, id.0, "placement group")?;
         if matches!(group.scope, Scope::Region(_))
-            && db.group_label_taken(principal.account.0, label.as_str(), Some(id.0)).await?
+            && db.tenant(principal.account.0).group_label_taken(label.as_str(), Some(id.0)).await?
         {
             return Err(Error::invalid("label", "Label must be unique among your placement groups"));
         }
-        db.group_update_label(principal.account.0, id.0, label.as_str(), now().0).await?;
+        db.tenant(principal.account.0).group_update_label(id.0, label.as_str(), now().0).await?;
         let group = group_get(&mut db, principal, id).await?;
         events::record(
             &mut db,
@@ -199,8 +200,8 @@ impl Berth {
         if !view.is_compliant {
             return Err(Error::conflict(None, format!("Placement group {id} is not compliant and cannot be deleted")));
         }
-        db.group_delete(principal.account.0, id.0).await?;
-        db.entity_grants_delete(principal.account.0, EntityKind::PlacementGroup.as_str(), id.0).await?;
+        db.tenant(principal.account.0).group_delete(id.0).await?;
+        db.tenant(principal.account.0).entity_grants_delete(EntityKind::PlacementGroup.as_str(), id.0).await?;
         events::record(
             &mut db,
             principal.account,
@@ -248,15 +249,15 @@ impl Berth {
         principal.require_grant("add_linodes", "assign Linodes to placement groups")?;
         let rows = instances_of(&mut db, principal, instances).await?;
         let before = events::compliance(&mut db, std::slice::from_ref(&group)).await?;
-        let memberships = db.memberships_of_instances(&ids).await?;
-        let migrating = db.migrations_running_for_instances(&ids).await?;
+        let memberships = db.system().memberships_of_instances(&ids).await?;
+        let migrating = db.system().migrations_running_for_instances(&ids).await?;
         let mut other_groups: HashMap<i64, Vec<i64>> = HashMap::new();
         for membership in &memberships {
             other_groups.entry(membership.instance_id).or_default().push(membership.group_id);
         }
         let regional_groups: Vec<i64> = {
             let ids: Vec<i64> = memberships.iter().map(|m| m.group_id).collect();
-            db.groups_by_id(&ids).await?.into_iter().filter(|g| g.region_id.is_some()).map(|g| g.id).collect()
+            db.system().groups_by_id(&ids).await?.into_iter().filter(|g| g.region_id.is_some()).map(|g| g.id).collect()
         };
         for instance in &rows {
             let iid = instance.id;
@@ -322,7 +323,7 @@ impl Berth {
                 JoinAssessment::Compliant | JoinAssessment::NonCompliant(_) => {}
             }
             fleet.member_add(id, instance.id).map_err(engine)?;
-            db.member_insert(principal.account.0, id.0, instance.id.0).await?;
+            db.tenant(principal.account.0).member_insert(id.0, instance.id.0).await?;
             let linode = events::instance_entity(instance);
             events::record(
                 &mut db,
@@ -368,8 +369,9 @@ impl Berth {
         principal.require_grant("add_linodes", "unassign Linodes from placement groups")?;
         let rows = instances_of(&mut db, principal, instances).await?;
         let before = events::compliance(&mut db, std::slice::from_ref(&group)).await?;
-        let members = db.members_of_groups(&[id.0]).await?;
-        let migrating = db.migrations_running_for_instances(&instances.iter().map(|i| i.0).collect::<Vec<_>>()).await?;
+        let members = db.system().members_of_groups(&[id.0]).await?;
+        let migrating =
+            db.system().migrations_running_for_instances(&instances.iter().map(|i| i.0).collect::<Vec<_>>()).await?;
         for instance in &rows {
             if !members.iter().any(|m| m.instance_id == instance.id.0) {
                 return Err(Error::invalid(
@@ -382,7 +384,7 @@ impl Berth {
             }
         }
         for instance in &rows {
-            db.member_delete(principal.account.0, id.0, instance.id.0).await?;
+            db.tenant(principal.account.0).member_delete(id.0, instance.id.0).await?;
             let linode = events::instance_entity(instance);
             events::record(
                 &mut db,
@@ -417,7 +419,7 @@ pub(crate) async fn region_get(db: &mut Db<'_>, region: &RegionId) -> Result<Reg
 /// A group of the caller's account that it may see.
 pub(crate) async fn group_get(db: &mut Db<'_>, principal: &Principal, id: GroupId) -> Result<Group> {
     principal.require_visible(EntityKind::PlacementGroup, id.0, "placement group")?;
-    match db.group_get(principal.account.0, id.0).await? {
+    match db.tenant(principal.account.0).group_get(id.0).await? {
         Some(row) => convert::group(row),
         None => Err(Error::not_found("placement group")),
     }
@@ -431,7 +433,7 @@ pub(crate) async fn grant_creator(db: &mut Db<'_>, principal: &Principal, kind: 
             entity_id: id,
             permission: Permission::ReadWrite.as_str().to_string(),
         };
-        db.entity_grant_set(principal.account.0, principal.user.0, &grant).await?;
+        db.tenant(principal.account.0).entity_grant_set(principal.user.0, &grant).await?;
     }
     Ok(())
 }
@@ -441,7 +443,7 @@ pub(crate) async fn grant_creator(db: &mut Db<'_>, principal: &Principal, kind: 
 async fn instances_of(db: &mut Db<'_>, principal: &Principal, ids: &[InstanceId]) -> Result<Vec<Instance>> {
     let mut instances = Vec::with_capacity(ids.len());
     for id in ids {
-        let row = match db.instance_get(principal.account.0, id.0).await? {
+        let row = match db.tenant(principal.account.0).instance_get(id.0).await? {
             Some(row) if principal.can_see(EntityKind::Linode, id.0) => row,
             _ => return Err(Error::invalid("linodes", format!("Linode {id} not found"))),
         };
@@ -467,7 +469,7 @@ pub(crate) async fn group_views(db: &mut Db<'_>, groups: Vec<Group>) -> Result<V
     let (fleet, rows) = groups_fleet(db, &groups, &[]).await?;
     let uuids: HashMap<i64, &str> = rows.iter().map(|m| (m.instance_id, m.instance_uuid.as_str())).collect();
     let ids: Vec<i64> = groups.iter().map(|g| g.id.0).collect();
-    let migrations = db.migrations_running_for_groups(&ids).await?;
+    let migrations = db.system().migrations_running_for_groups(&ids).await?;
     let mut views = Vec::with_capacity(groups.len());
     for group in groups {
         let compliance = fleet.group_compliance(group.id).map_err(engine)?;

@@ -66,6 +66,7 @@ impl Berth {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let groups: Vec<Group> = db
+            .system()
             .groups_all()
             .await?
             .into_iter()
@@ -77,11 +78,11 @@ impl Berth {
             .collect();
         let views = group_views(&mut db, groups).await?;
         let notes = {
-            let rows = db.repair_notes().await?;
+            let rows = db.system().repair_notes().await?;
             rows.into_iter().map(|r| (GroupId(r.group_id), r.reason)).collect::<HashMap<_, _>>()
         };
         let ids: Vec<i64> = views.iter().map(|v| v.group.id.0).collect();
-        let members = db.members_of_groups(&ids).await?;
+        let members = db.system().members_of_groups(&ids).await?;
         let host_ids: Vec<i64> = {
             let mut ids: Vec<i64> = members.iter().filter_map(|m| m.host_id).collect();
             ids.sort_unstable();
@@ -116,6 +117,7 @@ impl Berth {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let instances: Vec<Instance> = db
+            .system()
             .instances_all()
             .await?
             .into_iter()
@@ -139,7 +141,7 @@ impl Berth {
             region_get(&mut db, &request.region).await?;
             let ids: Vec<i64> = request.groups.iter().map(|g| g.0).collect();
             let groups: Vec<Group> =
-                db.groups_by_id(&ids).await?.into_iter().map(convert::group).collect::<Result<Vec<_>>>()?;
+                db.system().groups_by_id(&ids).await?.into_iter().map(convert::group).collect::<Result<Vec<_>>>()?;
             if let Some(missing) = request.groups.iter().find(|g| !groups.iter().any(|found| found.id == **g)) {
                 return Err(Error::invalid("groups", format!("group {missing} not found")));
             }
@@ -219,10 +221,11 @@ impl Berth {
     ) -> Result<(JoinAssessment, Instance, Group)> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
-        let row = db.instance_find(Some(instance.0), None).await?.ok_or_else(|| Error::not_found("instance"))?;
+        let row =
+            db.system().instance_find(Some(instance.0), None).await?.ok_or_else(|| Error::not_found("instance"))?;
         let found = convert::instance(row)?;
         let group_row =
-            db.groups_by_id(&[group.0]).await?.into_iter().next().ok_or_else(|| Error::not_found("group"))?;
+            db.system().groups_by_id(&[group.0]).await?.into_iter().next().ok_or_else(|| Error::not_found("group"))?;
         let group = convert::group(group_row)?;
         if group.account != found.account {
             return Err(Error::invalid("group", "the instance and the group belong to different accounts"));
@@ -258,7 +261,13 @@ impl Berth {
         let (group, region, limit, everywhere) = {
             let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
-            let row = db.groups_by_id(&[group.0]).await?.into_iter().next().ok_or_else(|| Error::not_found("group"))?;
+            let row = db
+                .system()
+                .groups_by_id(&[group.0])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::not_found("group"))?;
             let group = convert::group(row)?;
             let region = match (&group.scope, region) {
                 (Scope::Region(own), None) => own.clone(),
@@ -276,7 +285,8 @@ impl Berth {
             };
             let limit = member_limit(&mut db, &group).await?;
             // The limit counts members in every region; the engine counts those it sees.
-            let everywhere = u32::try_from(db.members_of_groups(&[group.id.0]).await?.len()).unwrap_or(u32::MAX);
+            let everywhere =
+                u32::try_from(db.system().members_of_groups(&[group.id.0]).await?.len()).unwrap_or(u32::MAX);
             (group, region, limit, everywhere)
         };
         let mut fleet = self.region_snapshot(&region).await?;

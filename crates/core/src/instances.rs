@@ -97,7 +97,7 @@ impl Berth {
             return Err(Error::invalid("placement_group.id", "A Linode can be in at most one placement group"));
         }
         if let Some(firewall) = create.firewall
-            && db.firewall_get(principal.account.0, firewall.0).await?.is_none()
+            && db.tenant(principal.account.0).firewall_get(firewall.0).await?.is_none()
         {
             return Err(Error::invalid("firewall_id", format!("Firewall {} not found", firewall.0)));
         }
@@ -176,11 +176,11 @@ impl Berth {
         unique_label: bool,
     ) -> Result<Attempt<Instance>> {
         let mut db = tx.db();
-        if unique_label && db.instance_label_taken(principal.account.0, &new.label, None).await? {
+        if unique_label && db.tenant(principal.account.0).instance_label_taken(&new.label, None).await? {
             return Err(Error::invalid("label", "Label must be unique among your Linodes"));
         }
         for group in want.groups {
-            if db.group_get(principal.account.0, group.id.0).await?.is_none() {
+            if db.tenant(principal.account.0).group_get(group.id.0).await?.is_none() {
                 return Err(Error::invalid("placement_group.id", format!("Placement group {} not found", group.id)));
             }
             check_room(&mut db, group, 1).await?;
@@ -191,7 +191,7 @@ impl Berth {
         let before = events::compliance(&mut db, want.groups).await?;
         let row = db.instance_insert(new, now().0).await?;
         for group in want.groups {
-            db.member_insert(principal.account.0, group.id.0, row.id).await?;
+            db.tenant(principal.account.0).member_insert(group.id.0, row.id).await?;
         }
         let instance = convert::instance(row)?;
         grant_creator(&mut db, principal, EntityKind::Linode, instance.id.0).await?;
@@ -225,7 +225,7 @@ impl Berth {
     pub async fn instance_get_by_uuid(&self, principal: &Principal, uuid: &str) -> Result<InstanceView> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
-        let instance = match db.instance_get_by_uuid(principal.account.0, uuid).await? {
+        let instance = match db.tenant(principal.account.0).instance_get_by_uuid(uuid).await? {
             Some(row) => convert::instance(row)?,
             None => return Err(Error::not_found("instance")),
         };
@@ -238,7 +238,8 @@ impl Berth {
     pub async fn operator_instance(&self, id: &str) -> Result<(InstanceView, Vec<Host>)> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
-        let row = db.instance_find(id.parse().ok(), Some(id)).await?.ok_or_else(|| Error::not_found("instance"))?;
+        let row =
+            db.system().instance_find(id.parse().ok(), Some(id)).await?.ok_or_else(|| Error::not_found("instance"))?;
         let instance = convert::instance(row)?;
         let host_ids: Vec<i64> = instance.host.into_iter().chain(instance.target_host).map(|h| h.0).collect();
         let hosts = db.hosts_by_id(&host_ids).await?.iter().map(convert::host).collect::<Result<Vec<_>>>()?;
@@ -249,7 +250,8 @@ impl Berth {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let instances = db
-            .instances_of_account(principal.account.0)
+            .tenant(principal.account.0)
+            .instances_of_account()
             .await?
             .into_iter()
             .filter(|row| principal.can_see(EntityKind::Linode, row.id))
@@ -297,22 +299,22 @@ impl Berth {
         principal.require_change(EntityKind::Linode, id.0, "Linode")?;
         if let Some(label) = &update.label
             && update.unique_label
-            && db.instance_label_taken(principal.account.0, label.as_str(), Some(id.0)).await?
+            && db.tenant(principal.account.0).instance_label_taken(label.as_str(), Some(id.0)).await?
         {
             return Err(Error::invalid("label", "Label must be unique among your Linodes"));
         }
         let label = update.label.unwrap_or(instance.label);
         let tags = update.tags.unwrap_or(instance.tags);
         let labels = update.labels.unwrap_or(instance.labels);
-        db.instance_update(
-            principal.account.0,
-            id.0,
-            label.as_str(),
-            &convert::tags_to_store(&tags),
-            &convert::labels_to_store(&labels),
-            now().0,
-        )
-        .await?;
+        db.tenant(principal.account.0)
+            .instance_update(
+                id.0,
+                label.as_str(),
+                &convert::tags_to_store(&tags),
+                &convert::labels_to_store(&labels),
+                now().0,
+            )
+            .await?;
         let instance = instance_get(&mut db, principal, id).await?;
         events::record(
             &mut db,
@@ -363,16 +365,16 @@ impl Berth {
         let before = events::compliance(&mut db, &groups).await?;
         let size = convert::size(instance.size);
         let mut regions = vec![instance.region.clone()];
-        for migration in db.migrations_running_for_instances(&[id.0]).await? {
-            db.migration_finish(migration.id, MigrationState::Cancelled.as_str(), now().0).await?;
+        for migration in db.system().migrations_running_for_instances(&[id.0]).await? {
+            db.system().migration_finish(migration.id, MigrationState::Cancelled.as_str(), now().0).await?;
             let migration = convert::migration(migration)?;
             regions.push(migration.target_region);
         }
         for host in instance.host.into_iter().chain(instance.target_host) {
             db.host_release(host.0, size).await?;
         }
-        db.instance_delete(principal.account.0, id.0).await?;
-        db.entity_grants_delete(principal.account.0, EntityKind::Linode.as_str(), id.0).await?;
+        db.tenant(principal.account.0).instance_delete(id.0).await?;
+        db.tenant(principal.account.0).entity_grants_delete(EntityKind::Linode.as_str(), id.0).await?;
         let linode = events::instance_entity(&instance);
         for group in &groups {
             let entity = events::group_entity(group);
@@ -587,7 +589,7 @@ fn capitalized(text: &str) -> String {
 
 /// The group a request names in its body: an unknown one is a 400 naming the field.
 async fn chosen_group(db: &mut Db<'_>, principal: &Principal, choice: &GroupChoice) -> Result<Group> {
-    match db.group_get(principal.account.0, choice.group.0).await? {
+    match db.tenant(principal.account.0).group_get(choice.group.0).await? {
         Some(row) if principal.can_see(EntityKind::PlacementGroup, row.id) => convert::group(row),
         _ => Err(Error::invalid("placement_group.id", format!("Placement group {} not found", choice.group))),
     }
@@ -596,7 +598,7 @@ async fn chosen_group(db: &mut Db<'_>, principal: &Principal, choice: &GroupChoi
 /// Refuses when `group` cannot take `joining` more members.
 pub(crate) async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -> Result<()> {
     let limit = member_limit(db, group).await?;
-    let members = db.members_of_groups(&[group.id.0]).await?.len();
+    let members = db.system().members_of_groups(&[group.id.0]).await?.len();
     if members + joining > limit as usize {
         return Err(Error::limit(
             Some("placement_group.id"),
@@ -609,7 +611,7 @@ pub(crate) async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -
 /// An instance of the caller's account that it may see.
 pub(crate) async fn instance_get(db: &mut Db<'_>, principal: &Principal, id: InstanceId) -> Result<Instance> {
     principal.require_visible(EntityKind::Linode, id.0, "linode")?;
-    match db.instance_get(principal.account.0, id.0).await? {
+    match db.tenant(principal.account.0).instance_get(id.0).await? {
         Some(row) => convert::instance(row),
         None => Err(Error::not_found("linode")),
     }
@@ -618,18 +620,19 @@ pub(crate) async fn instance_get(db: &mut Db<'_>, principal: &Principal, id: Ins
 /// Instances with their groups, host and migration in flight.
 pub(crate) async fn instance_views(db: &mut Db<'_>, instances: Vec<Instance>) -> Result<Vec<InstanceView>> {
     let ids: Vec<i64> = instances.iter().map(|i| i.id.0).collect();
-    let memberships = db.memberships_of_instances(&ids).await?;
+    let memberships = db.system().memberships_of_instances(&ids).await?;
     let mut group_ids: Vec<i64> = memberships.iter().map(|m| m.group_id).collect();
     group_ids.sort_unstable();
     group_ids.dedup();
     let groups: HashMap<i64, Group> = db
+        .system()
         .groups_by_id(&group_ids)
         .await?
         .into_iter()
         .map(|row| Ok((row.id, convert::group(row)?)))
         .collect::<Result<_>>()?;
     let mut migrations: HashMap<i64, Migration> = HashMap::new();
-    for row in db.migrations_running_for_instances(&ids).await? {
+    for row in db.system().migrations_running_for_instances(&ids).await? {
         migrations.insert(row.instance_id, convert::migration(row)?);
     }
     let host_ids: Vec<i64> = instances.iter().filter_map(|i| i.host.map(|h| h.0)).collect();

@@ -112,7 +112,7 @@ impl Berth {
         lock_placement(&mut tx.db(), want, &also, &[begin.instance], attempt).await?;
         let placement = self.choose(&mut tx.db(), want, attempt > 0).await?;
         let mut db = tx.db();
-        let Some(row) = db.instance_get(begin.account.0, begin.instance.0).await? else {
+        let Some(row) = db.tenant(begin.account.0).instance_get(begin.instance.0).await? else {
             return Err(Error::not_found("linode"));
         };
         if row.target_host_id.is_some() || row.host_id != Some(begin.source_host.0) {
@@ -129,17 +129,18 @@ impl Berth {
             return Ok(Attempt::Stale);
         }
         let now = now();
-        db.instance_set_placement(
-            begin.instance.0,
-            Some(begin.source_host.0),
-            Some(placement.host.0),
-            begin.source_region.as_str(),
-            begin.state.as_str(),
-            now.0,
-        )
-        .await?;
+        db.system()
+            .instance_set_placement(
+                begin.instance.0,
+                Some(begin.source_host.0),
+                Some(placement.host.0),
+                begin.source_region.as_str(),
+                begin.state.as_str(),
+                now.0,
+            )
+            .await?;
         if let Some(group) = joins {
-            db.member_insert(begin.account.0, group.id.0, begin.instance.0).await?;
+            db.tenant(begin.account.0).member_insert(group.id.0, begin.instance.0).await?;
         }
         let row = db
             .migration_insert(
@@ -207,7 +208,7 @@ impl Berth {
     /// Completes every running migration whose time has come (the embedded executor). Returns
     /// how many completed.
     pub async fn migrations_complete_due(&self) -> Result<usize> {
-        let due = self.store.read().await?.db().migrations_due(now().0, 100).await?;
+        let due = self.store.read().await?.db().system().migrations_due(now().0, 100).await?;
         let mut completed = 0;
         for row in due {
             if self.migration_complete_one(row.id, None).await? {
@@ -234,28 +235,29 @@ impl Berth {
             return Err(Error::conflict(None, format!("migration {id} is not held by {agent}")));
         }
         let migration = convert::migration(current)?;
-        let Some(instance) = db.instance_get(migration.account.0, migration.instance.0).await? else {
-            db.migration_finish(migration.id.0, MigrationState::Cancelled.as_str(), now().0).await?;
+        let Some(instance) = db.tenant(migration.account.0).instance_get(migration.instance.0).await? else {
+            db.system().migration_finish(migration.id.0, MigrationState::Cancelled.as_str(), now().0).await?;
             tx.commit().await?;
             return Ok(false);
         };
         let touched = touched_groups(&mut db, &migration).await?;
         let before = events::compliance(&mut db, &touched).await?;
         db.host_release(migration.source_host.0, instance.size()).await?;
-        db.instance_set_placement(
-            instance.id,
-            Some(migration.target_host.0),
-            None,
-            migration.target_region.as_str(),
-            &instance.state,
-            now().0,
-        )
-        .await?;
+        db.system()
+            .instance_set_placement(
+                instance.id,
+                Some(migration.target_host.0),
+                None,
+                migration.target_region.as_str(),
+                &instance.state,
+                now().0,
+            )
+            .await?;
         let leaves = migration.source_group.filter(|source| Some(*source) != migration.target_group);
         if let Some(group) = leaves {
-            db.member_delete(migration.account.0, group.0, instance.id).await?;
+            db.tenant(migration.account.0).member_delete(group.0, instance.id).await?;
         }
-        db.migration_finish(migration.id.0, MigrationState::Succeeded.as_str(), now().0).await?;
+        db.system().migration_finish(migration.id.0, MigrationState::Succeeded.as_str(), now().0).await?;
         let moved = convert::instance(row_of(&mut db, migration.account, migration.instance).await?)?;
         let linode = events::instance_entity(&moved);
         let action = if migration.source_region == migration.target_region {
@@ -306,14 +308,14 @@ impl Berth {
             return Ok(());
         }
         let migration = convert::migration(current)?;
-        let Some(instance) = db.instance_get(migration.account.0, migration.instance.0).await? else {
-            db.migration_finish(migration.id.0, MigrationState::Cancelled.as_str(), now().0).await?;
+        let Some(instance) = db.tenant(migration.account.0).instance_get(migration.instance.0).await? else {
+            db.system().migration_finish(migration.id.0, MigrationState::Cancelled.as_str(), now().0).await?;
             tx.commit().await?;
             return Ok(());
         };
         undo_running(&mut db, &migration, &instance).await?;
-        db.migration_fail(migration.id.0, failure, now().0).await?;
-        db.migration_failure_insert(instance.id, migration.target_host.0, now().0).await?;
+        db.system().migration_fail(migration.id.0, failure, now().0).await?;
+        db.system().migration_failure_insert(instance.id, migration.target_host.0, now().0).await?;
         let moved = convert::instance(instance)?;
         let linode = events::instance_entity(&moved);
         events::record(&mut db, migration.account, None, "linode_migrate", "failed", &linode, None).await?;
@@ -334,6 +336,7 @@ impl Berth {
             let mut db = conn.db();
             let view = instance_views(&mut db, vec![instance.clone()]).await?.remove(0);
             let avoid: Vec<HostId> = db
+                .system()
                 .migration_failures()
                 .await?
                 .into_iter()
@@ -355,7 +358,14 @@ impl Berth {
                     None => None,
                     Some(id) => match groups(Some(id)) {
                         Some(group) => Some(group),
-                        None => db.groups_by_id(&[id.0]).await?.into_iter().next().map(convert::group).transpose()?,
+                        None => db
+                            .system()
+                            .groups_by_id(&[id.0])
+                            .await?
+                            .into_iter()
+                            .next()
+                            .map(convert::group)
+                            .transpose()?,
                     },
                 },
                 kept_groups: view.groups.iter().filter(|g| g.scope == Scope::Global).cloned().collect(),
@@ -386,10 +396,10 @@ impl Berth {
         let until = now.0 + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        let running = db.migrations_in_state(MigrationState::Running.as_str()).await?;
+        let running = db.system().migrations_in_state(MigrationState::Running.as_str()).await?;
         for row in running {
-            if row.claimed_by.is_none() && db.migration_claim(row.id, agent, until).await? {
-                let claimed = db.migration_get(row.id).await?.ok_or_else(|| Error::not_found("migration"))?;
+            if row.claimed_by.is_none() && db.system().migration_claim(row.id, agent, until).await? {
+                let claimed = db.system().migration_get(row.id).await?.ok_or_else(|| Error::not_found("migration"))?;
                 tx.commit().await?;
                 return Ok(Some(MigrationJob {
                     migration: convert::migration(claimed)?,
@@ -410,10 +420,10 @@ impl Berth {
         let until = now.0 + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        if !db.migration_heartbeat(id.0, agent, until, now.0).await? {
+        if !db.system().migration_heartbeat(id.0, agent, until, now.0).await? {
             return Err(lease_lost(&mut db, id, agent).await?);
         }
-        let row = db.migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
+        let row = db.system().migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
         tx.commit().await?;
         Ok(MigrationJob { migration: convert::migration(row)?, lease_expires_at: Timestamp(until) })
     }
@@ -424,7 +434,7 @@ impl Berth {
         {
             let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
-            let row = db.migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
+            let row = db.system().migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
             let live = row.lease_expires_at.is_some_and(|at| at >= now().0);
             if row.state != MigrationState::Running.as_str() || row.claimed_by.as_deref() != Some(agent) || !live {
                 return Err(lease_lost(&mut db, id, agent).await?);
@@ -443,7 +453,7 @@ impl Berth {
         {
             let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
-            let row = db.migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
+            let row = db.system().migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
             if row.state != MigrationState::Running.as_str() || row.claimed_by.as_deref() != Some(agent) {
                 return Err(lease_lost(&mut db, id, agent).await?);
             }
@@ -455,7 +465,7 @@ impl Berth {
 
     /// Fails every running migration whose agent's lease ran out; returns how many.
     pub async fn migrations_expire_leases(&self) -> Result<usize> {
-        let expired = self.store.read().await?.db().migrations_lease_expired(now().0).await?;
+        let expired = self.store.read().await?.db().system().migrations_lease_expired(now().0).await?;
         for row in &expired {
             let agent = row.claimed_by.clone().unwrap_or_default();
             self.migration_roll_back(row.id, &format!("the lease of agent {agent} expired")).await?;
@@ -473,8 +483,8 @@ impl Berth {
                 let mut conn = self.store.snapshot().await?;
                 let mut db = conn.db();
                 (
-                    db.migrations_in_state(MigrationState::Queued.as_str()).await?,
-                    db.migrations_in_state(MigrationState::Running.as_str()).await?,
+                    db.system().migrations_in_state(MigrationState::Queued.as_str()).await?,
+                    db.system().migrations_in_state(MigrationState::Running.as_str()).await?,
                 )
             };
             let background = running.iter().filter(|m| m.reason != MigrationReason::UserRequest.as_str()).count();
@@ -509,9 +519,9 @@ impl Berth {
         // Lock the groups the move re-validates, then the instance and the migration, in the
         // order every change locks; a membership that changed before the locks were taken
         // leaves the migration for the next pass.
-        let Some(row) = db.migration_get(id).await? else { return Ok(Start::Waiting) };
+        let Some(row) = db.system().migration_get(id).await? else { return Ok(Start::Waiting) };
         let mut locked_groups: Vec<i64> =
-            db.memberships_of_instances(&[row.instance_id]).await?.iter().map(|m| m.group_id).collect();
+            db.system().memberships_of_instances(&[row.instance_id]).await?.iter().map(|m| m.group_id).collect();
         locked_groups.sort_unstable();
         db.groups_lock(&locked_groups).await?;
         let Some(row) = migration_locked(&mut db, id).await? else { return Ok(Start::Waiting) };
@@ -519,8 +529,8 @@ impl Berth {
             return Ok(Start::Waiting);
         }
         let migration = convert::migration(row)?;
-        let Some(instance_row) = db.instance_get(migration.account.0, migration.instance.0).await? else {
-            db.migration_finish(migration.id.0, MigrationState::Cancelled.as_str(), now().0).await?;
+        let Some(instance_row) = db.tenant(migration.account.0).instance_get(migration.instance.0).await? else {
+            db.system().migration_finish(migration.id.0, MigrationState::Cancelled.as_str(), now().0).await?;
             tx.commit().await?;
             return Ok(Start::Dropped);
         };
@@ -550,16 +560,17 @@ impl Berth {
             return Ok(Start::Dropped);
         }
         let now = now();
-        db.instance_set_placement(
-            instance.id.0,
-            Some(migration.source_host.0),
-            Some(migration.target_host.0),
-            migration.source_region.as_str(),
-            instance.state.as_str(),
-            now.0,
-        )
-        .await?;
-        db.migration_start(migration.id.0, self.due_at(now), now.0).await?;
+        db.system()
+            .instance_set_placement(
+                instance.id.0,
+                Some(migration.source_host.0),
+                Some(migration.target_host.0),
+                migration.source_region.as_str(),
+                instance.state.as_str(),
+                now.0,
+            )
+            .await?;
+        db.system().migration_start(migration.id.0, self.due_at(now), now.0).await?;
         let linode = events::instance_entity(&instance);
         events::record(&mut db, migration.account, None, "linode_migrate", "started", &linode, None).await?;
         let (moving, target) = (instance.id, migration.target_host);
@@ -572,12 +583,12 @@ impl Berth {
     async fn migration_drop_plan(&self, migration: &Migration, failure: &str) -> Result<()> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
-        db.migration_fail(migration.id.0, failure, now().0).await?;
-        db.migration_failure_insert(migration.instance.0, migration.target_host.0, now().0).await?;
+        db.system().migration_fail(migration.id.0, failure, now().0).await?;
+        db.system().migration_failure_insert(migration.instance.0, migration.target_host.0, now().0).await?;
         if let Some(plan) = migration.plan {
-            for row in db.migrations_in_state(MigrationState::Queued.as_str()).await? {
+            for row in db.system().migrations_in_state(MigrationState::Queued.as_str()).await? {
                 if row.plan_id == Some(plan) {
-                    db.migration_finish(row.id, MigrationState::Cancelled.as_str(), now().0).await?;
+                    db.system().migration_finish(row.id, MigrationState::Cancelled.as_str(), now().0).await?;
                 }
             }
         }
@@ -586,7 +597,7 @@ impl Berth {
     }
 
     pub async fn migration(&self, id: MigrationId) -> Result<Migration> {
-        match self.store.read().await?.db().migration_get(id.0).await? {
+        match self.store.read().await?.db().system().migration_get(id.0).await? {
             Some(row) => convert::migration(row),
             None => Err(Error::not_found("migration")),
         }
@@ -594,7 +605,7 @@ impl Berth {
 
     /// Migrations of every account, newest first (among the most recent ten thousand).
     pub async fn migrations(&self, filter: &MigrationFilter) -> Result<Vec<Migration>> {
-        let rows = self.store.read().await?.db().migrations_recent(RECENT).await?;
+        let rows = self.store.read().await?.db().system().migrations_recent(RECENT).await?;
         let mut migrations = Vec::with_capacity(rows.len());
         for row in rows {
             let migration = convert::migration(row)?;
@@ -611,13 +622,13 @@ impl Berth {
 
     /// The migrations queued to run, in the order they will start.
     pub async fn migration_plan(&self) -> Result<Vec<Migration>> {
-        let rows = self.store.read().await?.db().migrations_in_state(MigrationState::Queued.as_str()).await?;
+        let rows = self.store.read().await?.db().system().migrations_in_state(MigrationState::Queued.as_str()).await?;
         rows.into_iter().map(convert::migration).collect()
     }
 
     /// When the next migration falls due, if one is running.
     pub async fn migration_next_due(&self) -> Result<Option<Timestamp>> {
-        Ok(self.store.read().await?.db().migration_next_due().await?.map(Timestamp))
+        Ok(self.store.read().await?.db().system().migration_next_due().await?.map(Timestamp))
     }
 
     /// Queues one move of a repair or drain plan.
@@ -670,19 +681,20 @@ enum Start {
 /// and the membership of the group it was joining.
 pub(crate) async fn undo_running(db: &mut Db<'_>, migration: &Migration, instance: &store::InstanceRow) -> Result<()> {
     db.host_release(migration.target_host.0, instance.size()).await?;
-    db.instance_set_placement(
-        instance.id,
-        Some(migration.source_host.0),
-        None,
-        migration.source_region.as_str(),
-        &instance.state,
-        now().0,
-    )
-    .await?;
+    db.system()
+        .instance_set_placement(
+            instance.id,
+            Some(migration.source_host.0),
+            None,
+            migration.source_region.as_str(),
+            &instance.state,
+            now().0,
+        )
+        .await?;
     if let Some(target) = migration.target_group
         && migration.source_group != Some(target)
     {
-        db.member_delete(migration.account.0, target.0, instance.id).await?;
+        db.tenant(migration.account.0).member_delete(target.0, instance.id).await?;
     }
     Ok(())
 }
@@ -690,21 +702,22 @@ pub(crate) async fn undo_running(db: &mut Db<'_>, migration: &Migration, instanc
 /// A migration as it stands once locked, with its instance locked first: the order every
 /// change locks in.
 async fn migration_locked(db: &mut Db<'_>, id: i64) -> Result<Option<store::MigrationRow>> {
-    let Some(row) = db.migration_get(id).await? else { return Ok(None) };
+    let Some(row) = db.system().migration_get(id).await? else { return Ok(None) };
     db.instances_lock(&[row.instance_id]).await?;
     db.migration_lock(id).await?;
-    Ok(db.migration_get(id).await?)
+    Ok(db.system().migration_get(id).await?)
 }
 
 async fn touched_groups(db: &mut Db<'_>, migration: &Migration) -> Result<Vec<Group>> {
     let mut ids: Vec<i64> = migration.source_group.iter().chain(migration.target_group.iter()).map(|g| g.0).collect();
     ids.sort_unstable();
     ids.dedup();
-    db.groups_by_id(&ids).await?.into_iter().map(convert::group).collect()
+    db.system().groups_by_id(&ids).await?.into_iter().map(convert::group).collect()
 }
 
 async fn row_of(db: &mut Db<'_>, account: AccountId, id: InstanceId) -> Result<store::InstanceRow> {
-    db.instance_get(account.0, id.0)
+    db.tenant(account.0)
+        .instance_get(id.0)
         .await?
         .ok_or_else(|| Error::Internal(format!("instance {id} vanished inside its own transaction")))
 }
@@ -718,7 +731,7 @@ fn validate_agent(agent: &str) -> Result<()> {
 
 /// Why an agent cannot act on a migration: it is unknown, finished, or held by someone else.
 async fn lease_lost(db: &mut Db<'_>, id: MigrationId, agent: &str) -> Result<Error> {
-    let Some(row) = db.migration_get(id.0).await? else { return Ok(Error::not_found("migration")) };
+    let Some(row) = db.system().migration_get(id.0).await? else { return Ok(Error::not_found("migration")) };
     Ok(if row.state != MigrationState::Running.as_str() {
         Error::conflict(None, format!("migration {id:?} is {}, not running", row.state))
     } else {

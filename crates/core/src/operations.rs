@@ -40,7 +40,7 @@ impl Berth {
     }
 
     pub async fn operation_get(&self, principal: &Principal, id: &str) -> Result<Operation> {
-        match self.store.read().await?.db().operation_get(principal.account.0, id).await? {
+        match self.store.read().await?.db().tenant(principal.account.0).operation_get(id).await? {
             Some(row) => convert::operation(row),
             None => Err(Error::not_found("operation")),
         }
@@ -50,7 +50,7 @@ impl Berth {
     pub async fn operations_purge(&self) -> Result<u64> {
         let before = now().0 - i64::try_from(OPERATION_RETENTION.as_millis()).unwrap_or(i64::MAX);
         let mut tx = self.store.write().await?;
-        let purged = tx.db().operations_purge(before).await?;
+        let purged = tx.db().system().operations_purge(before).await?;
         tx.commit().await?;
         Ok(purged)
     }

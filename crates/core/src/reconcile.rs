@@ -50,7 +50,7 @@ impl Berth {
     async fn place_offline(&self) -> Result<usize> {
         let offline: Vec<Instance> = {
             let mut conn = self.store.read().await?;
-            conn.db().instances_offline().await?.into_iter().map(convert::instance).collect::<Result<_>>()?
+            conn.db().system().instances_offline().await?.into_iter().map(convert::instance).collect::<Result<_>>()?
         };
         let mut placed = 0;
         for instance in offline {
@@ -93,7 +93,7 @@ impl Berth {
         let mut tx = self.store.write().await?;
         lock_placement(&mut tx.db(), want, &[], &[instance.id], attempt).await?;
         // Under lock, the instance as it is now: deleted, or placed by an earlier pass.
-        match tx.db().instance_get(instance.account.0, instance.id.0).await? {
+        match tx.db().tenant(instance.account.0).instance_get(instance.id.0).await? {
             Some(row) if row.host_id.is_none() => {}
             _ => return Ok(Attempt::Done(false)),
         }
@@ -101,7 +101,7 @@ impl Berth {
             Ok(placement) => placement.host,
             Err(reason) => {
                 let reason = format!("no host can take it yet: {reason}");
-                tx.db().instance_set_offline(instance.id.0, &reason, now().0).await?;
+                tx.db().system().instance_set_offline(instance.id.0, &reason, now().0).await?;
                 tx.commit().await?;
                 return Ok(Attempt::Done(false));
             }
@@ -111,15 +111,16 @@ impl Berth {
             return Ok(Attempt::Stale);
         }
         let before = events::compliance(&mut db, groups).await?;
-        db.instance_set_placement(
-            instance.id.0,
-            Some(host.0),
-            None,
-            instance.region.as_str(),
-            instance.state.as_str(),
-            now().0,
-        )
-        .await?;
+        db.system()
+            .instance_set_placement(
+                instance.id.0,
+                Some(host.0),
+                None,
+                instance.region.as_str(),
+                instance.state.as_str(),
+                now().0,
+            )
+            .await?;
         let linode = events::instance_entity(instance);
         events::record(&mut db, instance.account, None, "linode_boot", "finished", &linode, None).await?;
         events::compliance_changes(&mut db, None, groups, &before, Some(&linode)).await?;
@@ -157,7 +158,7 @@ impl Berth {
             let mut tx = self.store.write().await?;
             let plan = tx.db().counter_next("migration_plan").await?;
             for step in &moves {
-                let Some(row) = tx.db().instance_find(Some(step.instance.0), None).await? else { continue };
+                let Some(row) = tx.db().system().instance_find(Some(step.instance.0), None).await? else { continue };
                 let instance = convert::instance(row)?;
                 if instance.host != Some(step.from) || instance.target_host.is_some() {
                     continue;
@@ -182,14 +183,14 @@ impl Berth {
             let regions = db.regions().await?;
             let mut active: HashSet<String> = HashSet::new();
             for state in [MigrationState::Queued, MigrationState::Running] {
-                for row in db.migrations_in_state(state.as_str()).await? {
+                for row in db.system().migrations_in_state(state.as_str()).await? {
                     if row.reason == MigrationReason::Repair.as_str() {
                         active.insert(row.source_region_id);
                     }
                 }
             }
-            let failures = db.migration_failures().await?;
-            let notes: HashSet<i64> = db.repair_notes().await?.iter().map(|n| n.group_id).collect();
+            let failures = db.system().migration_failures().await?;
+            let notes: HashSet<i64> = db.system().repair_notes().await?.iter().map(|n| n.group_id).collect();
             (regions, active, failures, notes)
         };
         let mut queued = 0;
@@ -200,8 +201,14 @@ impl Berth {
             let region_id = RegionId::parse(&region.id)?;
             let group_ids: Vec<i64> = {
                 let mut conn = self.store.read().await?;
-                let mut ids: Vec<i64> =
-                    conn.db().memberships_in_region(region_id.as_str()).await?.iter().map(|m| m.group_id).collect();
+                let mut ids: Vec<i64> = conn
+                    .db()
+                    .system()
+                    .memberships_in_region(region_id.as_str())
+                    .await?
+                    .iter()
+                    .map(|m| m.group_id)
+                    .collect();
                 ids.sort_unstable();
                 ids.dedup();
                 ids
@@ -221,7 +228,7 @@ impl Berth {
             let mut tx = self.store.write().await?;
             if broken.is_empty() {
                 for id in group_ids.iter().filter(|id| notes.contains(id)) {
-                    tx.db().repair_note_clear(*id).await?;
+                    tx.db().system().repair_note_clear(*id).await?;
                 }
                 tx.commit().await?;
                 continue;
@@ -233,20 +240,22 @@ impl Berth {
             };
             let plan = fleet.plan_repair(&options);
             let groups_of: HashMap<i64, i64> = {
-                let rows = tx.db().groups_by_id(&group_ids).await?;
+                let rows = tx.db().system().groups_by_id(&group_ids).await?;
                 rows.iter().map(|g| (g.id, g.account_id)).collect()
             };
             for unresolved in &plan.unresolved {
                 let account = groups_of.get(&unresolved.group.0).copied().unwrap_or_default();
-                tx.db().repair_note_set(account, unresolved.group.0, &unresolved.reason, now().0).await?;
+                tx.db().tenant(account).repair_note_set(unresolved.group.0, &unresolved.reason, now().0).await?;
             }
             for repaired in &plan.repaired {
-                tx.db().repair_note_clear(repaired.0).await?;
+                tx.db().system().repair_note_clear(repaired.0).await?;
             }
             if !plan.moves.is_empty() {
                 let plan_id = tx.db().counter_next("migration_plan").await?;
                 for step in &plan.moves {
-                    let Some(row) = tx.db().instance_find(Some(step.instance.0), None).await? else { continue };
+                    let Some(row) = tx.db().system().instance_find(Some(step.instance.0), None).await? else {
+                        continue;
+                    };
                     let instance = convert::instance(row)?;
                     let groups = instance_views(&mut tx.db(), vec![instance.clone()]).await?.remove(0).groups;
                     self.migration_queue(&mut tx, &instance, &groups, step.to, MigrationReason::Repair, plan_id)
@@ -268,7 +277,7 @@ impl Berth {
 
     /// Why each group that repair cannot fix stays non-compliant.
     pub async fn repair_notes(&self) -> Result<HashMap<GroupId, String>> {
-        let rows = self.store.read().await?.db().repair_notes().await?;
+        let rows = self.store.read().await?.db().system().repair_notes().await?;
         Ok(rows.into_iter().map(|row| (GroupId(row.group_id), row.reason)).collect())
     }
 }
@@ -277,7 +286,7 @@ impl Berth {
 async fn busy_instances(db: &mut store::Db<'_>) -> Result<HashSet<InstanceId>> {
     let mut busy = HashSet::new();
     for state in [MigrationState::Queued, MigrationState::Running] {
-        for row in db.migrations_in_state(state.as_str()).await? {
+        for row in db.system().migrations_in_state(state.as_str()).await? {
             busy.insert(InstanceId(row.instance_id));
         }
     }

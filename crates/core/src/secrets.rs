@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// How many API secrets the database holds sealed, before any `Berth` runs on it: a process
 /// that has lost its key must not start and seal new secrets under another one.
 pub async fn sealed_secret_count(store: &store::Store) -> Result<u64> {
-    let count = store.read().await?.db().api_key_count().await?;
+    let count = store.read().await?.db().system().api_key_count().await?;
     Ok(u64::try_from(count).unwrap_or_default())
 }
 

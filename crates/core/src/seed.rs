@@ -119,7 +119,7 @@ impl Berth {
         let api_key = options.api_key.unwrap_or_else(api_key_generate);
         let api_secret = options.api_secret.unwrap_or_else(api_secret_generate);
         let sealed = self.settings.secret_key.seal(&api_secret);
-        db.api_key_insert(account.0, user.0, &api_key, &sealed, "demo", now().0).await?;
+        db.tenant(account.0).api_key_insert(user.0, &api_key, &sealed, "demo", now().0).await?;
         let operator_token = options.operator_token.unwrap_or_else(token_generate);
         db.operator_token_insert("bootstrap", &token_hash(&operator_token), now().0).await?;
         tx.commit().await?;
@@ -139,7 +139,7 @@ impl Berth {
         let secret = secret.unwrap_or_else(api_secret_generate);
         let sealed = self.settings.secret_key.seal(&secret);
         let mut tx = self.store.write().await?;
-        tx.db().api_key_insert(principal.account.0, principal.user.0, &key, &sealed, name, now().0).await?;
+        tx.db().tenant(principal.account.0).api_key_insert(principal.user.0, &key, &sealed, name, now().0).await?;
         tx.commit().await?;
         Ok((key, secret))
     }
@@ -225,7 +225,7 @@ async fn seed_account(
 ) -> Result<(AccountId, UserId)> {
     let now = now().0;
     let account = db.account_insert(name, now).await?;
-    let user = db.user_insert(account.id, username, email, false, now).await?;
-    db.token_insert(account.id, user.id, "demo", &token_hash(token), "*", now, None).await?;
+    let user = db.tenant(account.id).user_insert(username, email, false, now).await?;
+    db.tenant(account.id).token_insert(user.id, "demo", &token_hash(token), "*", now, None).await?;
     Ok((AccountId(account.id), UserId(user.id)))
 }

@@ -59,7 +59,7 @@ async fn account_get(db: &mut Db<'_>, id: AccountId) -> Result<Account> {
 }
 
 async fn user_get(db: &mut Db<'_>, account: AccountId, id: UserId) -> Result<User> {
-    db.user_get(account.0, id.0).await?.map(user).ok_or_else(|| Error::not_found("user"))
+    db.tenant(account.0).user_get(id.0).await?.map(user).ok_or_else(|| Error::not_found("user"))
 }
 
 impl Berth {
@@ -93,10 +93,10 @@ impl Berth {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         account_get(&mut db, account).await?;
-        if db.user_by_username(&username).await?.is_some() {
+        if db.system().user_by_username(&username).await?.is_some() {
             return Err(Error::conflict(Some("username"), format!("the username {username} is taken")));
         }
-        let row = db.user_insert(account.0, &username, email, restricted, now().0).await?;
+        let row = db.tenant(account.0).user_insert(&username, email, restricted, now().0).await?;
         tx.commit().await?;
         Ok(user(row))
     }
@@ -105,7 +105,7 @@ impl Berth {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         account_get(&mut db, account).await?;
-        Ok(db.users_of_account(account.0).await?.into_iter().map(user).collect())
+        Ok(db.tenant(account.0).users_of_account().await?.into_iter().map(user).collect())
     }
 
     pub async fn user(&self, account: AccountId, id: UserId) -> Result<User> {
@@ -133,15 +133,8 @@ impl Berth {
         let mut db = tx.db();
         user_get(&mut db, account, user).await?;
         let row = db
-            .token_insert(
-                account.0,
-                user.0,
-                label,
-                &token_hash(&secret),
-                &scopes.to_string(),
-                now().0,
-                expires_at.map(|t| t.0),
-            )
+            .tenant(account.0)
+            .token_insert(user.0, label, &token_hash(&secret), &scopes.to_string(), now().0, expires_at.map(|t| t.0))
             .await?;
         tx.commit().await?;
         Ok((token(row)?, secret))
@@ -151,12 +144,12 @@ impl Berth {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         user_get(&mut db, account, user).await?;
-        db.tokens_of_user(account.0, user.0).await?.into_iter().map(token).collect()
+        db.tenant(account.0).tokens_of_user(user.0).await?.into_iter().map(token).collect()
     }
 
     pub async fn token_revoke(&self, account: AccountId, id: i64) -> Result<()> {
         let mut tx = self.store.write().await?;
-        if !tx.db().token_revoke(account.0, id, now().0).await? {
+        if !tx.db().tenant(account.0).token_revoke(id, now().0).await? {
             return Err(Error::not_found("token"));
         }
         tx.commit().await?;
@@ -174,7 +167,8 @@ impl Berth {
         let mut db = tx.db();
         user_get(&mut db, account, user).await?;
         let row = db
-            .api_key_insert(account.0, user.0, &key, &self.settings.secret_key.seal(&secret), key_name, now().0)
+            .tenant(account.0)
+            .api_key_insert(user.0, &key, &self.settings.secret_key.seal(&secret), key_name, now().0)
             .await?;
         tx.commit().await?;
         Ok((api_key(row), secret))
@@ -184,13 +178,13 @@ impl Berth {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         account_get(&mut db, account).await?;
-        Ok(db.api_keys_of_account(account.0).await?.into_iter().map(api_key).collect())
+        Ok(db.tenant(account.0).api_keys_of_account().await?.into_iter().map(api_key).collect())
     }
 
     /// Revokes an API key: requests signed with it are refused from now on.
     pub async fn api_key_revoke(&self, account: AccountId, key: &str) -> Result<()> {
         let mut tx = self.store.write().await?;
-        if !tx.db().api_key_revoke(account.0, key, now().0).await? {
+        if !tx.db().tenant(account.0).api_key_revoke(key, now().0).await? {
             return Err(Error::not_found("API key"));
         }
         tx.commit().await?;
@@ -227,9 +221,9 @@ impl Berth {
         }
         for (kind, id) in grants.entities.keys() {
             let exists = match kind {
-                EntityKind::Linode => db.instance_get(account.0, *id).await?.is_some(),
-                EntityKind::PlacementGroup => db.group_get(account.0, *id).await?.is_some(),
-                EntityKind::Firewall => db.firewall_get(account.0, *id).await?.is_some(),
+                EntityKind::Linode => db.tenant(account.0).instance_get(*id).await?.is_some(),
+                EntityKind::PlacementGroup => db.tenant(account.0).group_get(*id).await?.is_some(),
+                EntityKind::Firewall => db.tenant(account.0).firewall_get(*id).await?.is_some(),
             };
             if !exists {
                 return Err(Error::invalid(kind.as_str(), format!("{} {id} not found in this account", kind.as_str())));
@@ -245,7 +239,7 @@ impl Berth {
                 permission: permission.as_str().to_string(),
             })
             .collect();
-        db.grants_replace(account.0, user.0, &global, &entities).await?;
+        db.tenant(account.0).grants_replace(user.0, &global, &entities).await?;
         tx.commit().await?;
         Ok(grants)
     }
@@ -253,8 +247,8 @@ impl Berth {
 
 async fn user_grants(db: &mut Db<'_>, user: UserId) -> Result<Grants> {
     let mut grants =
-        Grants { global: db.global_grants_of_user(user.0).await?.into_iter().collect(), ..Grants::default() };
-    for row in db.entity_grants_of_user(user.0).await? {
+        Grants { global: db.system().global_grants_of_user(user.0).await?.into_iter().collect(), ..Grants::default() };
+    for row in db.system().entity_grants_of_user(user.0).await? {
         if let (Some(kind), Some(permission)) =
             (EntityKind::parse(&row.entity_type), Permission::parse(&row.permission))
         {
@@ -268,7 +262,7 @@ async fn user_grants(db: &mut Db<'_>, user: UserId) -> Result<Grants> {
 async fn entities_with(db: &mut Db<'_>, account: AccountId, grants: &Grants) -> Result<Vec<EntityPermission>> {
     let permission = |kind: EntityKind, id: i64| grants.entities.get(&(kind, id)).copied();
     let mut entities = Vec::new();
-    for row in db.instances_of_account(account.0).await? {
+    for row in db.tenant(account.0).instances_of_account().await? {
         entities.push(EntityPermission {
             kind: EntityKind::Linode,
             id: row.id,
@@ -276,7 +270,7 @@ async fn entities_with(db: &mut Db<'_>, account: AccountId, grants: &Grants) -> 
             label: row.label,
         });
     }
-    for row in db.groups_of_account(account.0).await? {
+    for row in db.tenant(account.0).groups_of_account().await? {
         let group = convert::group(row)?;
         entities.push(EntityPermission {
             kind: EntityKind::PlacementGroup,
@@ -285,7 +279,7 @@ async fn entities_with(db: &mut Db<'_>, account: AccountId, grants: &Grants) -> 
             label: group.label.to_string(),
         });
     }
-    for row in db.firewalls_of_account(account.0).await? {
+    for row in db.tenant(account.0).firewalls_of_account().await? {
         entities.push(EntityPermission {
             kind: EntityKind::Firewall,
             id: row.id,

@@ -30,7 +30,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, ConnectOptions, Connection, Transaction};
 
-pub use db::Db;
+pub use db::{Db, System, Tenant};
 pub use rows::*;
 pub use schema::{Column, ForeignKey, Index, Schema, Table};
 

@@ -382,7 +382,7 @@ async fn reopening_the_store_keeps_its_data(mut f: Fixture) -> Outcome {
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
     assert_eq!(db.meta_get("fleet").await?, Some("demo".to_string()));
-    assert_eq!(db.instance_get(w.alice, instance.id).await?, Some(instance));
+    assert_eq!(db.tenant(w.alice).instance_get(instance.id).await?, Some(instance));
     assert_eq!(used(&db.host_get(w.east[0]).await?.expect("the host survives")), SMALL);
     assert_eq!(db.regions().await?.into_iter().map(|row| row.id).collect::<Vec<_>>(), ["us-east", "us-west"]);
     Ok(())
@@ -448,17 +448,17 @@ async fn users_are_found_only_within_their_account(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let admin = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?;
-    let restricted = db.user_insert(w.alice, "alice-ops", "ops@alice.example", true, LATER).await?;
+    let admin = db.tenant(w.alice).user_insert("alice-admin", "admin@alice.example", false, NOW).await?;
+    let restricted = db.tenant(w.alice).user_insert("alice-ops", "ops@alice.example", true, LATER).await?;
     assert_eq!(admin.restricted, 0);
     assert_eq!(restricted.restricted, 1);
     assert_eq!(
         (restricted.account_id, restricted.username.as_str(), restricted.email.as_str(), restricted.created_at),
         (w.alice, "alice-ops", "ops@alice.example", LATER)
     );
-    assert_eq!(db.user_get(w.alice, restricted.id).await?, Some(restricted.clone()));
-    assert_eq!(db.user_get(w.bob, restricted.id).await?, None, "another account's user is not found");
-    assert_eq!(db.user_get(w.alice, restricted.id + 1000).await?, None);
+    assert_eq!(db.tenant(w.alice).user_get(restricted.id).await?, Some(restricted.clone()));
+    assert_eq!(db.tenant(w.bob).user_get(restricted.id).await?, None, "another account's user is not found");
+    assert_eq!(db.tenant(w.alice).user_get(restricted.id + 1000).await?, None);
     Ok(())
 }
 
@@ -466,10 +466,11 @@ async fn tokens_are_found_by_their_secret_hash_alone(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let user = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?;
-    let lasting = db.token_insert(w.alice, user.id, "ci", "hash-ci", "*", NOW, None).await?;
+    let user = db.tenant(w.alice).user_insert("alice-admin", "admin@alice.example", false, NOW).await?;
+    let lasting = db.tenant(w.alice).token_insert(user.id, "ci", "hash-ci", "*", NOW, None).await?;
     // The store keeps an expired token and finds it: judging expiry is the caller's job.
-    let expired = db.token_insert(w.alice, user.id, "old", "hash-old", "linodes:read_only", NOW, Some(NOW - 1)).await?;
+    let expired =
+        db.tenant(w.alice).token_insert(user.id, "old", "hash-old", "linodes:read_only", NOW, Some(NOW - 1)).await?;
     assert_eq!(
         (lasting.account_id, lasting.user_id, lasting.label.as_str(), lasting.scopes.as_str(), lasting.created_at),
         (w.alice, user.id, "ci", "*", NOW)
@@ -480,11 +481,11 @@ async fn tokens_are_found_by_their_secret_hash_alone(f: Fixture) -> Outcome {
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.token_by_hash("hash-ci").await?, Some(lasting));
-    assert_eq!(db.token_by_hash("hash-old").await?, Some(expired));
-    assert_eq!(db.token_by_hash("ci").await?, None, "a label is not a secret");
-    assert_eq!(db.token_by_hash("hash").await?, None, "a prefix is not a secret");
-    assert_eq!(db.token_by_hash("").await?, None);
+    assert_eq!(db.system().token_by_hash("hash-ci").await?, Some(lasting));
+    assert_eq!(db.system().token_by_hash("hash-old").await?, Some(expired));
+    assert_eq!(db.system().token_by_hash("ci").await?, None, "a label is not a secret");
+    assert_eq!(db.system().token_by_hash("hash").await?, None, "a prefix is not a secret");
+    assert_eq!(db.system().token_by_hash("").await?, None);
     Ok(())
 }
 
@@ -492,10 +493,10 @@ async fn two_tokens_cannot_share_a_secret_hash(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let alice = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?;
-    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?;
-    db.token_insert(w.alice, alice.id, "ci", "hash-same", "*", NOW, None).await?;
-    let duplicate = db.token_insert(w.bob, bob.id, "ci", "hash-same", "*", NOW, None).await;
+    let alice = db.tenant(w.alice).user_insert("alice-admin", "admin@alice.example", false, NOW).await?;
+    let bob = db.tenant(w.bob).user_insert("bob-admin", "admin@bob.example", false, NOW).await?;
+    db.tenant(w.alice).token_insert(alice.id, "ci", "hash-same", "*", NOW, None).await?;
+    let duplicate = db.tenant(w.bob).token_insert(bob.id, "ci", "hash-same", "*", NOW, None).await;
     assert!(is_unique_violation(&duplicate), "{duplicate:?}");
     Ok(())
 }
@@ -532,16 +533,16 @@ async fn users_of_account_lists_only_that_account_in_id_order(f: Fixture) -> Out
     let mut db = tx.db();
     let w = world(&mut db).await?;
     // Usernames that sort against the ids, so that no listing can get them right by accident.
-    let ops = db.user_insert(w.alice, "zz-ops", "ops@alice.example", true, NOW).await?;
-    let theirs = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?;
-    let admin = db.user_insert(w.alice, "aa-admin", "admin@alice.example", false, LATER).await?;
+    let ops = db.tenant(w.alice).user_insert("zz-ops", "ops@alice.example", true, NOW).await?;
+    let theirs = db.tenant(w.bob).user_insert("bob-admin", "admin@bob.example", false, NOW).await?;
+    let admin = db.tenant(w.alice).user_insert("aa-admin", "admin@alice.example", false, LATER).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.users_of_account(w.alice).await?, [ops, admin]);
-    assert_eq!(db.users_of_account(w.bob).await?, [theirs]);
-    assert!(db.users_of_account(w.bob + 1000).await?.is_empty());
+    assert_eq!(db.tenant(w.alice).users_of_account().await?, [ops, admin]);
+    assert_eq!(db.tenant(w.bob).users_of_account().await?, [theirs]);
+    assert!(db.tenant(w.bob + 1000).users_of_account().await?.is_empty());
     Ok(())
 }
 
@@ -549,16 +550,16 @@ async fn users_are_found_by_their_exact_username_in_any_account(f: Fixture) -> O
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let ops = db.user_insert(w.alice, "alice-ops", "ops@alice.example", true, NOW).await?;
-    let theirs = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, LATER).await?;
+    let ops = db.tenant(w.alice).user_insert("alice-ops", "ops@alice.example", true, NOW).await?;
+    let theirs = db.tenant(w.bob).user_insert("bob-admin", "admin@bob.example", false, LATER).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.user_by_username("alice-ops").await?, Some(ops));
-    assert_eq!(db.user_by_username("bob-admin").await?, Some(theirs));
+    assert_eq!(db.system().user_by_username("alice-ops").await?, Some(ops));
+    assert_eq!(db.system().user_by_username("bob-admin").await?, Some(theirs));
     for wrong in ["alice", "alice-ops ", "ALICE-OPS", "ops@alice.example", ""] {
-        assert_eq!(db.user_by_username(wrong).await?, None, "{wrong:?} is not a username");
+        assert_eq!(db.system().user_by_username(wrong).await?, None, "{wrong:?} is not a username");
     }
     Ok(())
 }
@@ -567,18 +568,18 @@ async fn two_users_cannot_share_a_username_even_across_accounts(f: Fixture) -> O
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let first = db.user_insert(w.alice, "admin", "admin@alice.example", false, NOW).await?;
+    let first = db.tenant(w.alice).user_insert("admin", "admin@alice.example", false, NOW).await?;
     tx.commit().await?;
 
     // The refusal gets a transaction of its own; what it left is checked from a fresh one.
     let mut tx = f.store.write().await?;
-    let duplicate = tx.db().user_insert(w.bob, "admin", "admin@bob.example", false, LATER).await;
+    let duplicate = tx.db().tenant(w.bob).user_insert("admin", "admin@bob.example", false, LATER).await;
     assert!(is_unique_violation(&duplicate), "{duplicate:?}");
     drop(tx);
 
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().user_by_username("admin").await?, Some(first), "the first user keeps its username");
-    assert!(conn.db().users_of_account(w.bob).await?.is_empty());
+    assert_eq!(conn.db().system().user_by_username("admin").await?, Some(first), "the first user keeps its username");
+    assert!(conn.db().tenant(w.bob).users_of_account().await?.is_empty());
     Ok(())
 }
 
@@ -586,24 +587,25 @@ async fn tokens_of_user_lists_only_that_users_tokens_in_its_account_in_id_order(
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let admin = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
-    let ops = db.user_insert(w.alice, "alice-ops", "ops@alice.example", true, NOW).await?.id;
-    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?.id;
+    let admin = db.tenant(w.alice).user_insert("alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let ops = db.tenant(w.alice).user_insert("alice-ops", "ops@alice.example", true, NOW).await?.id;
+    let bob = db.tenant(w.bob).user_insert("bob-admin", "admin@bob.example", false, NOW).await?.id;
     // Labels that sort against the ids, and tokens of different users interleaved.
-    let ci = db.token_insert(w.alice, admin, "zz-ci", "hash-ci", "*", NOW, None).await?;
-    let ops_token = db.token_insert(w.alice, ops, "ops", "hash-ops", "linodes:read_only", NOW, None).await?;
-    let deploy = db.token_insert(w.alice, admin, "aa-deploy", "hash-deploy", "*", LATER, Some(LATER + 1)).await?;
-    let theirs = db.token_insert(w.bob, bob, "ci", "hash-bob", "*", NOW, None).await?;
+    let ci = db.tenant(w.alice).token_insert(admin, "zz-ci", "hash-ci", "*", NOW, None).await?;
+    let ops_token = db.tenant(w.alice).token_insert(ops, "ops", "hash-ops", "linodes:read_only", NOW, None).await?;
+    let deploy =
+        db.tenant(w.alice).token_insert(admin, "aa-deploy", "hash-deploy", "*", LATER, Some(LATER + 1)).await?;
+    let theirs = db.tenant(w.bob).token_insert(bob, "ci", "hash-bob", "*", NOW, None).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.tokens_of_user(w.alice, admin).await?, [ci, deploy]);
-    assert_eq!(db.tokens_of_user(w.alice, ops).await?, [ops_token]);
-    assert_eq!(db.tokens_of_user(w.bob, bob).await?, [theirs]);
-    assert!(db.tokens_of_user(w.bob, admin).await?.is_empty(), "another account does not see a user's tokens");
-    assert!(db.tokens_of_user(w.alice, bob).await?.is_empty(), "another account's user is not listed");
-    assert!(db.tokens_of_user(w.alice, bob + 1000).await?.is_empty());
+    assert_eq!(db.tenant(w.alice).tokens_of_user(admin).await?, [ci, deploy]);
+    assert_eq!(db.tenant(w.alice).tokens_of_user(ops).await?, [ops_token]);
+    assert_eq!(db.tenant(w.bob).tokens_of_user(bob).await?, [theirs]);
+    assert!(db.tenant(w.bob).tokens_of_user(admin).await?.is_empty(), "another account does not see a user's tokens");
+    assert!(db.tenant(w.alice).tokens_of_user(bob).await?.is_empty(), "another account's user is not listed");
+    assert!(db.tenant(w.alice).tokens_of_user(bob + 1000).await?.is_empty());
     Ok(())
 }
 
@@ -611,33 +613,33 @@ async fn token_revoke_revokes_a_token_once_and_only_within_its_account(f: Fixtur
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let admin = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
-    let ci = db.token_insert(w.alice, admin, "ci", "hash-ci", "*", NOW, None).await?;
-    let other = db.token_insert(w.alice, admin, "other", "hash-other", "*", NOW, Some(LATER)).await?;
+    let admin = db.tenant(w.alice).user_insert("alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let ci = db.tenant(w.alice).token_insert(admin, "ci", "hash-ci", "*", NOW, None).await?;
+    let other = db.tenant(w.alice).token_insert(admin, "other", "hash-other", "*", NOW, Some(LATER)).await?;
     assert_eq!((ci.revoked_at, other.revoked_at), (None, None), "a new token is not revoked");
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
-    assert!(!db.token_revoke(w.bob, ci.id, LATER).await?, "another account cannot revoke it");
-    assert_eq!(db.token_by_hash("hash-ci").await?, Some(ci.clone()), "another account leaves it untouched");
-    assert!(!db.token_revoke(w.alice, other.id + 1000, LATER).await?, "an unknown token is not revoked");
-    assert!(db.token_revoke(w.alice, ci.id, LATER).await?);
+    assert!(!db.tenant(w.bob).token_revoke(ci.id, LATER).await?, "another account cannot revoke it");
+    assert_eq!(db.system().token_by_hash("hash-ci").await?, Some(ci.clone()), "another account leaves it untouched");
+    assert!(!db.tenant(w.alice).token_revoke(other.id + 1000, LATER).await?, "an unknown token is not revoked");
+    assert!(db.tenant(w.alice).token_revoke(ci.id, LATER).await?);
     tx.commit().await?;
 
     let revoked = TokenRow { revoked_at: Some(LATER), ..ci };
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.token_by_hash("hash-ci").await?, Some(revoked.clone()), "a revoked token is still found");
-    assert_eq!(db.token_by_hash("hash-other").await?, Some(other.clone()), "the other token is untouched");
-    assert_eq!(db.tokens_of_user(w.alice, admin).await?, [revoked.clone(), other.clone()]);
+    assert_eq!(db.system().token_by_hash("hash-ci").await?, Some(revoked.clone()), "a revoked token is still found");
+    assert_eq!(db.system().token_by_hash("hash-other").await?, Some(other.clone()), "the other token is untouched");
+    assert_eq!(db.tenant(w.alice).tokens_of_user(admin).await?, [revoked.clone(), other.clone()]);
     drop(conn);
 
     let mut tx = f.store.write().await?;
-    assert!(!tx.db().token_revoke(w.alice, revoked.id, LATER + 1).await?, "a token is revoked only once");
+    assert!(!tx.db().tenant(w.alice).token_revoke(revoked.id, LATER + 1).await?, "a token is revoked only once");
     tx.commit().await?;
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().token_by_hash("hash-ci").await?, Some(revoked), "the first revocation's time stands");
+    assert_eq!(conn.db().system().token_by_hash("hash-ci").await?, Some(revoked), "the first revocation's time stands");
     Ok(())
 }
 
@@ -660,9 +662,9 @@ struct Restricted {
 
 async fn restricted(db: &mut Db<'_>, w: &World) -> Result<Restricted, StoreError> {
     Ok(Restricted {
-        ops: db.user_insert(w.alice, "alice-ops", "ops@alice.example", true, NOW).await?.id,
-        dev: db.user_insert(w.alice, "alice-dev", "dev@alice.example", true, NOW).await?.id,
-        theirs: db.user_insert(w.bob, "bob-ops", "ops@bob.example", true, NOW).await?.id,
+        ops: db.tenant(w.alice).user_insert("alice-ops", "ops@alice.example", true, NOW).await?.id,
+        dev: db.tenant(w.alice).user_insert("alice-dev", "dev@alice.example", true, NOW).await?.id,
+        theirs: db.tenant(w.bob).user_insert("bob-ops", "ops@bob.example", true, NOW).await?.id,
     })
 }
 
@@ -671,17 +673,17 @@ async fn global_grants_of_user_lists_that_users_grants_by_name(f: Fixture) -> Ou
     let mut db = tx.db();
     let w = world(&mut db).await?;
     let u = restricted(&mut db, &w).await?;
-    assert!(db.global_grants_of_user(u.ops).await?.is_empty(), "a new user has no grant");
-    db.grants_replace(w.alice, u.ops, &names(&["add_linodes", "account_access", "add_firewalls"]), &[]).await?;
-    db.grants_replace(w.alice, u.dev, &names(&["add_domains"]), &[]).await?;
+    assert!(db.system().global_grants_of_user(u.ops).await?.is_empty(), "a new user has no grant");
+    db.tenant(w.alice).grants_replace(u.ops, &names(&["add_linodes", "account_access", "add_firewalls"]), &[]).await?;
+    db.tenant(w.alice).grants_replace(u.dev, &names(&["add_domains"]), &[]).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.global_grants_of_user(u.ops).await?, ["account_access", "add_firewalls", "add_linodes"]);
-    assert_eq!(db.global_grants_of_user(u.dev).await?, ["add_domains"]);
-    assert!(db.global_grants_of_user(u.theirs).await?.is_empty());
-    assert!(db.entity_grants_of_user(u.ops).await?.is_empty(), "global grants are not entity grants");
+    assert_eq!(db.system().global_grants_of_user(u.ops).await?, ["account_access", "add_firewalls", "add_linodes"]);
+    assert_eq!(db.system().global_grants_of_user(u.dev).await?, ["add_domains"]);
+    assert!(db.system().global_grants_of_user(u.theirs).await?.is_empty());
+    assert!(db.system().entity_grants_of_user(u.ops).await?.is_empty(), "global grants are not entity grants");
     Ok(())
 }
 
@@ -690,7 +692,7 @@ async fn entity_grants_of_user_lists_that_users_grants_by_type_then_id(f: Fixtur
     let mut db = tx.db();
     let w = world(&mut db).await?;
     let u = restricted(&mut db, &w).await?;
-    assert!(db.entity_grants_of_user(u.ops).await?.is_empty(), "a new user has no grant");
+    assert!(db.system().entity_grants_of_user(u.ops).await?.is_empty(), "a new user has no grant");
     // Out of order, with ids that sort differently as numbers and as text.
     for row in [
         grant("placement_group", 3, "read_only"),
@@ -699,15 +701,15 @@ async fn entity_grants_of_user_lists_that_users_grants_by_type_then_id(f: Fixtur
         grant("linode", 9, "read_only"),
         grant("linode", 100, "read_write"),
     ] {
-        db.entity_grant_set(w.alice, u.ops, &row).await?;
+        db.tenant(w.alice).entity_grant_set(u.ops, &row).await?;
     }
-    db.entity_grant_set(w.alice, u.dev, &grant("linode", 9, "read_write")).await?;
+    db.tenant(w.alice).entity_grant_set(u.dev, &grant("linode", 9, "read_write")).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
     assert_eq!(
-        db.entity_grants_of_user(u.ops).await?,
+        db.system().entity_grants_of_user(u.ops).await?,
         [
             grant("firewall", 7, "read_only"),
             grant("linode", 9, "read_only"),
@@ -716,9 +718,9 @@ async fn entity_grants_of_user_lists_that_users_grants_by_type_then_id(f: Fixtur
             grant("placement_group", 3, "read_only"),
         ]
     );
-    assert_eq!(db.entity_grants_of_user(u.dev).await?, [grant("linode", 9, "read_write")]);
-    assert!(db.entity_grants_of_user(u.theirs).await?.is_empty());
-    assert!(db.global_grants_of_user(u.ops).await?.is_empty(), "entity grants are not global grants");
+    assert_eq!(db.system().entity_grants_of_user(u.dev).await?, [grant("linode", 9, "read_write")]);
+    assert!(db.system().entity_grants_of_user(u.theirs).await?.is_empty());
+    assert!(db.system().global_grants_of_user(u.ops).await?.is_empty(), "entity grants are not global grants");
     Ok(())
 }
 
@@ -728,48 +730,52 @@ async fn grants_replace_replaces_both_kinds_for_that_user_only(f: Fixture) -> Ou
     let w = world(&mut db).await?;
     let u = restricted(&mut db, &w).await?;
     let ops_before = [grant("firewall", 2, "read_write"), grant("linode", 1, "read_only")];
-    db.grants_replace(w.alice, u.ops, &names(&["add_linodes", "add_firewalls"]), &ops_before).await?;
-    db.grants_replace(w.alice, u.dev, &names(&["add_linodes"]), &[grant("linode", 1, "read_write")]).await?;
-    db.grants_replace(w.bob, u.theirs, &names(&["add_linodes"]), &[grant("linode", 50, "read_write")]).await?;
+    db.tenant(w.alice).grants_replace(u.ops, &names(&["add_linodes", "add_firewalls"]), &ops_before).await?;
+    db.tenant(w.alice).grants_replace(u.dev, &names(&["add_linodes"]), &[grant("linode", 1, "read_write")]).await?;
+    db.tenant(w.bob).grants_replace(u.theirs, &names(&["add_linodes"]), &[grant("linode", 50, "read_write")]).await?;
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
     let ops_after = [grant("placement_group", 4, "read_only"), grant("linode", 1, "read_write")];
-    tx.db().grants_replace(w.alice, u.ops, &names(&["add_domains"]), &ops_after).await?;
+    tx.db().tenant(w.alice).grants_replace(u.ops, &names(&["add_domains"]), &ops_after).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.global_grants_of_user(u.ops).await?, ["add_domains"]);
+    assert_eq!(db.system().global_grants_of_user(u.ops).await?, ["add_domains"]);
     assert_eq!(
-        db.entity_grants_of_user(u.ops).await?,
+        db.system().entity_grants_of_user(u.ops).await?,
         [grant("linode", 1, "read_write"), grant("placement_group", 4, "read_only")]
     );
-    assert_eq!(db.global_grants_of_user(u.dev).await?, ["add_linodes"], "another user keeps its grants");
-    assert_eq!(db.entity_grants_of_user(u.dev).await?, [grant("linode", 1, "read_write")]);
-    assert_eq!(db.global_grants_of_user(u.theirs).await?, ["add_linodes"], "another account keeps its grants");
-    assert_eq!(db.entity_grants_of_user(u.theirs).await?, [grant("linode", 50, "read_write")]);
+    assert_eq!(db.system().global_grants_of_user(u.dev).await?, ["add_linodes"], "another user keeps its grants");
+    assert_eq!(db.system().entity_grants_of_user(u.dev).await?, [grant("linode", 1, "read_write")]);
+    assert_eq!(db.system().global_grants_of_user(u.theirs).await?, ["add_linodes"], "another account keeps its grants");
+    assert_eq!(db.system().entity_grants_of_user(u.theirs).await?, [grant("linode", 50, "read_write")]);
     drop(conn);
 
     // Replacing from another account clears nothing of the user's own.
     let mut tx = f.store.write().await?;
-    tx.db().grants_replace(w.bob, u.ops, &[], &[]).await?;
+    tx.db().tenant(w.bob).grants_replace(u.ops, &[], &[]).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().global_grants_of_user(u.ops).await?, ["add_domains"], "another account cannot clear them");
-    assert_eq!(conn.db().entity_grants_of_user(u.ops).await?.len(), 2, "another account cannot clear them");
+    assert_eq!(
+        conn.db().system().global_grants_of_user(u.ops).await?,
+        ["add_domains"],
+        "another account cannot clear them"
+    );
+    assert_eq!(conn.db().system().entity_grants_of_user(u.ops).await?.len(), 2, "another account cannot clear them");
     drop(conn);
 
     // Replacing with nothing clears both kinds.
     let mut tx = f.store.write().await?;
-    tx.db().grants_replace(w.alice, u.ops, &[], &[]).await?;
+    tx.db().tenant(w.alice).grants_replace(u.ops, &[], &[]).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert!(db.global_grants_of_user(u.ops).await?.is_empty());
-    assert!(db.entity_grants_of_user(u.ops).await?.is_empty());
-    assert_eq!(db.global_grants_of_user(u.dev).await?, ["add_linodes"]);
-    assert_eq!(db.entity_grants_of_user(u.dev).await?, [grant("linode", 1, "read_write")]);
+    assert!(db.system().global_grants_of_user(u.ops).await?.is_empty());
+    assert!(db.system().entity_grants_of_user(u.ops).await?.is_empty());
+    assert_eq!(db.system().global_grants_of_user(u.dev).await?, ["add_linodes"]);
+    assert_eq!(db.system().entity_grants_of_user(u.dev).await?, [grant("linode", 1, "read_write")]);
     Ok(())
 }
 
@@ -778,21 +784,21 @@ async fn a_refused_grants_replace_leaves_the_old_grants_in_place(f: Fixture) -> 
     let mut db = tx.db();
     let w = world(&mut db).await?;
     let u = restricted(&mut db, &w).await?;
-    db.grants_replace(w.alice, u.ops, &names(&["add_linodes"]), &[grant("linode", 1, "read_only")]).await?;
+    db.tenant(w.alice).grants_replace(u.ops, &names(&["add_linodes"]), &[grant("linode", 1, "read_only")]).await?;
     tx.commit().await?;
 
     // The same global grant twice is refused after the old grants were deleted; the
     // refusal gets a transaction of its own, and what it left is checked from a fresh one.
     let mut tx = f.store.write().await?;
     let twice = names(&["add_domains", "add_domains"]);
-    let result = tx.db().grants_replace(w.alice, u.ops, &twice, &[grant("firewall", 2, "read_write")]).await;
+    let result = tx.db().tenant(w.alice).grants_replace(u.ops, &twice, &[grant("firewall", 2, "read_write")]).await;
     assert!(is_unique_violation(&result), "{result:?}");
     drop(tx);
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.global_grants_of_user(u.ops).await?, ["add_linodes"]);
-    assert_eq!(db.entity_grants_of_user(u.ops).await?, [grant("linode", 1, "read_only")]);
+    assert_eq!(db.system().global_grants_of_user(u.ops).await?, ["add_linodes"]);
+    assert_eq!(db.system().entity_grants_of_user(u.ops).await?, [grant("linode", 1, "read_only")]);
     Ok(())
 }
 
@@ -801,31 +807,35 @@ async fn entity_grant_set_inserts_a_grant_or_updates_its_permission(f: Fixture) 
     let mut db = tx.db();
     let w = world(&mut db).await?;
     let u = restricted(&mut db, &w).await?;
-    db.entity_grant_set(w.alice, u.ops, &grant("linode", 1, "read_only")).await?;
-    db.entity_grant_set(w.alice, u.ops, &grant("firewall", 1, "read_only")).await?;
-    db.entity_grant_set(w.alice, u.dev, &grant("linode", 1, "read_only")).await?;
+    db.tenant(w.alice).entity_grant_set(u.ops, &grant("linode", 1, "read_only")).await?;
+    db.tenant(w.alice).entity_grant_set(u.ops, &grant("firewall", 1, "read_only")).await?;
+    db.tenant(w.alice).entity_grant_set(u.dev, &grant("linode", 1, "read_only")).await?;
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
-    tx.db().entity_grant_set(w.alice, u.ops, &grant("linode", 1, "read_write")).await?;
+    tx.db().tenant(w.alice).entity_grant_set(u.ops, &grant("linode", 1, "read_write")).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
     assert_eq!(
-        db.entity_grants_of_user(u.ops).await?,
+        db.system().entity_grants_of_user(u.ops).await?,
         [grant("firewall", 1, "read_only"), grant("linode", 1, "read_write")],
         "the permission is replaced, not added beside the old one"
     );
-    assert_eq!(db.entity_grants_of_user(u.dev).await?, [grant("linode", 1, "read_only")], "another user's stands");
+    assert_eq!(
+        db.system().entity_grants_of_user(u.dev).await?,
+        [grant("linode", 1, "read_only")],
+        "another user's stands"
+    );
     drop(conn);
 
     // And back again.
     let mut tx = f.store.write().await?;
-    tx.db().entity_grant_set(w.alice, u.ops, &grant("linode", 1, "read_only")).await?;
+    tx.db().tenant(w.alice).entity_grant_set(u.ops, &grant("linode", 1, "read_only")).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
     assert_eq!(
-        conn.db().entity_grants_of_user(u.ops).await?,
+        conn.db().system().entity_grants_of_user(u.ops).await?,
         [grant("firewall", 1, "read_only"), grant("linode", 1, "read_only")]
     );
     Ok(())
@@ -837,32 +847,33 @@ async fn entity_grants_delete_forgets_one_entity_for_every_user_of_its_account_o
     let w = world(&mut db).await?;
     let u = restricted(&mut db, &w).await?;
     let ops = [grant("firewall", 5, "read_only"), grant("linode", 5, "read_write"), grant("linode", 6, "read_only")];
-    db.grants_replace(w.alice, u.ops, &names(&["add_linodes"]), &ops).await?;
-    db.grants_replace(w.alice, u.dev, &[], &[grant("linode", 5, "read_only")]).await?;
-    db.grants_replace(w.bob, u.theirs, &[], &[grant("linode", 5, "read_write"), grant("linode", 6, "read_only")])
+    db.tenant(w.alice).grants_replace(u.ops, &names(&["add_linodes"]), &ops).await?;
+    db.tenant(w.alice).grants_replace(u.dev, &[], &[grant("linode", 5, "read_only")]).await?;
+    db.tenant(w.bob)
+        .grants_replace(u.theirs, &[], &[grant("linode", 5, "read_write"), grant("linode", 6, "read_only")])
         .await?;
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
-    db.entity_grants_delete(w.alice, "linode", 5).await?;
-    db.entity_grants_delete(w.bob, "linode", 6).await?;
+    db.tenant(w.alice).entity_grants_delete("linode", 5).await?;
+    db.tenant(w.bob).entity_grants_delete("linode", 6).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
     assert_eq!(
-        db.entity_grants_of_user(u.ops).await?,
+        db.system().entity_grants_of_user(u.ops).await?,
         [grant("firewall", 5, "read_only"), grant("linode", 6, "read_only")],
         "only that entity's grant goes; the same id of another type and another id of that type stay"
     );
-    assert!(db.entity_grants_of_user(u.dev).await?.is_empty(), "every user of the account loses it");
+    assert!(db.system().entity_grants_of_user(u.dev).await?.is_empty(), "every user of the account loses it");
     assert_eq!(
-        db.entity_grants_of_user(u.theirs).await?,
+        db.system().entity_grants_of_user(u.theirs).await?,
         [grant("linode", 5, "read_write")],
         "another account's grant on the same id stays"
     );
-    assert_eq!(db.global_grants_of_user(u.ops).await?, ["add_linodes"], "global grants are untouched");
+    assert_eq!(db.system().global_grants_of_user(u.ops).await?, ["add_linodes"], "global grants are untouched");
     Ok(())
 }
 
@@ -936,7 +947,7 @@ async fn events_keep_every_column_with_or_without_the_optional_ones(f: Fixture) 
     let empty_id = db.event_insert(&empty, LATER + 1).await?;
     tx.commit().await?;
 
-    let listed = f.store.read().await?.db().events_of_account(w.alice).await?;
+    let listed = f.store.read().await?.db().tenant(w.alice).events_of_account().await?;
     assert_eq!(
         listed,
         [event_row(empty_id, &empty, LATER + 1), event_row(bare_id, &bare, LATER), event_row(full_id, &full, NOW)]
@@ -945,7 +956,7 @@ async fn events_keep_every_column_with_or_without_the_optional_ones(f: Fixture) 
 }
 
 async fn event_ids_increase_and_events_of_account_lists_only_that_account_newest_first(f: Fixture) -> Outcome {
-    assert!(f.store.read().await?.db().events_of_account(1).await?.is_empty(), "an empty store has no event");
+    assert!(f.store.read().await?.db().tenant(1).events_of_account().await?.is_empty(), "an empty store has no event");
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
@@ -963,15 +974,15 @@ async fn event_ids_increase_and_events_of_account_lists_only_that_account_newest
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    let alices = db.events_of_account(w.alice).await?;
+    let alices = db.tenant(w.alice).events_of_account().await?;
     assert_eq!(ids(&alices, |e| e.id), [fourth, third, second, first]);
     assert_eq!(
         alices.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["linode_boot", "linode_delete", "linode_update", "linode_create"]
     );
     assert!(alices.iter().all(|e| e.account_id == w.alice));
-    assert_eq!(ids(&db.events_of_account(w.bob).await?, |e| e.id), [theirs]);
-    assert!(db.events_of_account(w.bob + 1000).await?.is_empty());
+    assert_eq!(ids(&db.tenant(w.bob).events_of_account().await?, |e| e.id), [theirs]);
+    assert!(db.tenant(w.bob + 1000).events_of_account().await?.is_empty());
     Ok(())
 }
 
@@ -1445,8 +1456,8 @@ async fn groups_are_stored_with_or_without_a_region_and_a_member_limit(f: Fixtur
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().group_get(w.alice, global_row.id).await?, Some(global_row));
-    assert_eq!(conn.db().group_get(w.alice, regional_row.id).await?, Some(regional_row));
+    assert_eq!(conn.db().tenant(w.alice).group_get(global_row.id).await?, Some(global_row));
+    assert_eq!(conn.db().tenant(w.alice).group_get(regional_row.id).await?, Some(regional_row));
     Ok(())
 }
 
@@ -1455,9 +1466,9 @@ async fn group_get_finds_a_group_only_in_its_own_account(f: Fixture) -> Outcome 
     let mut db = tx.db();
     let w = world(&mut db).await?;
     let group = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
-    assert_eq!(db.group_get(w.alice, group.id).await?, Some(group.clone()));
-    assert_eq!(db.group_get(w.bob, group.id).await?, None, "another account's group is not found");
-    assert_eq!(db.group_get(w.alice, group.id + 1000).await?, None);
+    assert_eq!(db.tenant(w.alice).group_get(group.id).await?, Some(group.clone()));
+    assert_eq!(db.tenant(w.bob).group_get(group.id).await?, None, "another account's group is not found");
+    assert_eq!(db.tenant(w.alice).group_get(group.id + 1000).await?, None);
     Ok(())
 }
 
@@ -1472,14 +1483,14 @@ async fn group_get_by_uuid_finds_a_group_only_in_its_own_account(f: Fixture) -> 
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.group_get_by_uuid(w.alice, &web.uuid).await?, Some(web.clone()));
-    assert_eq!(db.group_get_by_uuid(w.alice, &spread.uuid).await?, Some(spread), "a global group is found too");
-    assert_eq!(db.group_get_by_uuid(w.bob, &theirs.uuid).await?, Some(theirs.clone()));
-    assert_eq!(db.group_get_by_uuid(w.bob, &web.uuid).await?, None, "another account's group is not found");
-    assert_eq!(db.group_get_by_uuid(w.alice, &theirs.uuid).await?, None, "another account's group is not found");
-    assert_eq!(db.group_get_by_uuid(w.alice, &web.id.to_string()).await?, None, "an id is not a UUID");
-    assert_eq!(db.group_get_by_uuid(w.alice, "uuid-group").await?, None, "a prefix is not a UUID");
-    assert_eq!(db.group_get_by_uuid(w.alice, "").await?, None);
+    assert_eq!(db.tenant(w.alice).group_get_by_uuid(&web.uuid).await?, Some(web.clone()));
+    assert_eq!(db.tenant(w.alice).group_get_by_uuid(&spread.uuid).await?, Some(spread), "a global group is found too");
+    assert_eq!(db.tenant(w.bob).group_get_by_uuid(&theirs.uuid).await?, Some(theirs.clone()));
+    assert_eq!(db.tenant(w.bob).group_get_by_uuid(&web.uuid).await?, None, "another account's group is not found");
+    assert_eq!(db.tenant(w.alice).group_get_by_uuid(&theirs.uuid).await?, None, "another account's group is not found");
+    assert_eq!(db.tenant(w.alice).group_get_by_uuid(&web.id.to_string()).await?, None, "an id is not a UUID");
+    assert_eq!(db.tenant(w.alice).group_get_by_uuid("uuid-group").await?, None, "a prefix is not a UUID");
+    assert_eq!(db.tenant(w.alice).group_get_by_uuid("").await?, None);
     Ok(())
 }
 
@@ -1491,11 +1502,11 @@ async fn groups_of_account_lists_only_that_account_in_id_order(f: Fixture) -> Ou
     let theirs = db.group_insert(&new_group(w.bob, "web", Some("us-east")), NOW).await?;
     let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
     let db_group = db.group_insert(&new_group(w.alice, "db", Some("us-west")), NOW).await?;
-    db.group_update_label(w.alice, web.id, "frontend", LATER).await?;
+    db.tenant(w.alice).group_update_label(web.id, "frontend", LATER).await?;
 
-    assert_eq!(ids(&db.groups_of_account(w.alice).await?, |g| g.id), [web.id, spread.id, db_group.id]);
-    assert_eq!(ids(&db.groups_of_account(w.bob).await?, |g| g.id), [theirs.id]);
-    assert!(db.groups_of_account(w.bob + 1000).await?.is_empty());
+    assert_eq!(ids(&db.tenant(w.alice).groups_of_account().await?, |g| g.id), [web.id, spread.id, db_group.id]);
+    assert_eq!(ids(&db.tenant(w.bob).groups_of_account().await?, |g| g.id), [theirs.id]);
+    assert!(db.tenant(w.bob + 1000).groups_of_account().await?.is_empty());
     Ok(())
 }
 
@@ -1506,10 +1517,10 @@ async fn groups_by_id_returns_the_named_groups_in_id_order(f: Fixture) -> Outcom
     let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
     let theirs = db.group_insert(&new_group(w.bob, "web", Some("us-east")), NOW).await?;
     let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
-    let found = db.groups_by_id(&[spread.id, web.id, spread.id + 1000]).await?;
+    let found = db.system().groups_by_id(&[spread.id, web.id, spread.id + 1000]).await?;
     assert_eq!(found, [web.clone(), spread]);
-    assert_eq!(db.groups_by_id(&[theirs.id]).await?, [theirs]);
-    assert!(db.groups_by_id(&[]).await?.is_empty());
+    assert_eq!(db.system().groups_by_id(&[theirs.id]).await?, [theirs]);
+    assert!(db.system().groups_by_id(&[]).await?.is_empty());
     Ok(())
 }
 
@@ -1522,10 +1533,10 @@ async fn group_count_counts_an_accounts_groups_in_one_region(f: Fixture) -> Outc
     db.group_insert(&new_group(w.alice, "cache", Some("us-west")), NOW).await?;
     db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
     db.group_insert(&new_group(w.bob, "web", Some("us-east")), NOW).await?;
-    assert_eq!(db.group_count(w.alice, "us-east").await?, 2);
-    assert_eq!(db.group_count(w.alice, "us-west").await?, 1);
-    assert_eq!(db.group_count(w.bob, "us-east").await?, 1);
-    assert_eq!(db.group_count(w.bob, "us-west").await?, 0);
+    assert_eq!(db.tenant(w.alice).group_count("us-east").await?, 2);
+    assert_eq!(db.tenant(w.alice).group_count("us-west").await?, 1);
+    assert_eq!(db.tenant(w.bob).group_count("us-east").await?, 1);
+    assert_eq!(db.tenant(w.bob).group_count("us-west").await?, 0);
     Ok(())
 }
 
@@ -1537,12 +1548,12 @@ async fn group_label_taken_ignores_global_groups_other_accounts_and_the_excepted
     let other = db.group_insert(&new_group(w.alice, "db", Some("us-west")), NOW).await?;
     db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
 
-    assert!(db.group_label_taken(w.alice, "web", None).await?);
-    assert!(db.group_label_taken(w.alice, "web", Some(other.id)).await?);
-    assert!(!db.group_label_taken(w.alice, "web", Some(web.id)).await?, "a group does not collide with itself");
-    assert!(!db.group_label_taken(w.alice, "spread", None).await?, "global groups do not hold their labels");
-    assert!(!db.group_label_taken(w.bob, "web", None).await?, "labels are per account");
-    assert!(!db.group_label_taken(w.alice, "cache", None).await?);
+    assert!(db.tenant(w.alice).group_label_taken("web", None).await?);
+    assert!(db.tenant(w.alice).group_label_taken("web", Some(other.id)).await?);
+    assert!(!db.tenant(w.alice).group_label_taken("web", Some(web.id)).await?, "a group does not collide with itself");
+    assert!(!db.tenant(w.alice).group_label_taken("spread", None).await?, "global groups do not hold their labels");
+    assert!(!db.tenant(w.bob).group_label_taken("web", None).await?, "labels are per account");
+    assert!(!db.tenant(w.alice).group_label_taken("cache", None).await?);
     Ok(())
 }
 
@@ -1552,12 +1563,12 @@ async fn group_update_label_relabels_only_the_accounts_group(f: Fixture) -> Outc
     let w = world(&mut db).await?;
     let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
 
-    db.group_update_label(w.bob, web.id, "stolen", LATER).await?;
-    assert_eq!(db.group_get(w.alice, web.id).await?, Some(web.clone()), "another account cannot relabel it");
+    db.tenant(w.bob).group_update_label(web.id, "stolen", LATER).await?;
+    assert_eq!(db.tenant(w.alice).group_get(web.id).await?, Some(web.clone()), "another account cannot relabel it");
 
-    db.group_update_label(w.alice, web.id, "frontend", LATER).await?;
+    db.tenant(w.alice).group_update_label(web.id, "frontend", LATER).await?;
     tx.commit().await?;
-    let relabelled = f.store.read().await?.db().group_get(w.alice, web.id).await?;
+    let relabelled = f.store.read().await?.db().tenant(w.alice).group_get(web.id).await?;
     assert_eq!(relabelled, Some(GroupRow { label: "frontend".to_string(), updated_at: LATER, ..web }));
     Ok(())
 }
@@ -1569,20 +1580,20 @@ async fn group_delete_removes_only_the_accounts_group(f: Fixture) -> Outcome {
     let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?;
     let kept = db.group_insert(&new_group(w.alice, "db", Some("us-east")), NOW).await?;
 
-    db.group_delete(w.bob, web.id).await?;
-    assert_eq!(db.group_get(w.alice, web.id).await?, Some(web.clone()), "another account cannot delete it");
+    db.tenant(w.bob).group_delete(web.id).await?;
+    assert_eq!(db.tenant(w.alice).group_get(web.id).await?, Some(web.clone()), "another account cannot delete it");
 
-    db.group_delete(w.alice, web.id).await?;
+    db.tenant(w.alice).group_delete(web.id).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().group_get(w.alice, web.id).await?, None);
-    assert!(conn.db().groups_by_id(&[web.id]).await?.is_empty());
-    assert_eq!(ids(&conn.db().groups_of_account(w.alice).await?, |g| g.id), [kept.id]);
+    assert_eq!(conn.db().tenant(w.alice).group_get(web.id).await?, None);
+    assert!(conn.db().system().groups_by_id(&[web.id]).await?.is_empty());
+    assert_eq!(ids(&conn.db().tenant(w.alice).groups_of_account().await?, |g| g.id), [kept.id]);
     Ok(())
 }
 
 async fn groups_all_lists_every_accounts_groups_in_id_order(f: Fixture) -> Outcome {
-    assert!(f.store.read().await?.db().groups_all().await?.is_empty(), "an empty store has no group");
+    assert!(f.store.read().await?.db().system().groups_all().await?.is_empty(), "an empty store has no group");
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
@@ -1592,12 +1603,12 @@ async fn groups_all_lists_every_accounts_groups_in_id_order(f: Fixture) -> Outco
     let theirs = db.group_insert(&new_group(w.bob, "cache", Some("us-west")), NOW).await?;
     let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?;
     let doomed = db.group_insert(&new_group(w.bob, "doomed", None), NOW).await?;
-    db.group_update_label(w.alice, web.id, "zz-frontend", LATER).await?;
-    db.group_delete(w.bob, doomed.id).await?;
+    db.tenant(w.alice).group_update_label(web.id, "zz-frontend", LATER).await?;
+    db.tenant(w.bob).group_delete(doomed.id).await?;
     tx.commit().await?;
 
     let relabelled = GroupRow { label: "zz-frontend".to_string(), updated_at: LATER, ..web };
-    assert_eq!(f.store.read().await?.db().groups_all().await?, [relabelled, theirs, spread]);
+    assert_eq!(f.store.read().await?.db().system().groups_all().await?, [relabelled, theirs, spread]);
     Ok(())
 }
 
@@ -1613,24 +1624,24 @@ async fn members_keep_their_join_order_across_groups(f: Fixture) -> Outcome {
     let i2 = db.instance_insert(&new_instance(w.alice, "two", "us-east", w.east[1]), NOW).await?.id;
     let i3 = db.instance_insert(&new_instance(w.alice, "three", "us-east", w.east[0]), NOW).await?.id;
     // i3 is on its way to the other host.
-    db.instance_set_placement(i3, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW).await?;
+    db.system().instance_set_placement(i3, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW).await?;
     // Joins interleave across the groups, and not in instance order.
-    db.member_insert(w.alice, g2, i3).await?;
-    db.member_insert(w.alice, g1, i2).await?;
-    db.member_insert(w.alice, g2, i1).await?;
-    db.member_insert(w.alice, g1, i1).await?;
-    db.member_insert(w.alice, g1, i3).await?;
+    db.tenant(w.alice).member_insert(g2, i3).await?;
+    db.tenant(w.alice).member_insert(g1, i2).await?;
+    db.tenant(w.alice).member_insert(g2, i1).await?;
+    db.tenant(w.alice).member_insert(g1, i1).await?;
+    db.tenant(w.alice).member_insert(g1, i3).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    let both = db.members_of_groups(&[g1, g2]).await?;
+    let both = db.system().members_of_groups(&[g1, g2]).await?;
     assert_eq!(member_pairs(&both), [(g2, i3), (g1, i2), (g2, i1), (g1, i1), (g1, i3)]);
     assert!(both.windows(2).all(|pair| pair[0].seq < pair[1].seq), "seq follows the joins: {both:?}");
-    assert_eq!(member_pairs(&db.members_of_groups(&[g1]).await?), [(g1, i2), (g1, i1), (g1, i3)]);
-    assert_eq!(db.members_of_groups(&[g2, g1]).await?, both, "the order of the ids asked for does not matter");
-    assert!(db.members_of_groups(&[g2 + 1000]).await?.is_empty());
-    assert!(db.members_of_groups(&[]).await?.is_empty());
+    assert_eq!(member_pairs(&db.system().members_of_groups(&[g1]).await?), [(g1, i2), (g1, i1), (g1, i3)]);
+    assert_eq!(db.system().members_of_groups(&[g2, g1]).await?, both, "the order of the ids asked for does not matter");
+    assert!(db.system().members_of_groups(&[g2 + 1000]).await?.is_empty());
+    assert!(db.system().members_of_groups(&[]).await?.is_empty());
 
     // Each member carries where its instance stands.
     let positions: Vec<_> = both.iter().map(|m| (m.instance_id, m.host_id, m.target_host_id)).collect();
@@ -1656,17 +1667,17 @@ async fn memberships_of_instances_lists_their_groups_in_join_order(f: Fixture) -
     let i1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
     let i2 = db.instance_insert(&new_instance(w.alice, "two", "us-east", w.east[1]), NOW).await?.id;
     let i3 = db.instance_insert(&new_instance(w.alice, "three", "us-east", w.east[1]), NOW).await?.id;
-    db.member_insert(w.alice, g2, i1).await?;
-    db.member_insert(w.alice, g1, i2).await?;
-    db.member_insert(w.alice, g1, i1).await?;
-    db.member_insert(w.alice, g2, i3).await?;
+    db.tenant(w.alice).member_insert(g2, i1).await?;
+    db.tenant(w.alice).member_insert(g1, i2).await?;
+    db.tenant(w.alice).member_insert(g1, i1).await?;
+    db.tenant(w.alice).member_insert(g2, i3).await?;
 
-    let of_one = db.memberships_of_instances(&[i1]).await?;
+    let of_one = db.system().memberships_of_instances(&[i1]).await?;
     assert_eq!(member_pairs(&of_one), [(g2, i1), (g1, i1)]);
     assert!(of_one.iter().all(|m| m.host_id == Some(w.east[0]) && m.target_host_id.is_none()));
-    assert_eq!(member_pairs(&db.memberships_of_instances(&[i2, i1]).await?), [(g2, i1), (g1, i2), (g1, i1)]);
-    assert!(db.memberships_of_instances(&[i3 + 1000]).await?.is_empty());
-    assert!(db.memberships_of_instances(&[]).await?.is_empty());
+    assert_eq!(member_pairs(&db.system().memberships_of_instances(&[i2, i1]).await?), [(g2, i1), (g1, i2), (g1, i1)]);
+    assert!(db.system().memberships_of_instances(&[i3 + 1000]).await?.is_empty());
+    assert!(db.system().memberships_of_instances(&[]).await?.is_empty());
     Ok(())
 }
 
@@ -1682,21 +1693,21 @@ async fn memberships_in_region_follow_the_host_or_the_target(f: Fixture) -> Outc
     let outbound = db.instance_insert(&new_instance(w.alice, "outbound", "us-east", w.east[1]), NOW).await?.id;
     let west = db.instance_insert(&new_instance(w.alice, "west", "us-west", w.west), NOW).await?.id;
     let nowhere = db.instance_insert(&new_instance(w.alice, "nowhere", "us-west", w.west), NOW).await?.id;
-    db.instance_set_placement(inbound, Some(w.west), Some(w.east[0]), "us-west", "migrating", NOW).await?;
-    db.instance_set_placement(outbound, Some(w.east[1]), Some(w.west), "us-east", "migrating", NOW).await?;
-    db.instance_set_placement(nowhere, None, None, "us-west", "offline", NOW).await?;
+    db.system().instance_set_placement(inbound, Some(w.west), Some(w.east[0]), "us-west", "migrating", NOW).await?;
+    db.system().instance_set_placement(outbound, Some(w.east[1]), Some(w.west), "us-east", "migrating", NOW).await?;
+    db.system().instance_set_placement(nowhere, None, None, "us-west", "offline", NOW).await?;
     for (group, instance) in [(spread, west), (theirs, inbound), (spread, nowhere), (spread, outbound), (spread, east)]
     {
         let account = if group == theirs { w.bob } else { w.alice };
-        db.member_insert(account, group, instance).await?;
+        db.tenant(account).member_insert(group, instance).await?;
     }
 
-    let in_east = db.memberships_in_region("us-east").await?;
+    let in_east = db.system().memberships_in_region("us-east").await?;
     assert_eq!(member_pairs(&in_east), [(theirs, inbound), (spread, outbound), (spread, east)]);
-    let in_west = db.memberships_in_region("us-west").await?;
+    let in_west = db.system().memberships_in_region("us-west").await?;
     assert_eq!(member_pairs(&in_west), [(spread, west), (theirs, inbound), (spread, outbound)]);
     assert_eq!(in_west[1].target_host_id, Some(w.east[0]));
-    assert!(db.memberships_in_region("eu-central").await?.is_empty());
+    assert!(db.system().memberships_in_region("eu-central").await?.is_empty());
     Ok(())
 }
 
@@ -1718,10 +1729,10 @@ async fn members_carry_the_uuid_of_their_instance_in_every_listing(f: Fixture) -
         inserted.push(db.instance_insert(&new, NOW).await?.id);
     }
     let [one, two, three] = inserted[..] else { unreachable!() };
-    db.member_insert(w.alice, spread, two).await?;
-    db.member_insert(w.bob, theirs, three).await?;
-    db.member_insert(w.alice, web, one).await?;
-    db.member_insert(w.alice, spread, one).await?;
+    db.tenant(w.alice).member_insert(spread, two).await?;
+    db.tenant(w.bob).member_insert(theirs, three).await?;
+    db.tenant(w.alice).member_insert(web, one).await?;
+    db.tenant(w.alice).member_insert(spread, one).await?;
     tx.commit().await?;
 
     // Each listing, reduced to (instance id, instance UUID) per row.
@@ -1734,12 +1745,12 @@ async fn members_carry_the_uuid_of_their_instance_in_every_listing(f: Fixture) -
     let all = [two.clone(), three.clone(), one.clone(), one.clone()];
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(uuids(db.members_of_groups(&[web, spread, theirs]).await?), all);
-    assert_eq!(uuids(db.members_of_groups(&[web]).await?), std::slice::from_ref(&one));
-    assert_eq!(uuids(db.memberships_of_instances(&[one.0, two.0, three.0]).await?), all);
-    assert_eq!(uuids(db.memberships_of_instances(&[three.0]).await?), std::slice::from_ref(&three));
-    assert_eq!(uuids(db.memberships_in_region("us-east").await?), [three, one.clone(), one]);
-    assert_eq!(uuids(db.memberships_in_region("us-west").await?), [two]);
+    assert_eq!(uuids(db.system().members_of_groups(&[web, spread, theirs]).await?), all);
+    assert_eq!(uuids(db.system().members_of_groups(&[web]).await?), std::slice::from_ref(&one));
+    assert_eq!(uuids(db.system().memberships_of_instances(&[one.0, two.0, three.0]).await?), all);
+    assert_eq!(uuids(db.system().memberships_of_instances(&[three.0]).await?), std::slice::from_ref(&three));
+    assert_eq!(uuids(db.system().memberships_in_region("us-east").await?), [three, one.clone(), one]);
+    assert_eq!(uuids(db.system().memberships_in_region("us-west").await?), [two]);
     Ok(())
 }
 
@@ -1751,17 +1762,17 @@ async fn member_delete_removes_one_membership_only(f: Fixture) -> Outcome {
     let g2 = db.group_insert(&new_group(w.alice, "db", Some("us-east")), NOW).await?.id;
     let i1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
     let i2 = db.instance_insert(&new_instance(w.alice, "two", "us-east", w.east[1]), NOW).await?.id;
-    db.member_insert(w.alice, g1, i1).await?;
-    db.member_insert(w.alice, g2, i1).await?;
-    db.member_insert(w.alice, g1, i2).await?;
+    db.tenant(w.alice).member_insert(g1, i1).await?;
+    db.tenant(w.alice).member_insert(g2, i1).await?;
+    db.tenant(w.alice).member_insert(g1, i2).await?;
 
     // Another account's name for the same membership removes nothing.
-    db.member_delete(w.bob, g1, i1).await?;
-    assert_eq!(member_pairs(&db.members_of_groups(&[g1]).await?), [(g1, i1), (g1, i2)]);
-    db.member_delete(w.alice, g1, i1).await?;
+    db.tenant(w.bob).member_delete(g1, i1).await?;
+    assert_eq!(member_pairs(&db.system().members_of_groups(&[g1]).await?), [(g1, i1), (g1, i2)]);
+    db.tenant(w.alice).member_delete(g1, i1).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
-    assert_eq!(member_pairs(&conn.db().members_of_groups(&[g1, g2]).await?), [(g2, i1), (g1, i2)]);
+    assert_eq!(member_pairs(&conn.db().system().members_of_groups(&[g1, g2]).await?), [(g2, i1), (g1, i2)]);
     Ok(())
 }
 
@@ -1771,16 +1782,16 @@ async fn an_instance_cannot_join_the_same_group_twice(f: Fixture) -> Outcome {
     let w = world(&mut db).await?;
     let group = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
     let instance = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
-    db.member_insert(w.alice, group, instance).await?;
+    db.tenant(w.alice).member_insert(group, instance).await?;
     tx.commit().await?;
 
     // A refused statement may spoil its whole transaction (PostgreSQL's does), so the refusal
     // gets one of its own and the first membership is checked from outside.
     let mut tx = f.store.write().await?;
-    let again = tx.db().member_insert(w.alice, group, instance).await;
+    let again = tx.db().tenant(w.alice).member_insert(group, instance).await;
     assert!(is_unique_violation(&again), "{again:?}");
     drop(tx);
-    assert_eq!(f.store.read().await?.db().members_of_groups(&[group]).await?.len(), 1);
+    assert_eq!(f.store.read().await?.db().system().members_of_groups(&[group]).await?.len(), 1);
     Ok(())
 }
 
@@ -1790,7 +1801,7 @@ async fn instances_are_stored_as_given_and_found_only_within_their_account(f: Fi
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let firewall = db.firewall_insert(w.alice, "edge", "enabled", "{}", "[]", NOW).await?;
+    let firewall = db.tenant(w.alice).firewall_insert("edge", "enabled", "{}", "[]", NOW).await?;
     let new = NewInstance {
         size: Size { vcpus: 2, memory_mib: 4096, disk_mib: 81_920, gpus: 1 },
         image: None,
@@ -1831,9 +1842,9 @@ async fn instances_are_stored_as_given_and_found_only_within_their_account(f: Fi
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(row.clone()));
-    assert_eq!(db.instance_get(w.bob, row.id).await?, None, "another account's instance is not found");
-    assert_eq!(db.instance_get(w.alice, imaged.id + 1000).await?, None);
+    assert_eq!(db.tenant(w.alice).instance_get(row.id).await?, Some(row.clone()));
+    assert_eq!(db.tenant(w.bob).instance_get(row.id).await?, None, "another account's instance is not found");
+    assert_eq!(db.tenant(w.alice).instance_get(imaged.id + 1000).await?, None);
     Ok(())
 }
 
@@ -1852,12 +1863,12 @@ async fn instance_labels_are_stored_as_given_and_read_back_by_every_lookup(f: Fi
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(row.clone()));
-    assert_eq!(db.instance_get_by_uuid(w.alice, &row.uuid).await?, Some(row.clone()));
-    assert_eq!(db.instance_find(Some(row.id), None).await?, Some(row.clone()));
-    assert_eq!(db.instances_of_account(w.alice).await?, [row.clone(), plain.clone()]);
-    assert_eq!(db.instances_by_id(&[row.id]).await?, std::slice::from_ref(&row));
-    assert_eq!(db.instances_in_region("us-east").await?, [row, plain]);
+    assert_eq!(db.tenant(w.alice).instance_get(row.id).await?, Some(row.clone()));
+    assert_eq!(db.tenant(w.alice).instance_get_by_uuid(&row.uuid).await?, Some(row.clone()));
+    assert_eq!(db.system().instance_find(Some(row.id), None).await?, Some(row.clone()));
+    assert_eq!(db.tenant(w.alice).instances_of_account().await?, [row.clone(), plain.clone()]);
+    assert_eq!(db.system().instances_by_id(&[row.id]).await?, std::slice::from_ref(&row));
+    assert_eq!(db.system().instances_in_region("us-east").await?, [row, plain]);
     Ok(())
 }
 
@@ -1871,13 +1882,21 @@ async fn instance_get_by_uuid_finds_an_instance_only_in_its_own_account(f: Fixtu
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.instance_get_by_uuid(w.alice, &mine.uuid).await?, Some(mine.clone()));
-    assert_eq!(db.instance_get_by_uuid(w.bob, &theirs.uuid).await?, Some(theirs.clone()));
-    assert_eq!(db.instance_get_by_uuid(w.bob, &mine.uuid).await?, None, "another account's instance is not found");
-    assert_eq!(db.instance_get_by_uuid(w.alice, &theirs.uuid).await?, None, "another account's instance is not found");
-    assert_eq!(db.instance_get_by_uuid(w.alice, &mine.id.to_string()).await?, None, "an id is not a UUID");
-    assert_eq!(db.instance_get_by_uuid(w.alice, "uuid-instance").await?, None, "a prefix is not a UUID");
-    assert_eq!(db.instance_get_by_uuid(w.alice, "").await?, None);
+    assert_eq!(db.tenant(w.alice).instance_get_by_uuid(&mine.uuid).await?, Some(mine.clone()));
+    assert_eq!(db.tenant(w.bob).instance_get_by_uuid(&theirs.uuid).await?, Some(theirs.clone()));
+    assert_eq!(
+        db.tenant(w.bob).instance_get_by_uuid(&mine.uuid).await?,
+        None,
+        "another account's instance is not found"
+    );
+    assert_eq!(
+        db.tenant(w.alice).instance_get_by_uuid(&theirs.uuid).await?,
+        None,
+        "another account's instance is not found"
+    );
+    assert_eq!(db.tenant(w.alice).instance_get_by_uuid(&mine.id.to_string()).await?, None, "an id is not a UUID");
+    assert_eq!(db.tenant(w.alice).instance_get_by_uuid("uuid-instance").await?, None, "a prefix is not a UUID");
+    assert_eq!(db.tenant(w.alice).instance_get_by_uuid("").await?, None);
     Ok(())
 }
 
@@ -1893,19 +1912,19 @@ async fn instance_find_finds_any_accounts_instance_by_id_or_by_uuid(f: Fixture) 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
     // By id, in any account.
-    assert_eq!(db.instance_find(Some(mine.id), None).await?, Some(mine.clone()));
-    assert_eq!(db.instance_find(Some(theirs.id), None).await?, Some(theirs.clone()));
-    assert_eq!(db.instance_find(Some(unknown), None).await?, None, "a wrong id finds nothing");
+    assert_eq!(db.system().instance_find(Some(mine.id), None).await?, Some(mine.clone()));
+    assert_eq!(db.system().instance_find(Some(theirs.id), None).await?, Some(theirs.clone()));
+    assert_eq!(db.system().instance_find(Some(unknown), None).await?, None, "a wrong id finds nothing");
     // By UUID, in any account.
-    assert_eq!(db.instance_find(None, Some(&mine.uuid)).await?, Some(mine.clone()));
-    assert_eq!(db.instance_find(None, Some(&theirs.uuid)).await?, Some(theirs.clone()));
-    assert_eq!(db.instance_find(None, Some("uuid-instance-0-web")).await?, None, "a wrong UUID finds nothing");
-    assert_eq!(db.instance_find(None, Some("uuid-instance")).await?, None, "a prefix is not a UUID");
-    assert_eq!(db.instance_find(None, Some(&theirs.id.to_string())).await?, None, "an id is not a UUID");
+    assert_eq!(db.system().instance_find(None, Some(&mine.uuid)).await?, Some(mine.clone()));
+    assert_eq!(db.system().instance_find(None, Some(&theirs.uuid)).await?, Some(theirs.clone()));
+    assert_eq!(db.system().instance_find(None, Some("uuid-instance-0-web")).await?, None, "a wrong UUID finds nothing");
+    assert_eq!(db.system().instance_find(None, Some("uuid-instance")).await?, None, "a prefix is not a UUID");
+    assert_eq!(db.system().instance_find(None, Some(&theirs.id.to_string())).await?, None, "an id is not a UUID");
     // As the operator's API asks: the same text as a UUID, and as an id when it is a number.
-    assert_eq!(db.instance_find(Some(theirs.id), Some(&theirs.id.to_string())).await?, Some(theirs));
-    assert_eq!(db.instance_find(Some(unknown), Some(&unknown.to_string())).await?, None);
-    assert_eq!(db.instance_find(None, None).await?, None, "asking for nothing finds nothing");
+    assert_eq!(db.system().instance_find(Some(theirs.id), Some(&theirs.id.to_string())).await?, Some(theirs));
+    assert_eq!(db.system().instance_find(Some(unknown), Some(&unknown.to_string())).await?, None);
+    assert_eq!(db.system().instance_find(None, None).await?, None, "asking for nothing finds nothing");
     Ok(())
 }
 
@@ -1916,10 +1935,10 @@ async fn instances_of_account_lists_only_that_account_in_id_order(f: Fixture) ->
     let a1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?.id;
     let b1 = db.instance_insert(&new_instance(w.bob, "one", "us-east", w.east[0]), NOW).await?.id;
     let a2 = db.instance_insert(&new_instance(w.alice, "two", "us-west", w.west), NOW).await?.id;
-    db.instance_update(w.alice, a1, "first", "[]", "{}", LATER).await?;
-    assert_eq!(ids(&db.instances_of_account(w.alice).await?, |i| i.id), [a1, a2]);
-    assert_eq!(ids(&db.instances_of_account(w.bob).await?, |i| i.id), [b1]);
-    assert!(db.instances_of_account(w.bob + 1000).await?.is_empty());
+    db.tenant(w.alice).instance_update(a1, "first", "[]", "{}", LATER).await?;
+    assert_eq!(ids(&db.tenant(w.alice).instances_of_account().await?, |i| i.id), [a1, a2]);
+    assert_eq!(ids(&db.tenant(w.bob).instances_of_account().await?, |i| i.id), [b1]);
+    assert!(db.tenant(w.bob + 1000).instances_of_account().await?.is_empty());
     Ok(())
 }
 
@@ -1930,9 +1949,9 @@ async fn instances_by_id_returns_the_named_instances_in_id_order(f: Fixture) -> 
     let a1 = db.instance_insert(&new_instance(w.alice, "one", "us-east", w.east[0]), NOW).await?;
     let b1 = db.instance_insert(&new_instance(w.bob, "one", "us-east", w.east[0]), NOW).await?;
     let a2 = db.instance_insert(&new_instance(w.alice, "two", "us-west", w.west), NOW).await?;
-    assert_eq!(db.instances_by_id(&[a2.id, b1.id, a1.id, a2.id + 1000]).await?, [a1, b1.clone(), a2]);
-    assert_eq!(db.instances_by_id(&[b1.id]).await?, [b1]);
-    assert!(db.instances_by_id(&[]).await?.is_empty());
+    assert_eq!(db.system().instances_by_id(&[a2.id, b1.id, a1.id, a2.id + 1000]).await?, [a1, b1.clone(), a2]);
+    assert_eq!(db.system().instances_by_id(&[b1.id]).await?, [b1]);
+    assert!(db.system().instances_by_id(&[]).await?.is_empty());
     Ok(())
 }
 
@@ -1945,14 +1964,14 @@ async fn instances_in_region_follow_the_host_or_the_target_across_accounts(f: Fi
     let outbound = db.instance_insert(&new_instance(w.alice, "outbound", "us-east", w.east[1]), NOW).await?.id;
     let west = db.instance_insert(&new_instance(w.bob, "west", "us-west", w.west), NOW).await?.id;
     let nowhere = db.instance_insert(&new_instance(w.alice, "nowhere", "us-east", w.east[0]), NOW).await?.id;
-    db.instance_set_placement(inbound, Some(w.west), Some(w.east[0]), "us-west", "migrating", NOW).await?;
-    db.instance_set_placement(outbound, Some(w.east[1]), Some(w.west), "us-east", "migrating", NOW).await?;
+    db.system().instance_set_placement(inbound, Some(w.west), Some(w.east[0]), "us-west", "migrating", NOW).await?;
+    db.system().instance_set_placement(outbound, Some(w.east[1]), Some(w.west), "us-east", "migrating", NOW).await?;
     // The instance's own region says us-east, but it is on no host: it is in no region's fleet.
-    db.instance_set_placement(nowhere, None, None, "us-east", "offline", NOW).await?;
+    db.system().instance_set_placement(nowhere, None, None, "us-east", "offline", NOW).await?;
 
-    assert_eq!(ids(&db.instances_in_region("us-east").await?, |i| i.id), [east, inbound, outbound]);
-    assert_eq!(ids(&db.instances_in_region("us-west").await?, |i| i.id), [inbound, outbound, west]);
-    assert!(db.instances_in_region("eu-central").await?.is_empty());
+    assert_eq!(ids(&db.system().instances_in_region("us-east").await?, |i| i.id), [east, inbound, outbound]);
+    assert_eq!(ids(&db.system().instances_in_region("us-west").await?, |i| i.id), [inbound, outbound, west]);
+    assert!(db.system().instances_in_region("eu-central").await?.is_empty());
     Ok(())
 }
 
@@ -1962,11 +1981,14 @@ async fn instance_label_taken_is_per_account_and_honours_except(f: Fixture) -> O
     let w = world(&mut db).await?;
     let web = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
     let other = db.instance_insert(&new_instance(w.alice, "db", "us-east", w.east[0]), NOW).await?.id;
-    assert!(db.instance_label_taken(w.alice, "web", None).await?);
-    assert!(db.instance_label_taken(w.alice, "web", Some(other)).await?);
-    assert!(!db.instance_label_taken(w.alice, "web", Some(web)).await?, "an instance does not collide with itself");
-    assert!(!db.instance_label_taken(w.bob, "web", None).await?, "labels are per account");
-    assert!(!db.instance_label_taken(w.alice, "cache", None).await?);
+    assert!(db.tenant(w.alice).instance_label_taken("web", None).await?);
+    assert!(db.tenant(w.alice).instance_label_taken("web", Some(other)).await?);
+    assert!(
+        !db.tenant(w.alice).instance_label_taken("web", Some(web)).await?,
+        "an instance does not collide with itself"
+    );
+    assert!(!db.tenant(w.bob).instance_label_taken("web", None).await?, "labels are per account");
+    assert!(!db.tenant(w.alice).instance_label_taken("cache", None).await?);
     Ok(())
 }
 
@@ -1976,12 +1998,12 @@ async fn instance_update_changes_label_tags_and_labels_only_within_the_account(f
     let w = world(&mut db).await?;
     let row = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
 
-    db.instance_update(w.bob, row.id, "stolen", r#"["x"]"#, r#"{"a":"b"}"#, LATER).await?;
-    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(row.clone()), "another account cannot update it");
+    db.tenant(w.bob).instance_update(row.id, "stolen", r#"["x"]"#, r#"{"a":"b"}"#, LATER).await?;
+    assert_eq!(db.tenant(w.alice).instance_get(row.id).await?, Some(row.clone()), "another account cannot update it");
 
-    db.instance_update(w.alice, row.id, "frontend", r#"["web","prod"]"#, r#"{"tier":"web"}"#, LATER).await?;
+    db.tenant(w.alice).instance_update(row.id, "frontend", r#"["web","prod"]"#, r#"{"tier":"web"}"#, LATER).await?;
     tx.commit().await?;
-    let updated = f.store.read().await?.db().instance_get(w.alice, row.id).await?;
+    let updated = f.store.read().await?.db().tenant(w.alice).instance_get(row.id).await?;
     let expected = InstanceRow {
         label: "frontend".to_string(),
         tags: r#"["web","prod"]"#.to_string(),
@@ -2005,16 +2027,16 @@ async fn instance_update_replaces_or_clears_the_labels_of_one_instance_only(f: F
     let bystander = db.instance_insert(&prod("db"), NOW).await?;
 
     let staging = r#"{"env":"staging","team":"core"}"#;
-    db.instance_update(w.alice, row.id, "web", "[]", staging, LATER).await?;
-    assert_eq!(db.instance_get(w.alice, row.id).await?.map(|i| i.labels), Some(staging.to_string()));
-    db.instance_update(w.alice, row.id, "web", "[]", "{}", LATER + 1).await?;
+    db.tenant(w.alice).instance_update(row.id, "web", "[]", staging, LATER).await?;
+    assert_eq!(db.tenant(w.alice).instance_get(row.id).await?.map(|i| i.labels), Some(staging.to_string()));
+    db.tenant(w.alice).instance_update(row.id, "web", "[]", "{}", LATER + 1).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
     let cleared = InstanceRow { labels: "{}".to_string(), updated_at: LATER + 1, ..row.clone() };
-    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(cleared));
-    assert_eq!(db.instance_get(w.alice, bystander.id).await?, Some(bystander));
+    assert_eq!(db.tenant(w.alice).instance_get(row.id).await?, Some(cleared));
+    assert_eq!(db.tenant(w.alice).instance_get(bystander.id).await?, Some(bystander));
     Ok(())
 }
 
@@ -2025,18 +2047,18 @@ async fn instance_set_placement_moves_an_instance_and_nothing_else(f: Fixture) -
     let row = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
     let bystander = db.instance_insert(&new_instance(w.alice, "db", "us-east", w.east[0]), NOW).await?;
 
-    db.instance_set_placement(row.id, Some(w.east[0]), Some(w.west), "us-east", "migrating", LATER).await?;
+    db.system().instance_set_placement(row.id, Some(w.east[0]), Some(w.west), "us-east", "migrating", LATER).await?;
     let migrating =
         InstanceRow { target_host_id: Some(w.west), state: "migrating".to_string(), updated_at: LATER, ..row.clone() };
-    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(migrating));
+    assert_eq!(db.tenant(w.alice).instance_get(row.id).await?, Some(migrating));
 
-    db.instance_set_placement(row.id, Some(w.west), None, "us-west", "running", LATER + 1).await?;
+    db.system().instance_set_placement(row.id, Some(w.west), None, "us-west", "running", LATER + 1).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
     let moved =
         InstanceRow { host_id: Some(w.west), region_id: "us-west".to_string(), updated_at: LATER + 1, ..row.clone() };
-    assert_eq!(conn.db().instance_get(w.alice, row.id).await?, Some(moved));
-    assert_eq!(conn.db().instance_get(w.alice, bystander.id).await?, Some(bystander));
+    assert_eq!(conn.db().tenant(w.alice).instance_get(row.id).await?, Some(moved));
+    assert_eq!(conn.db().tenant(w.alice).instance_get(bystander.id).await?, Some(bystander));
     Ok(())
 }
 
@@ -2048,22 +2070,22 @@ async fn instance_delete_removes_the_instance_and_its_memberships(f: Fixture) ->
     let g2 = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?.id;
     let doomed = db.instance_insert(&new_instance(w.alice, "doomed", "us-east", w.east[0]), NOW).await?.id;
     let kept = db.instance_insert(&new_instance(w.alice, "kept", "us-east", w.east[1]), NOW).await?.id;
-    db.member_insert(w.alice, g1, doomed).await?;
-    db.member_insert(w.alice, g1, kept).await?;
-    db.member_insert(w.alice, g2, doomed).await?;
+    db.tenant(w.alice).member_insert(g1, doomed).await?;
+    db.tenant(w.alice).member_insert(g1, kept).await?;
+    db.tenant(w.alice).member_insert(g2, doomed).await?;
 
-    db.instance_delete(w.bob, doomed).await?;
-    assert!(db.instance_get(w.alice, doomed).await?.is_some(), "another account cannot delete it");
-    assert_eq!(db.memberships_of_instances(&[doomed]).await?.len(), 2);
+    db.tenant(w.bob).instance_delete(doomed).await?;
+    assert!(db.tenant(w.alice).instance_get(doomed).await?.is_some(), "another account cannot delete it");
+    assert_eq!(db.system().memberships_of_instances(&[doomed]).await?.len(), 2);
 
-    db.instance_delete(w.alice, doomed).await?;
+    db.tenant(w.alice).instance_delete(doomed).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.instance_get(w.alice, doomed).await?, None);
-    assert!(db.instances_by_id(&[doomed]).await?.is_empty());
-    assert!(db.memberships_of_instances(&[doomed]).await?.is_empty());
-    assert_eq!(member_pairs(&db.members_of_groups(&[g1, g2]).await?), [(g1, kept)]);
+    assert_eq!(db.tenant(w.alice).instance_get(doomed).await?, None);
+    assert!(db.system().instances_by_id(&[doomed]).await?.is_empty());
+    assert!(db.system().memberships_of_instances(&[doomed]).await?.is_empty());
+    assert_eq!(member_pairs(&db.system().members_of_groups(&[g1, g2]).await?), [(g1, kept)]);
     Ok(())
 }
 
@@ -2077,24 +2099,24 @@ async fn instances_on_host_follow_the_host_or_the_target_across_accounts(f: Fixt
     let outbound = db.instance_insert(&new_instance(w.bob, "outbound", "us-east", w.east[0]), NOW).await?.id;
     let elsewhere = db.instance_insert(&new_instance(w.alice, "elsewhere", "us-east", w.east[1]), NOW).await?.id;
     let gone = db.instance_insert(&new_instance(w.alice, "gone", "us-east", w.east[0]), NOW).await?.id;
-    db.instance_set_placement(inbound, Some(w.west), Some(w.east[0]), "us-west", "migrating", NOW).await?;
-    db.instance_set_placement(outbound, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW).await?;
-    db.instance_set_offline(gone, "east-1 failed", LATER).await?;
+    db.system().instance_set_placement(inbound, Some(w.west), Some(w.east[0]), "us-west", "migrating", NOW).await?;
+    db.system().instance_set_placement(outbound, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW).await?;
+    db.system().instance_set_offline(gone, "east-1 failed", LATER).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    let on_east_0 = db.instances_on_host(w.east[0]).await?;
+    let on_east_0 = db.system().instances_on_host(w.east[0]).await?;
     assert_eq!(ids(&on_east_0, |i| i.id), [here, theirs, inbound, outbound]);
-    assert_eq!(on_east_0, db.instances_by_id(&[here, theirs, inbound, outbound]).await?, "whole rows");
-    assert_eq!(ids(&db.instances_on_host(w.east[1]).await?, |i| i.id), [outbound, elsewhere]);
-    assert_eq!(ids(&db.instances_on_host(w.west).await?, |i| i.id), [inbound]);
-    assert!(db.instances_on_host(w.west + 1000).await?.is_empty());
+    assert_eq!(on_east_0, db.system().instances_by_id(&[here, theirs, inbound, outbound]).await?, "whole rows");
+    assert_eq!(ids(&db.system().instances_on_host(w.east[1]).await?, |i| i.id), [outbound, elsewhere]);
+    assert_eq!(ids(&db.system().instances_on_host(w.west).await?, |i| i.id), [inbound]);
+    assert!(db.system().instances_on_host(w.west + 1000).await?.is_empty());
     Ok(())
 }
 
 async fn instances_offline_lists_every_accounts_instances_without_a_host_in_id_order(f: Fixture) -> Outcome {
-    assert!(f.store.read().await?.db().instances_offline().await?.is_empty(), "an empty store has none");
+    assert!(f.store.read().await?.db().system().instances_offline().await?.is_empty(), "an empty store has none");
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
@@ -2102,31 +2124,33 @@ async fn instances_offline_lists_every_accounts_instances_without_a_host_in_id_o
     let theirs = db.instance_insert(&new_instance(w.bob, "theirs", "us-west", w.west), NOW).await?.id;
     let mine = db.instance_insert(&new_instance(w.alice, "mine", "us-east", w.east[1]), NOW).await?.id;
     let migrating = db.instance_insert(&new_instance(w.alice, "migrating", "us-east", w.east[0]), NOW).await?.id;
-    db.instance_set_placement(migrating, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW).await?;
+    db.system()
+        .instance_set_placement(migrating, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW)
+        .await?;
     // Taken offline against the id order; the last one without a reason: no host is what counts.
-    db.instance_set_offline(mine, "east-2 failed", LATER).await?;
-    db.instance_set_offline(theirs, "west-1 failed", LATER).await?;
+    db.system().instance_set_offline(mine, "east-2 failed", LATER).await?;
+    db.system().instance_set_offline(theirs, "west-1 failed", LATER).await?;
     let hostless = db.instance_insert(&new_instance(w.bob, "hostless", "us-east", w.east[0]), NOW).await?.id;
-    db.instance_set_placement(hostless, None, None, "us-east", "offline", LATER).await?;
+    db.system().instance_set_placement(hostless, None, None, "us-east", "offline", LATER).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
-    let offline = conn.db().instances_offline().await?;
+    let offline = conn.db().system().instances_offline().await?;
     assert_eq!(ids(&offline, |i| i.id), [theirs, mine, hostless]);
-    assert_eq!(offline, conn.db().instances_by_id(&[theirs, mine, hostless]).await?, "whole rows");
+    assert_eq!(offline, conn.db().system().instances_by_id(&[theirs, mine, hostless]).await?, "whole rows");
     assert!(offline.iter().all(|i| i.host_id.is_none() && i.target_host_id.is_none()));
     drop(conn);
 
     // An instance a host takes again is offline no more.
     let mut tx = f.store.write().await?;
-    tx.db().instance_set_placement(theirs, Some(w.west), None, "us-west", "running", LATER + 1).await?;
+    tx.db().system().instance_set_placement(theirs, Some(w.west), None, "us-west", "running", LATER + 1).await?;
     tx.commit().await?;
-    assert_eq!(ids(&f.store.read().await?.db().instances_offline().await?, |i| i.id), [mine, hostless]);
+    assert_eq!(ids(&f.store.read().await?.db().system().instances_offline().await?, |i| i.id), [mine, hostless]);
     Ok(())
 }
 
 async fn instances_all_lists_every_instance_of_every_account_in_id_order(f: Fixture) -> Outcome {
-    assert!(f.store.read().await?.db().instances_all().await?.is_empty(), "an empty store has none");
+    assert!(f.store.read().await?.db().system().instances_all().await?.is_empty(), "an empty store has none");
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
@@ -2136,17 +2160,17 @@ async fn instances_all_lists_every_instance_of_every_account_in_id_order(f: Fixt
     let b1 = db.instance_insert(&new_instance(w.bob, "mm", "us-west", w.west), NOW).await?.id;
     let a2 = db.instance_insert(&new_instance(w.alice, "aa", "us-east", w.east[1]), NOW).await?.id;
     let doomed = db.instance_insert(&new_instance(w.bob, "doomed", "us-east", w.east[1]), NOW).await?.id;
-    db.instance_update(w.alice, a1, "zz-renamed", "[]", r#"{"k":"v"}"#, LATER).await?;
-    db.instance_set_placement(b1, Some(w.west), Some(w.east[0]), "us-west", "migrating", LATER).await?;
-    db.instance_set_offline(a2, "east-2 failed", LATER).await?;
-    db.instance_delete(w.bob, doomed).await?;
+    db.tenant(w.alice).instance_update(a1, "zz-renamed", "[]", r#"{"k":"v"}"#, LATER).await?;
+    db.system().instance_set_placement(b1, Some(w.west), Some(w.east[0]), "us-west", "migrating", LATER).await?;
+    db.system().instance_set_offline(a2, "east-2 failed", LATER).await?;
+    db.tenant(w.bob).instance_delete(doomed).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    let all = db.instances_all().await?;
+    let all = db.system().instances_all().await?;
     assert_eq!(ids(&all, |i| i.id), [a1, b1, a2]);
-    assert_eq!(all, db.instances_by_id(&[a1, b1, a2]).await?, "whole rows");
+    assert_eq!(all, db.system().instances_by_id(&[a1, b1, a2]).await?, "whole rows");
     assert_eq!(all[0].label, "zz-renamed");
     assert_eq!(all[2].offline_reason.as_deref(), Some("east-2 failed"));
     Ok(())
@@ -2159,15 +2183,17 @@ async fn instance_set_offline_takes_an_instance_off_its_host_and_target_with_a_r
     let row = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
     let bystander = db.instance_insert(&new_instance(w.alice, "db", "us-east", w.east[0]), NOW).await?;
     let moving = db.instance_insert(&new_instance(w.bob, "moving", "us-east", w.east[0]), NOW).await?;
-    db.instance_set_placement(moving.id, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW).await?;
-    let moving = db.instance_get(w.bob, moving.id).await?.expect("the instance exists");
+    db.system()
+        .instance_set_placement(moving.id, Some(w.east[0]), Some(w.east[1]), "us-east", "migrating", NOW)
+        .await?;
+    let moving = db.tenant(w.bob).instance_get(moving.id).await?.expect("the instance exists");
     tx.commit().await?;
 
     // The operator takes any account's instance offline: its region and state stay as they were.
     let mut tx = f.store.write().await?;
-    tx.db().instance_set_offline(row.id, "east-1 failed and no host could take it", LATER).await?;
-    tx.db().instance_set_offline(moving.id, "east-1 failed mid-migration", LATER + 1).await?;
-    tx.db().instance_set_offline(moving.id + 1000, "nothing", LATER).await?;
+    tx.db().system().instance_set_offline(row.id, "east-1 failed and no host could take it", LATER).await?;
+    tx.db().system().instance_set_offline(moving.id, "east-1 failed mid-migration", LATER + 1).await?;
+    tx.db().system().instance_set_offline(moving.id + 1000, "nothing", LATER).await?;
     tx.commit().await?;
     let offline = InstanceRow {
         host_id: None,
@@ -2185,17 +2211,17 @@ async fn instance_set_offline_takes_an_instance_off_its_host_and_target_with_a_r
     };
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(offline.clone()));
-    assert_eq!(db.instance_get(w.bob, moving.id).await?, Some(moving_offline), "the target goes too");
-    assert_eq!(db.instance_get(w.alice, bystander.id).await?, Some(bystander), "another instance is untouched");
+    assert_eq!(db.tenant(w.alice).instance_get(row.id).await?, Some(offline.clone()));
+    assert_eq!(db.tenant(w.bob).instance_get(moving.id).await?, Some(moving_offline), "the target goes too");
+    assert_eq!(db.tenant(w.alice).instance_get(bystander.id).await?, Some(bystander), "another instance is untouched");
     drop(conn);
 
     // Taken offline again, it keeps the latest reason.
     let mut tx = f.store.write().await?;
-    tx.db().instance_set_offline(row.id, "still no host", LATER + 2).await?;
+    tx.db().system().instance_set_offline(row.id, "still no host", LATER + 2).await?;
     tx.commit().await?;
     let again = InstanceRow { offline_reason: Some("still no host".to_string()), updated_at: LATER + 2, ..offline };
-    assert_eq!(f.store.read().await?.db().instance_get(w.alice, row.id).await?, Some(again));
+    assert_eq!(f.store.read().await?.db().tenant(w.alice).instance_get(row.id).await?, Some(again));
     Ok(())
 }
 
@@ -2205,12 +2231,12 @@ async fn instance_set_placement_brings_an_offline_instance_back_without_its_reas
     let w = world(&mut db).await?;
     let row = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?;
     let other = db.instance_insert(&new_instance(w.alice, "db", "us-east", w.east[0]), NOW).await?;
-    db.instance_set_offline(row.id, "east-1 failed", LATER).await?;
-    db.instance_set_offline(other.id, "east-1 failed", LATER).await?;
+    db.system().instance_set_offline(row.id, "east-1 failed", LATER).await?;
+    db.system().instance_set_offline(other.id, "east-1 failed", LATER).await?;
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
-    tx.db().instance_set_placement(row.id, Some(w.west), None, "us-west", "running", LATER + 1).await?;
+    tx.db().system().instance_set_placement(row.id, Some(w.west), None, "us-west", "running", LATER + 1).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
@@ -2221,13 +2247,13 @@ async fn instance_set_placement_brings_an_offline_instance_back_without_its_reas
         offline_reason: None,
         ..row.clone()
     };
-    assert_eq!(db.instance_get(w.alice, row.id).await?, Some(back));
+    assert_eq!(db.tenant(w.alice).instance_get(row.id).await?, Some(back));
     assert_eq!(
-        db.instance_get(w.alice, other.id).await?.and_then(|i| i.offline_reason),
+        db.tenant(w.alice).instance_get(other.id).await?.and_then(|i| i.offline_reason),
         Some("east-1 failed".to_string()),
         "another offline instance keeps its reason"
     );
-    assert_eq!(ids(&db.instances_offline().await?, |i| i.id), [other.id]);
+    assert_eq!(ids(&db.system().instances_offline().await?, |i| i.id), [other.id]);
     Ok(())
 }
 
@@ -2274,8 +2300,8 @@ async fn a_new_migration_is_running_and_found_by_id(f: Fixture) -> Outcome {
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().migration_get(row.id).await?, Some(row.clone()));
-    assert_eq!(conn.db().migration_get(row.id + 1000).await?, None);
+    assert_eq!(conn.db().system().migration_get(row.id).await?, Some(row.clone()));
+    assert_eq!(conn.db().system().migration_get(row.id + 1000).await?, None);
     Ok(())
 }
 
@@ -2289,10 +2315,10 @@ async fn running_migrations_are_found_by_instance(f: Fixture) -> Outcome {
     let m2 = db.migration_insert(&new_migration(&w, i2, LATER), NOW).await?;
     let m1 = db.migration_insert(&new_migration(&w, i1, LATER), NOW).await?;
 
-    assert_eq!(db.migrations_running_for_instances(&[i1]).await?, std::slice::from_ref(&m1));
-    assert_eq!(db.migrations_running_for_instances(&[i1, i2, i3]).await?, [m2, m1]);
-    assert!(db.migrations_running_for_instances(&[i3]).await?.is_empty());
-    assert!(db.migrations_running_for_instances(&[]).await?.is_empty());
+    assert_eq!(db.system().migrations_running_for_instances(&[i1]).await?, std::slice::from_ref(&m1));
+    assert_eq!(db.system().migrations_running_for_instances(&[i1, i2, i3]).await?, [m2, m1]);
+    assert!(db.system().migrations_running_for_instances(&[i3]).await?.is_empty());
+    assert!(db.system().migrations_running_for_instances(&[]).await?.is_empty());
     Ok(())
 }
 
@@ -2314,12 +2340,12 @@ async fn running_migrations_are_found_by_source_or_target_group(f: Fixture) -> O
     let m3 = db.migration_insert(&within_g3, NOW).await?.id;
     db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
 
-    assert_eq!(ids(&db.migrations_running_for_groups(&[g1]).await?, |m| m.id), [m1]);
-    assert_eq!(ids(&db.migrations_running_for_groups(&[g2]).await?, |m| m.id), [m2]);
-    assert_eq!(ids(&db.migrations_running_for_groups(&[g3]).await?, |m| m.id), [m3], "listed once");
-    assert_eq!(ids(&db.migrations_running_for_groups(&[g3, g2, g1]).await?, |m| m.id), [m1, m2, m3]);
-    assert!(db.migrations_running_for_groups(&[g4]).await?.is_empty());
-    assert!(db.migrations_running_for_groups(&[]).await?.is_empty());
+    assert_eq!(ids(&db.system().migrations_running_for_groups(&[g1]).await?, |m| m.id), [m1]);
+    assert_eq!(ids(&db.system().migrations_running_for_groups(&[g2]).await?, |m| m.id), [m2]);
+    assert_eq!(ids(&db.system().migrations_running_for_groups(&[g3]).await?, |m| m.id), [m3], "listed once");
+    assert_eq!(ids(&db.system().migrations_running_for_groups(&[g3, g2, g1]).await?, |m| m.id), [m1, m2, m3]);
+    assert!(db.system().migrations_running_for_groups(&[g4]).await?.is_empty());
+    assert!(db.system().migrations_running_for_groups(&[]).await?.is_empty());
     Ok(())
 }
 
@@ -2337,28 +2363,28 @@ async fn due_migrations_come_by_due_time_then_id_up_to_the_limit(f: Fixture) -> 
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    let due = db.migrations_due(NOW + 300, 100).await?;
+    let due = db.system().migrations_due(NOW + 300, 100).await?;
     assert_eq!(ids(&due, |m| m.id), [first_at_100, second_at_100, at_200, at_300]);
-    assert_eq!(ids(&db.migrations_due(NOW + 300, 2).await?, |m| m.id), [first_at_100, second_at_100]);
-    assert_eq!(ids(&db.migrations_due(NOW + 100, 100).await?, |m| m.id), [first_at_100, second_at_100]);
-    assert!(db.migrations_due(NOW + 99, 100).await?.is_empty());
-    assert_eq!(ids(&db.migrations_due(NOW + 1000, 100).await?, |m| m.id).last(), Some(&at_900));
+    assert_eq!(ids(&db.system().migrations_due(NOW + 300, 2).await?, |m| m.id), [first_at_100, second_at_100]);
+    assert_eq!(ids(&db.system().migrations_due(NOW + 100, 100).await?, |m| m.id), [first_at_100, second_at_100]);
+    assert!(db.system().migrations_due(NOW + 99, 100).await?.is_empty());
+    assert_eq!(ids(&db.system().migrations_due(NOW + 1000, 100).await?, |m| m.id).last(), Some(&at_900));
     Ok(())
 }
 
 async fn next_due_is_the_earliest_running_due_time_or_none(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
-    assert_eq!(db.migration_next_due().await?, None, "nothing runs in an empty store");
+    assert_eq!(db.system().migration_next_due().await?, None, "nothing runs in an empty store");
     let w = world(&mut db).await?;
     let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
     let late = db.migration_insert(&new_migration(&w, instance, NOW + 500), NOW).await?.id;
     let early = db.migration_insert(&new_migration(&w, instance, NOW + 300), NOW).await?.id;
-    assert_eq!(db.migration_next_due().await?, Some(NOW + 300));
-    db.migration_finish(early, "succeeded", NOW + 300).await?;
-    assert_eq!(db.migration_next_due().await?, Some(NOW + 500));
-    db.migration_finish(late, "cancelled", NOW + 400).await?;
-    assert_eq!(db.migration_next_due().await?, None, "finished migrations are not due");
+    assert_eq!(db.system().migration_next_due().await?, Some(NOW + 300));
+    db.system().migration_finish(early, "succeeded", NOW + 300).await?;
+    assert_eq!(db.system().migration_next_due().await?, Some(NOW + 500));
+    db.system().migration_finish(late, "cancelled", NOW + 400).await?;
+    assert_eq!(db.system().migration_next_due().await?, None, "finished migrations are not due");
     Ok(())
 }
 
@@ -2373,17 +2399,17 @@ async fn finishing_a_migration_records_its_end_and_takes_it_off_the_running_list
     let done = db.migration_insert(&into_group(i1), NOW).await?;
     let running = db.migration_insert(&into_group(i2), NOW).await?;
 
-    db.migration_finish(done.id, "succeeded", LATER).await?;
+    db.system().migration_finish(done.id, "succeeded", LATER).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
     let finished = MigrationRow { state: "succeeded".to_string(), finished_at: Some(LATER), ..done.clone() };
-    assert_eq!(db.migration_get(done.id).await?, Some(finished));
-    assert_eq!(db.migration_get(running.id).await?, Some(running.clone()), "the other migration is untouched");
-    assert_eq!(db.migrations_running_for_instances(&[i1, i2]).await?, std::slice::from_ref(&running));
-    assert_eq!(db.migrations_running_for_groups(&[group]).await?, std::slice::from_ref(&running));
-    assert_eq!(db.migrations_due(LATER, 100).await?, [running]);
+    assert_eq!(db.system().migration_get(done.id).await?, Some(finished));
+    assert_eq!(db.system().migration_get(running.id).await?, Some(running.clone()), "the other migration is untouched");
+    assert_eq!(db.system().migrations_running_for_instances(&[i1, i2]).await?, std::slice::from_ref(&running));
+    assert_eq!(db.system().migrations_running_for_groups(&[group]).await?, std::slice::from_ref(&running));
+    assert_eq!(db.system().migrations_due(LATER, 100).await?, [running]);
     Ok(())
 }
 
@@ -2433,14 +2459,14 @@ async fn a_queued_migration_keeps_its_plan_has_not_started_and_is_not_running(f:
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.migration_get(row.id).await?, Some(row.clone()));
-    assert_eq!(db.migration_get(running.id).await?, Some(running.clone()));
+    assert_eq!(db.system().migration_get(row.id).await?, Some(row.clone()));
+    assert_eq!(db.system().migration_get(running.id).await?, Some(running.clone()));
     // Only the running one is on the running lists.
-    assert_eq!(db.migrations_running_for_instances(&[instance]).await?, std::slice::from_ref(&running));
-    assert!(db.migrations_running_for_groups(&[group]).await?.is_empty());
-    assert_eq!(db.migrations_due(LATER, 100).await?, std::slice::from_ref(&running));
-    assert_eq!(db.migration_next_due().await?, Some(LATER), "a queued migration is never due");
-    assert_eq!(db.migrations_in_state("queued").await?, [row]);
+    assert_eq!(db.system().migrations_running_for_instances(&[instance]).await?, std::slice::from_ref(&running));
+    assert!(db.system().migrations_running_for_groups(&[group]).await?.is_empty());
+    assert_eq!(db.system().migrations_due(LATER, 100).await?, std::slice::from_ref(&running));
+    assert_eq!(db.system().migration_next_due().await?, Some(LATER), "a queued migration is never due");
+    assert_eq!(db.system().migrations_in_state("queued").await?, [row]);
     Ok(())
 }
 
@@ -2453,31 +2479,40 @@ async fn migration_start_starts_a_queued_migration_once_and_nothing_else(f: Fixt
     let waiting = db.migration_insert(&queued_migration(&w, instance, Some(1)), NOW).await?;
     let running = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
     let cancelled = db.migration_insert(&queued_migration(&w, instance, Some(2)), NOW).await?;
-    db.migration_finish(cancelled.id, "cancelled", NOW).await?;
-    let cancelled = db.migration_get(cancelled.id).await?.expect("the migration exists");
+    db.system().migration_finish(cancelled.id, "cancelled", NOW).await?;
+    let cancelled = db.system().migration_get(cancelled.id).await?.expect("the migration exists");
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
-    assert!(db.migration_start(queued.id, LATER + 500, LATER).await?);
-    assert!(!db.migration_start(queued.id, LATER + 900, LATER + 1).await?, "a migration starts once");
-    assert!(!db.migration_start(running.id, LATER + 900, LATER).await?, "a running migration is not restarted");
-    assert!(!db.migration_start(cancelled.id, LATER + 900, LATER).await?, "a finished migration stays finished");
-    assert!(!db.migration_start(cancelled.id + 1000, LATER + 900, LATER).await?, "an unknown one does not start");
+    assert!(db.system().migration_start(queued.id, LATER + 500, LATER).await?);
+    assert!(!db.system().migration_start(queued.id, LATER + 900, LATER + 1).await?, "a migration starts once");
+    assert!(
+        !db.system().migration_start(running.id, LATER + 900, LATER).await?,
+        "a running migration is not restarted"
+    );
+    assert!(
+        !db.system().migration_start(cancelled.id, LATER + 900, LATER).await?,
+        "a finished migration stays finished"
+    );
+    assert!(
+        !db.system().migration_start(cancelled.id + 1000, LATER + 900, LATER).await?,
+        "an unknown one does not start"
+    );
     tx.commit().await?;
 
     let started =
         MigrationRow { state: "running".to_string(), started_at: Some(LATER), due_at: LATER + 500, ..queued.clone() };
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.migration_get(queued.id).await?, Some(started.clone()));
-    assert_eq!(db.migration_get(waiting.id).await?, Some(waiting), "another of its plan still waits");
-    assert_eq!(db.migration_get(running.id).await?, Some(running.clone()));
-    assert_eq!(db.migration_get(cancelled.id).await?, Some(cancelled));
+    assert_eq!(db.system().migration_get(queued.id).await?, Some(started.clone()));
+    assert_eq!(db.system().migration_get(waiting.id).await?, Some(waiting), "another of its plan still waits");
+    assert_eq!(db.system().migration_get(running.id).await?, Some(running.clone()));
+    assert_eq!(db.system().migration_get(cancelled.id).await?, Some(cancelled));
     // Started, it is on the running lists, due when it was told.
-    assert_eq!(db.migrations_running_for_instances(&[instance]).await?, [started.clone(), running]);
-    assert_eq!(ids(&db.migrations_due(LATER + 500, 100).await?, |m| m.id).last(), Some(&started.id));
-    assert!(!ids(&db.migrations_due(LATER + 499, 100).await?, |m| m.id).contains(&started.id));
+    assert_eq!(db.system().migrations_running_for_instances(&[instance]).await?, [started.clone(), running]);
+    assert_eq!(ids(&db.system().migrations_due(LATER + 500, 100).await?, |m| m.id).last(), Some(&started.id));
+    assert!(!ids(&db.system().migrations_due(LATER + 499, 100).await?, |m| m.id).contains(&started.id));
     Ok(())
 }
 
@@ -2485,7 +2520,7 @@ async fn migrations_in_state_lists_one_state_by_plan_then_id(f: Fixture) -> Outc
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    assert!(db.migrations_in_state("queued").await?.is_empty(), "an empty store has none");
+    assert!(db.system().migrations_in_state("queued").await?.is_empty(), "an empty store has none");
     let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
     // Plans made against the id order, with plan ids that sort differently as numbers and as
     // text, and one migration of no plan.
@@ -2498,24 +2533,24 @@ async fn migrations_in_state_lists_one_state_by_plan_then_id(f: Fixture) -> Outc
         db.migration_insert(&NewMigration { plan_id: Some(3), ..new_migration(&w, instance, LATER) }, NOW).await?.id;
     let user_run = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?.id;
     let failed = db.migration_insert(&queued_migration(&w, instance, Some(1)), NOW).await?.id;
-    db.migration_fail(failed, "no room", LATER).await?;
+    db.system().migration_fail(failed, "no room", LATER).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    let in_queue = db.migrations_in_state("queued").await?;
+    let in_queue = db.system().migrations_in_state("queued").await?;
     assert_eq!(ids(&in_queue, |m| m.id), [unplanned, nine_a, nine_b, ten_a, ten_b], "no plan first, then by plan");
     assert!(in_queue.iter().all(|m| m.state == "queued"));
-    assert_eq!(in_queue[1], db.migration_get(nine_a).await?.expect("the migration exists"), "whole rows");
-    assert_eq!(ids(&db.migrations_in_state("running").await?, |m| m.id), [user_run, planned_run]);
-    assert_eq!(ids(&db.migrations_in_state("failed").await?, |m| m.id), [failed]);
-    assert!(db.migrations_in_state("succeeded").await?.is_empty());
-    assert!(db.migrations_in_state("Queued").await?.is_empty(), "a state is matched exactly");
+    assert_eq!(in_queue[1], db.system().migration_get(nine_a).await?.expect("the migration exists"), "whole rows");
+    assert_eq!(ids(&db.system().migrations_in_state("running").await?, |m| m.id), [user_run, planned_run]);
+    assert_eq!(ids(&db.system().migrations_in_state("failed").await?, |m| m.id), [failed]);
+    assert!(db.system().migrations_in_state("succeeded").await?.is_empty());
+    assert!(db.system().migrations_in_state("Queued").await?.is_empty(), "a state is matched exactly");
     Ok(())
 }
 
 async fn migrations_recent_lists_every_accounts_migrations_newest_first_up_to_the_limit(f: Fixture) -> Outcome {
-    assert!(f.store.read().await?.db().migrations_recent(10).await?.is_empty(), "an empty store has none");
+    assert!(f.store.read().await?.db().system().migrations_recent(10).await?.is_empty(), "an empty store has none");
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
@@ -2527,19 +2562,19 @@ async fn migrations_recent_lists_every_accounts_migrations_newest_first_up_to_th
     let third = db.migration_insert(&new_migration(&w, mine, LATER), NOW + 2).await?.id;
     let fourth = db.migration_insert(&queued_migration(&w, mine, Some(2)), NOW + 3).await?.id;
     // A change to an older migration does not make it recent.
-    db.migration_finish(first, "succeeded", LATER).await?;
-    db.migration_fail(third, "agent lost", LATER).await?;
+    db.system().migration_finish(first, "succeeded", LATER).await?;
+    db.system().migration_fail(third, "agent lost", LATER).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    let recent = db.migrations_recent(10).await?;
+    let recent = db.system().migrations_recent(10).await?;
     assert_eq!(ids(&recent, |m| m.id), [fourth, third, second, first]);
-    assert_eq!(recent[2], db.migration_get(second).await?.expect("the migration exists"), "whole rows");
+    assert_eq!(recent[2], db.system().migration_get(second).await?.expect("the migration exists"), "whole rows");
     assert_eq!(recent[2].account_id, w.bob, "of every account");
-    assert_eq!(ids(&db.migrations_recent(2).await?, |m| m.id), [fourth, third]);
-    assert_eq!(ids(&db.migrations_recent(1).await?, |m| m.id), [fourth]);
-    assert!(db.migrations_recent(0).await?.is_empty());
+    assert_eq!(ids(&db.system().migrations_recent(2).await?, |m| m.id), [fourth, third]);
+    assert_eq!(ids(&db.system().migrations_recent(1).await?, |m| m.id), [fourth]);
+    assert!(db.system().migrations_recent(0).await?.is_empty());
     Ok(())
 }
 
@@ -2553,12 +2588,12 @@ async fn migration_fail_records_the_failure_and_takes_it_off_the_running_lists(f
     let into_group = |instance: i64| NewMigration { target_group_id: Some(group), ..new_migration(&w, instance, NOW) };
     let doomed = db.migration_insert(&into_group(i1), NOW).await?.id;
     let running = db.migration_insert(&into_group(i2), NOW).await?;
-    assert!(db.migration_claim(doomed, "agent-a", NOW + 100).await?);
-    let claimed = db.migration_get(doomed).await?.expect("the migration exists");
+    assert!(db.system().migration_claim(doomed, "agent-a", NOW + 100).await?);
+    let claimed = db.system().migration_get(doomed).await?.expect("the migration exists");
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
-    tx.db().migration_fail(doomed, "the target refused the instance", LATER).await?;
+    tx.db().system().migration_fail(doomed, "the target refused the instance", LATER).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
@@ -2569,14 +2604,17 @@ async fn migration_fail_records_the_failure_and_takes_it_off_the_running_lists(f
         finished_at: Some(LATER),
         ..claimed
     };
-    assert_eq!(db.migration_get(doomed).await?, Some(failed.clone()), "who held it is kept");
-    assert_eq!(db.migration_get(running.id).await?, Some(running.clone()), "the other migration is untouched");
-    assert_eq!(db.migrations_running_for_instances(&[i1, i2]).await?, std::slice::from_ref(&running));
-    assert_eq!(db.migrations_running_for_groups(&[group]).await?, std::slice::from_ref(&running));
-    assert_eq!(db.migrations_due(LATER, 100).await?, std::slice::from_ref(&running));
-    assert!(db.migrations_lease_expired(LATER).await?.is_empty(), "a failed migration's lease no longer counts");
-    assert_eq!(db.migrations_in_state("failed").await?, [failed]);
-    assert_eq!(db.migrations_in_state("running").await?, [running]);
+    assert_eq!(db.system().migration_get(doomed).await?, Some(failed.clone()), "who held it is kept");
+    assert_eq!(db.system().migration_get(running.id).await?, Some(running.clone()), "the other migration is untouched");
+    assert_eq!(db.system().migrations_running_for_instances(&[i1, i2]).await?, std::slice::from_ref(&running));
+    assert_eq!(db.system().migrations_running_for_groups(&[group]).await?, std::slice::from_ref(&running));
+    assert_eq!(db.system().migrations_due(LATER, 100).await?, std::slice::from_ref(&running));
+    assert!(
+        db.system().migrations_lease_expired(LATER).await?.is_empty(),
+        "a failed migration's lease no longer counts"
+    );
+    assert_eq!(db.system().migrations_in_state("failed").await?, [failed]);
+    assert_eq!(db.system().migrations_in_state("running").await?, [running]);
     Ok(())
 }
 
@@ -2588,20 +2626,20 @@ async fn migration_claim_gives_a_running_migration_to_one_agent_only(f: Fixture)
     let running = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
     let queued = db.migration_insert(&queued_migration(&w, instance, Some(1)), NOW).await?;
     let finished = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?.id;
-    db.migration_finish(finished, "succeeded", NOW).await?;
-    let finished = db.migration_get(finished).await?.expect("the migration exists");
+    db.system().migration_finish(finished, "succeeded", NOW).await?;
+    let finished = db.system().migration_get(finished).await?.expect("the migration exists");
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
-    assert!(!db.migration_claim(queued.id, "agent-a", LATER).await?, "a queued migration is not claimed");
-    assert!(!db.migration_claim(finished.id, "agent-a", LATER).await?, "a finished migration is not claimed");
-    assert!(!db.migration_claim(running.id + 1000, "agent-a", LATER).await?, "an unknown one is not claimed");
-    assert!(db.migration_claim(running.id, "agent-a", LATER).await?);
-    assert!(!db.migration_claim(running.id, "agent-b", LATER + 1).await?, "another agent cannot take it");
-    assert!(!db.migration_claim(running.id, "agent-a", LATER + 1).await?, "its holder renews, not claims");
+    assert!(!db.system().migration_claim(queued.id, "agent-a", LATER).await?, "a queued migration is not claimed");
+    assert!(!db.system().migration_claim(finished.id, "agent-a", LATER).await?, "a finished migration is not claimed");
+    assert!(!db.system().migration_claim(running.id + 1000, "agent-a", LATER).await?, "an unknown one is not claimed");
+    assert!(db.system().migration_claim(running.id, "agent-a", LATER).await?);
+    assert!(!db.system().migration_claim(running.id, "agent-b", LATER + 1).await?, "another agent cannot take it");
+    assert!(!db.system().migration_claim(running.id, "agent-a", LATER + 1).await?, "its holder renews, not claims");
     assert!(
-        !db.migration_claim(running.id, "agent-b", LATER * 2).await?,
+        !db.system().migration_claim(running.id, "agent-b", LATER * 2).await?,
         "nor can another agent once the lease ran out: that migration is rolled back instead"
     );
     tx.commit().await?;
@@ -2609,9 +2647,9 @@ async fn migration_claim_gives_a_running_migration_to_one_agent_only(f: Fixture)
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
     let claimed = MigrationRow { claimed_by: Some("agent-a".to_string()), lease_expires_at: Some(LATER), ..running };
-    assert_eq!(db.migration_get(claimed.id).await?, Some(claimed));
-    assert_eq!(db.migration_get(queued.id).await?, Some(queued));
-    assert_eq!(db.migration_get(finished.id).await?, Some(finished));
+    assert_eq!(db.system().migration_get(claimed.id).await?, Some(claimed));
+    assert_eq!(db.system().migration_get(queued.id).await?, Some(queued));
+    assert_eq!(db.system().migration_get(finished.id).await?, Some(finished));
     Ok(())
 }
 
@@ -2623,31 +2661,40 @@ async fn migration_heartbeat_extends_only_its_holders_live_lease(f: Fixture) -> 
     let held = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
     let unclaimed = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?;
     let done = db.migration_insert(&new_migration(&w, instance, LATER), NOW).await?.id;
-    assert!(db.migration_claim(held.id, "agent-a", NOW + 100).await?);
-    assert!(db.migration_claim(done, "agent-a", NOW + 100).await?);
-    db.migration_finish(done, "succeeded", NOW + 1).await?;
-    let done = db.migration_get(done).await?.expect("the migration exists");
+    assert!(db.system().migration_claim(held.id, "agent-a", NOW + 100).await?);
+    assert!(db.system().migration_claim(done, "agent-a", NOW + 100).await?);
+    db.system().migration_finish(done, "succeeded", NOW + 1).await?;
+    let done = db.system().migration_get(done).await?.expect("the migration exists");
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
-    assert!(!db.migration_heartbeat(held.id, "agent-b", NOW + 500, NOW + 1).await?, "only its holder renews it");
-    assert!(!db.migration_heartbeat(held.id, "agent", NOW + 500, NOW + 1).await?, "a prefix is not its holder");
-    assert!(db.migration_heartbeat(held.id, "agent-a", NOW + 200, NOW + 1).await?);
+    assert!(
+        !db.system().migration_heartbeat(held.id, "agent-b", NOW + 500, NOW + 1).await?,
+        "only its holder renews it"
+    );
+    assert!(
+        !db.system().migration_heartbeat(held.id, "agent", NOW + 500, NOW + 1).await?,
+        "a prefix is not its holder"
+    );
+    assert!(db.system().migration_heartbeat(held.id, "agent-a", NOW + 200, NOW + 1).await?);
     // At the very instant the lease ends it is still held; one instant later it is not.
-    assert!(db.migration_heartbeat(held.id, "agent-a", NOW + 300, NOW + 200).await?);
-    assert!(!db.migration_heartbeat(held.id, "agent-a", NOW + 900, NOW + 301).await?, "a lost lease stays lost");
-    assert!(!db.migration_heartbeat(unclaimed.id, "agent-a", NOW + 900, NOW + 1).await?, "nobody holds it");
-    assert!(!db.migration_heartbeat(done.id, "agent-a", NOW + 900, NOW + 2).await?, "it is finished");
-    assert!(!db.migration_heartbeat(held.id + 1000, "agent-a", NOW + 900, NOW + 1).await?);
+    assert!(db.system().migration_heartbeat(held.id, "agent-a", NOW + 300, NOW + 200).await?);
+    assert!(
+        !db.system().migration_heartbeat(held.id, "agent-a", NOW + 900, NOW + 301).await?,
+        "a lost lease stays lost"
+    );
+    assert!(!db.system().migration_heartbeat(unclaimed.id, "agent-a", NOW + 900, NOW + 1).await?, "nobody holds it");
+    assert!(!db.system().migration_heartbeat(done.id, "agent-a", NOW + 900, NOW + 2).await?, "it is finished");
+    assert!(!db.system().migration_heartbeat(held.id + 1000, "agent-a", NOW + 900, NOW + 1).await?);
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
     let renewed = MigrationRow { claimed_by: Some("agent-a".to_string()), lease_expires_at: Some(NOW + 300), ..held };
-    assert_eq!(db.migration_get(renewed.id).await?, Some(renewed));
-    assert_eq!(db.migration_get(unclaimed.id).await?, Some(unclaimed));
-    assert_eq!(db.migration_get(done.id).await?, Some(done));
+    assert_eq!(db.system().migration_get(renewed.id).await?, Some(renewed));
+    assert_eq!(db.system().migration_get(unclaimed.id).await?, Some(unclaimed));
+    assert_eq!(db.system().migration_get(done.id).await?, Some(done));
     Ok(())
 }
 
@@ -2663,21 +2710,27 @@ async fn migrations_lease_expired_lists_running_migrations_whose_lease_ran_out(f
     let [late, early, unclaimed, done] = inserted[..] else { unreachable!() };
     db.migration_insert(&queued_migration(&w, instance, Some(1)), NOW).await?;
     // Leases that end against the id order.
-    assert!(db.migration_claim(late, "agent-b", NOW + 300).await?);
-    assert!(db.migration_claim(early, "agent-a", NOW + 100).await?);
-    assert!(db.migration_claim(done, "agent-c", NOW + 50).await?);
-    db.migration_finish(done, "succeeded", NOW + 10).await?;
+    assert!(db.system().migration_claim(late, "agent-b", NOW + 300).await?);
+    assert!(db.system().migration_claim(early, "agent-a", NOW + 100).await?);
+    assert!(db.system().migration_claim(done, "agent-c", NOW + 50).await?);
+    db.system().migration_finish(done, "succeeded", NOW + 10).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert!(db.migrations_lease_expired(NOW + 51).await?.is_empty(), "a finished migration's lease no longer counts");
-    assert!(db.migrations_lease_expired(NOW + 100).await?.is_empty(), "a lease holds through its last instant");
-    let expired = db.migrations_lease_expired(NOW + 101).await?;
-    assert_eq!(expired, [db.migration_get(early).await?.expect("the migration exists")]);
-    assert_eq!(ids(&db.migrations_lease_expired(NOW + 301).await?, |m| m.id), [late, early]);
+    assert!(
+        db.system().migrations_lease_expired(NOW + 51).await?.is_empty(),
+        "a finished migration's lease no longer counts"
+    );
+    assert!(
+        db.system().migrations_lease_expired(NOW + 100).await?.is_empty(),
+        "a lease holds through its last instant"
+    );
+    let expired = db.system().migrations_lease_expired(NOW + 101).await?;
+    assert_eq!(expired, [db.system().migration_get(early).await?.expect("the migration exists")]);
+    assert_eq!(ids(&db.system().migrations_lease_expired(NOW + 301).await?, |m| m.id), [late, early]);
     assert_eq!(
-        ids(&db.migrations_lease_expired(i64::MAX).await?, |m| m.id),
+        ids(&db.system().migrations_lease_expired(i64::MAX).await?, |m| m.id),
         [late, early],
         "an unclaimed ({unclaimed}) or queued migration has no lease to run out"
     );
@@ -2687,7 +2740,7 @@ async fn migrations_lease_expired_lists_running_migrations_whose_lease_ran_out(f
 // Failed migrations: where an instance must not be sent again.
 
 async fn migration_failures_are_kept_once_per_instance_and_host_in_order(f: Fixture) -> Outcome {
-    assert!(f.store.read().await?.db().migration_failures().await?.is_empty(), "an empty store has none");
+    assert!(f.store.read().await?.db().system().migration_failures().await?.is_empty(), "an empty store has none");
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
@@ -2695,14 +2748,14 @@ async fn migration_failures_are_kept_once_per_instance_and_host_in_order(f: Fixt
     let i2 = db.instance_insert(&new_instance(w.bob, "two", "us-east", w.east[0]), NOW).await?.id;
     // Against the order of the listing, with one pair failing twice.
     for (instance, host) in [(i2, w.east[1]), (i1, w.west), (i1, w.east[1]), (i2, w.east[1]), (i1, w.east[0])] {
-        db.migration_failure_insert(instance, host, NOW).await?;
+        db.system().migration_failure_insert(instance, host, NOW).await?;
     }
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
-    tx.db().migration_failure_insert(i1, w.west, LATER).await?;
+    tx.db().system().migration_failure_insert(i1, w.west, LATER).await?;
     tx.commit().await?;
-    let failures = f.store.read().await?.db().migration_failures().await?;
+    let failures = f.store.read().await?.db().system().migration_failures().await?;
     assert_eq!(failures, [(i1, w.east[0]), (i1, w.east[1]), (i1, w.west), (i2, w.east[1])]);
     Ok(())
 }
@@ -2712,15 +2765,15 @@ async fn a_migration_failure_must_name_a_known_host(f: Fixture) -> Outcome {
     let mut db = tx.db();
     let w = world(&mut db).await?;
     let instance = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
-    db.migration_failure_insert(instance, w.east[1], NOW).await?;
+    db.system().migration_failure_insert(instance, w.east[1], NOW).await?;
     tx.commit().await?;
 
     // The refusal gets a transaction of its own; what it left is checked from a fresh one.
     let mut tx = f.store.write().await?;
-    let result = tx.db().migration_failure_insert(instance, w.west + 1000, LATER).await;
+    let result = tx.db().system().migration_failure_insert(instance, w.west + 1000, LATER).await;
     assert!(is_foreign_key_violation(&result), "{result:?}");
     drop(tx);
-    assert_eq!(f.store.read().await?.db().migration_failures().await?, [(instance, w.east[1])]);
+    assert_eq!(f.store.read().await?.db().system().migration_failures().await?, [(instance, w.east[1])]);
     Ok(())
 }
 
@@ -2732,33 +2785,33 @@ async fn instance_delete_forgets_its_failed_migrations_only_when_its_account_ask
     let kept = db.instance_insert(&new_instance(w.alice, "kept", "us-east", w.east[0]), NOW).await?.id;
     let theirs = db.instance_insert(&new_instance(w.bob, "theirs", "us-east", w.east[0]), NOW).await?.id;
     for (instance, host) in [(doomed, w.east[1]), (doomed, w.west), (kept, w.east[1]), (theirs, w.east[1])] {
-        db.migration_failure_insert(instance, host, NOW).await?;
+        db.system().migration_failure_insert(instance, host, NOW).await?;
     }
     tx.commit().await?;
-    let all = f.store.read().await?.db().migration_failures().await?;
+    let all = f.store.read().await?.db().system().migration_failures().await?;
     assert_eq!(all.len(), 4);
 
     let mut tx = f.store.write().await?;
-    tx.db().instance_delete(w.bob, doomed).await?;
+    tx.db().tenant(w.bob).instance_delete(doomed).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().migration_failures().await?, all, "another account forgets nothing of it");
-    assert!(conn.db().instance_get(w.alice, doomed).await?.is_some());
+    assert_eq!(conn.db().system().migration_failures().await?, all, "another account forgets nothing of it");
+    assert!(conn.db().tenant(w.alice).instance_get(doomed).await?.is_some());
     drop(conn);
 
     let mut tx = f.store.write().await?;
-    tx.db().instance_delete(w.alice, doomed).await?;
+    tx.db().tenant(w.alice).instance_delete(doomed).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().migration_failures().await?, [(kept, w.east[1]), (theirs, w.east[1])]);
-    assert_eq!(conn.db().instance_get(w.alice, doomed).await?, None);
+    assert_eq!(conn.db().system().migration_failures().await?, [(kept, w.east[1]), (theirs, w.east[1])]);
+    assert_eq!(conn.db().tenant(w.alice).instance_get(doomed).await?, None);
     Ok(())
 }
 
 // Repair notes: why the repair of a group found no plan.
 
 async fn repair_notes_keep_one_note_per_group_the_last_one_set(f: Fixture) -> Outcome {
-    assert!(f.store.read().await?.db().repair_notes().await?.is_empty(), "an empty store has none");
+    assert!(f.store.read().await?.db().system().repair_notes().await?.is_empty(), "an empty store has none");
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
@@ -2766,13 +2819,13 @@ async fn repair_notes_keep_one_note_per_group_the_last_one_set(f: Fixture) -> Ou
     let theirs = db.group_insert(&new_group(w.bob, "db", Some("us-east")), NOW).await?.id;
     let spread = db.group_insert(&new_group(w.alice, "spread", None), NOW).await?.id;
     // Set against the group order, and the first group's note twice.
-    db.repair_note_set(w.alice, spread, "no host in another rack", NOW).await?;
-    db.repair_note_set(w.alice, web, "lack of capacity", NOW).await?;
-    db.repair_note_set(w.bob, theirs, "every host is draining", NOW).await?;
+    db.tenant(w.alice).repair_note_set(spread, "no host in another rack", NOW).await?;
+    db.tenant(w.alice).repair_note_set(web, "lack of capacity", NOW).await?;
+    db.tenant(w.bob).repair_note_set(theirs, "every host is draining", NOW).await?;
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
-    tx.db().repair_note_set(w.alice, web, "lack of capacity in us-east", LATER).await?;
+    tx.db().tenant(w.alice).repair_note_set(web, "lack of capacity in us-east", LATER).await?;
     tx.commit().await?;
     let note = |group_id: i64, account_id: i64, reason: &str, updated_at: i64| RepairNoteRow {
         group_id,
@@ -2781,7 +2834,7 @@ async fn repair_notes_keep_one_note_per_group_the_last_one_set(f: Fixture) -> Ou
         updated_at,
     };
     assert_eq!(
-        f.store.read().await?.db().repair_notes().await?,
+        f.store.read().await?.db().system().repair_notes().await?,
         [
             note(web, w.alice, "lack of capacity in us-east", LATER),
             note(theirs, w.bob, "every host is draining", NOW),
@@ -2798,18 +2851,18 @@ async fn repair_note_clear_forgets_one_groups_note(f: Fixture) -> Outcome {
     let web = db.group_insert(&new_group(w.alice, "web", Some("us-east")), NOW).await?.id;
     let theirs = db.group_insert(&new_group(w.bob, "db", Some("us-east")), NOW).await?.id;
     let bare = db.group_insert(&new_group(w.alice, "bare", Some("us-east")), NOW).await?.id;
-    db.repair_note_set(w.alice, web, "lack of capacity", NOW).await?;
-    db.repair_note_set(w.bob, theirs, "every host is draining", NOW).await?;
+    db.tenant(w.alice).repair_note_set(web, "lack of capacity", NOW).await?;
+    db.tenant(w.bob).repair_note_set(theirs, "every host is draining", NOW).await?;
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
-    db.repair_note_clear(web).await?;
-    db.repair_note_clear(web).await?;
-    db.repair_note_clear(bare).await?;
-    db.repair_note_clear(theirs + 1000).await?;
+    db.system().repair_note_clear(web).await?;
+    db.system().repair_note_clear(web).await?;
+    db.system().repair_note_clear(bare).await?;
+    db.system().repair_note_clear(theirs + 1000).await?;
     tx.commit().await?;
-    let notes = f.store.read().await?.db().repair_notes().await?;
+    let notes = f.store.read().await?.db().system().repair_notes().await?;
     assert_eq!(
         notes.iter().map(|n| (n.group_id, n.reason.as_str())).collect::<Vec<_>>(),
         [(theirs, "every host is draining")]
@@ -2817,9 +2870,9 @@ async fn repair_note_clear_forgets_one_groups_note(f: Fixture) -> Outcome {
 
     // A cleared group may be noted again.
     let mut tx = f.store.write().await?;
-    tx.db().repair_note_set(w.alice, web, "no host in another rack", LATER).await?;
+    tx.db().tenant(w.alice).repair_note_set(web, "no host in another rack", LATER).await?;
     tx.commit().await?;
-    let notes = f.store.read().await?.db().repair_notes().await?;
+    let notes = f.store.read().await?.db().system().repair_notes().await?;
     assert_eq!(ids(&notes, |n| n.group_id), [web, theirs]);
     assert_eq!((notes[0].reason.as_str(), notes[0].updated_at), ("no host in another rack", LATER));
     Ok(())
@@ -2834,10 +2887,10 @@ async fn a_repair_note_must_name_a_known_group(f: Fixture) -> Outcome {
 
     // The refusal gets a transaction of its own; what it left is checked from a fresh one.
     let mut tx = f.store.write().await?;
-    let result = tx.db().repair_note_set(w.alice, web + 1000, "lack of capacity", NOW).await;
+    let result = tx.db().tenant(w.alice).repair_note_set(web + 1000, "lack of capacity", NOW).await;
     assert!(is_foreign_key_violation(&result), "{result:?}");
     drop(tx);
-    assert!(f.store.read().await?.db().repair_notes().await?.is_empty());
+    assert!(f.store.read().await?.db().system().repair_notes().await?.is_empty());
     Ok(())
 }
 
@@ -2849,24 +2902,28 @@ async fn group_delete_forgets_the_groups_repair_note_only_when_its_account_asks(
     let kept = db.group_insert(&new_group(w.alice, "db", Some("us-east")), NOW).await?.id;
     let theirs = db.group_insert(&new_group(w.bob, "web", Some("us-east")), NOW).await?.id;
     for (account, group) in [(w.alice, web), (w.alice, kept), (w.bob, theirs)] {
-        db.repair_note_set(account, group, "lack of capacity", NOW).await?;
+        db.tenant(account).repair_note_set(group, "lack of capacity", NOW).await?;
     }
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
-    tx.db().group_delete(w.bob, web).await?;
+    tx.db().tenant(w.bob).group_delete(web).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
-    assert_eq!(ids(&conn.db().repair_notes().await?, |n| n.group_id), [web, kept, theirs], "another account's ask");
-    assert!(conn.db().group_get(w.alice, web).await?.is_some());
+    assert_eq!(
+        ids(&conn.db().system().repair_notes().await?, |n| n.group_id),
+        [web, kept, theirs],
+        "another account's ask"
+    );
+    assert!(conn.db().tenant(w.alice).group_get(web).await?.is_some());
     drop(conn);
 
     let mut tx = f.store.write().await?;
-    tx.db().group_delete(w.alice, web).await?;
+    tx.db().tenant(w.alice).group_delete(web).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
-    assert_eq!(ids(&conn.db().repair_notes().await?, |n| n.group_id), [kept, theirs]);
-    assert_eq!(conn.db().group_get(w.alice, web).await?, None);
+    assert_eq!(ids(&conn.db().system().repair_notes().await?, |n| n.group_id), [kept, theirs]);
+    assert_eq!(conn.db().tenant(w.alice).group_get(web).await?, None);
     Ok(())
 }
 
@@ -2905,7 +2962,7 @@ async fn firewalls_are_stored_as_given_and_found_only_within_their_account(f: Fi
     let mut db = tx.db();
     let w = world(&mut db).await?;
     let rules = r#"{"inbound_policy":"DROP","outbound_policy":"ACCEPT"}"#;
-    let row = db.firewall_insert(w.alice, "edge", "enabled", rules, r#"["prod"]"#, NOW).await?;
+    let row = db.tenant(w.alice).firewall_insert("edge", "enabled", rules, r#"["prod"]"#, NOW).await?;
     assert_eq!(
         row,
         FirewallRow {
@@ -2922,9 +2979,9 @@ async fn firewalls_are_stored_as_given_and_found_only_within_their_account(f: Fi
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().firewall_get(w.alice, row.id).await?, Some(row.clone()));
-    assert_eq!(conn.db().firewall_get(w.bob, row.id).await?, None, "another account's firewall is not found");
-    assert_eq!(conn.db().firewall_get(w.alice, row.id + 1000).await?, None);
+    assert_eq!(conn.db().tenant(w.alice).firewall_get(row.id).await?, Some(row.clone()));
+    assert_eq!(conn.db().tenant(w.bob).firewall_get(row.id).await?, None, "another account's firewall is not found");
+    assert_eq!(conn.db().tenant(w.alice).firewall_get(row.id + 1000).await?, None);
     Ok(())
 }
 
@@ -2932,12 +2989,12 @@ async fn firewalls_of_account_lists_only_that_account_in_id_order(f: Fixture) ->
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let a1 = db.firewall_insert(w.alice, "edge", "enabled", "{}", "[]", NOW).await?.id;
-    let b1 = db.firewall_insert(w.bob, "edge", "enabled", "{}", "[]", NOW).await?.id;
-    let a2 = db.firewall_insert(w.alice, "internal", "disabled", "{}", "[]", NOW).await?.id;
-    assert_eq!(ids(&db.firewalls_of_account(w.alice).await?, |f| f.id), [a1, a2]);
-    assert_eq!(ids(&db.firewalls_of_account(w.bob).await?, |f| f.id), [b1]);
-    assert!(db.firewalls_of_account(w.bob + 1000).await?.is_empty());
+    let a1 = db.tenant(w.alice).firewall_insert("edge", "enabled", "{}", "[]", NOW).await?.id;
+    let b1 = db.tenant(w.bob).firewall_insert("edge", "enabled", "{}", "[]", NOW).await?.id;
+    let a2 = db.tenant(w.alice).firewall_insert("internal", "disabled", "{}", "[]", NOW).await?.id;
+    assert_eq!(ids(&db.tenant(w.alice).firewalls_of_account().await?, |f| f.id), [a1, a2]);
+    assert_eq!(ids(&db.tenant(w.bob).firewalls_of_account().await?, |f| f.id), [b1]);
+    assert!(db.tenant(w.bob + 1000).firewalls_of_account().await?.is_empty());
     Ok(())
 }
 
@@ -2945,10 +3002,10 @@ async fn firewall_label_taken_is_per_account(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    db.firewall_insert(w.alice, "edge", "enabled", "{}", "[]", NOW).await?;
-    assert!(db.firewall_label_taken(w.alice, "edge").await?);
-    assert!(!db.firewall_label_taken(w.bob, "edge").await?, "labels are per account");
-    assert!(!db.firewall_label_taken(w.alice, "internal").await?);
+    db.tenant(w.alice).firewall_insert("edge", "enabled", "{}", "[]", NOW).await?;
+    assert!(db.tenant(w.alice).firewall_label_taken("edge").await?);
+    assert!(!db.tenant(w.bob).firewall_label_taken("edge").await?, "labels are per account");
+    assert!(!db.tenant(w.alice).firewall_label_taken("internal").await?);
     Ok(())
 }
 
@@ -2956,8 +3013,8 @@ async fn firewall_delete_detaches_the_instances_it_protected(f: Fixture) -> Outc
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let edge = db.firewall_insert(w.alice, "edge", "enabled", "{}", "[]", NOW).await?.id;
-    let other = db.firewall_insert(w.alice, "internal", "enabled", "{}", "[]", NOW).await?.id;
+    let edge = db.tenant(w.alice).firewall_insert("edge", "enabled", "{}", "[]", NOW).await?.id;
+    let other = db.tenant(w.alice).firewall_insert("internal", "enabled", "{}", "[]", NOW).await?.id;
     let protect = |label: &str, firewall_id: i64| NewInstance {
         firewall_id: Some(firewall_id),
         ..new_instance(w.alice, label, "us-east", w.east[0])
@@ -2965,18 +3022,18 @@ async fn firewall_delete_detaches_the_instances_it_protected(f: Fixture) -> Outc
     let guarded = db.instance_insert(&protect("guarded", edge), NOW).await?;
     let elsewhere = db.instance_insert(&protect("elsewhere", other), NOW).await?;
 
-    db.firewall_delete(w.bob, edge).await?;
-    assert!(db.firewall_get(w.alice, edge).await?.is_some(), "another account cannot delete it");
-    assert_eq!(db.instance_get(w.alice, guarded.id).await?, Some(guarded.clone()));
+    db.tenant(w.bob).firewall_delete(edge).await?;
+    assert!(db.tenant(w.alice).firewall_get(edge).await?.is_some(), "another account cannot delete it");
+    assert_eq!(db.tenant(w.alice).instance_get(guarded.id).await?, Some(guarded.clone()));
 
-    db.firewall_delete(w.alice, edge).await?;
+    db.tenant(w.alice).firewall_delete(edge).await?;
     tx.commit().await?;
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.firewall_get(w.alice, edge).await?, None);
-    assert_eq!(ids(&db.firewalls_of_account(w.alice).await?, |f| f.id), [other]);
-    assert_eq!(db.instance_get(w.alice, guarded.id).await?, Some(InstanceRow { firewall_id: None, ..guarded }));
-    assert_eq!(db.instance_get(w.alice, elsewhere.id).await?, Some(elsewhere));
+    assert_eq!(db.tenant(w.alice).firewall_get(edge).await?, None);
+    assert_eq!(ids(&db.tenant(w.alice).firewalls_of_account().await?, |f| f.id), [other]);
+    assert_eq!(db.tenant(w.alice).instance_get(guarded.id).await?, Some(InstanceRow { firewall_id: None, ..guarded }));
+    assert_eq!(db.tenant(w.alice).instance_get(elsewhere.id).await?, Some(elsewhere));
     Ok(())
 }
 
@@ -2986,9 +3043,9 @@ async fn api_keys_are_stored_as_given_and_found_by_their_key_alone(f: Fixture) -
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let alice = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?;
-    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?;
-    let row = db.api_key_insert(w.alice, alice.id, "EXOalice", "sealed-alice", "ci", NOW).await?;
+    let alice = db.tenant(w.alice).user_insert("alice-admin", "admin@alice.example", false, NOW).await?;
+    let bob = db.tenant(w.bob).user_insert("bob-admin", "admin@bob.example", false, NOW).await?;
+    let row = db.tenant(w.alice).api_key_insert(alice.id, "EXOalice", "sealed-alice", "ci", NOW).await?;
     assert_eq!(
         row,
         ApiKeyRow {
@@ -3003,44 +3060,44 @@ async fn api_keys_are_stored_as_given_and_found_by_their_key_alone(f: Fixture) -
         }
     );
     // The same name in another account is another key.
-    let theirs = db.api_key_insert(w.bob, bob.id, "EXObob", "sealed-bob", "ci", LATER).await?;
+    let theirs = db.tenant(w.bob).api_key_insert(bob.id, "EXObob", "sealed-bob", "ci", LATER).await?;
     assert_ne!(theirs.id, row.id);
     assert_eq!((theirs.account_id, theirs.user_id, theirs.created_at), (w.bob, bob.id, LATER));
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    let found = db.api_key_by_key("EXOalice").await?;
+    let found = db.system().api_key_by_key("EXOalice").await?;
     assert_eq!(found.as_ref().map(|key| key.revoked_at), Some(None), "a new key is not revoked");
     assert_eq!(found, Some(row));
-    assert_eq!(db.api_key_by_key("EXObob").await?, Some(theirs));
-    assert_eq!(db.api_key_by_key("sealed-alice").await?, None, "a secret is not a key");
-    assert_eq!(db.api_key_by_key("ci").await?, None, "a name is not a key");
-    assert_eq!(db.api_key_by_key("EXO").await?, None, "a prefix is not a key");
-    assert_eq!(db.api_key_by_key("").await?, None);
+    assert_eq!(db.system().api_key_by_key("EXObob").await?, Some(theirs));
+    assert_eq!(db.system().api_key_by_key("sealed-alice").await?, None, "a secret is not a key");
+    assert_eq!(db.system().api_key_by_key("ci").await?, None, "a name is not a key");
+    assert_eq!(db.system().api_key_by_key("EXO").await?, None, "a prefix is not a key");
+    assert_eq!(db.system().api_key_by_key("").await?, None);
     Ok(())
 }
 
 async fn api_key_count_counts_the_committed_keys_of_every_account(f: Fixture) -> Outcome {
-    assert_eq!(f.store.read().await?.db().api_key_count().await?, 0, "an empty store holds no key");
+    assert_eq!(f.store.read().await?.db().system().api_key_count().await?, 0, "an empty store holds no key");
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let alice = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
-    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?.id;
-    db.api_key_insert(w.alice, alice, "EXOone", "sealed-1", "one", NOW).await?;
-    db.api_key_insert(w.alice, alice, "EXOtwo", "sealed-2", "two", NOW).await?;
-    db.api_key_insert(w.bob, bob, "EXOthree", "sealed-3", "three", NOW).await?;
-    assert_eq!(db.api_key_count().await?, 3, "a change counts its own keys");
+    let alice = db.tenant(w.alice).user_insert("alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let bob = db.tenant(w.bob).user_insert("bob-admin", "admin@bob.example", false, NOW).await?.id;
+    db.tenant(w.alice).api_key_insert(alice, "EXOone", "sealed-1", "one", NOW).await?;
+    db.tenant(w.alice).api_key_insert(alice, "EXOtwo", "sealed-2", "two", NOW).await?;
+    db.tenant(w.bob).api_key_insert(bob, "EXOthree", "sealed-3", "three", NOW).await?;
+    assert_eq!(db.system().api_key_count().await?, 3, "a change counts its own keys");
     tx.commit().await?;
-    assert_eq!(f.store.read().await?.db().api_key_count().await?, 3);
+    assert_eq!(f.store.read().await?.db().system().api_key_count().await?, 3);
 
     // A key that is never committed is never counted.
     let mut tx = f.store.write().await?;
-    tx.db().api_key_insert(w.bob, bob, "EXOfour", "sealed-4", "four", LATER).await?;
-    assert_eq!(tx.db().api_key_count().await?, 4);
+    tx.db().tenant(w.bob).api_key_insert(bob, "EXOfour", "sealed-4", "four", LATER).await?;
+    assert_eq!(tx.db().system().api_key_count().await?, 4);
     drop(tx);
-    assert_eq!(f.store.read().await?.db().api_key_count().await?, 3);
+    assert_eq!(f.store.read().await?.db().system().api_key_count().await?, 3);
     Ok(())
 }
 
@@ -3048,20 +3105,20 @@ async fn two_api_keys_cannot_share_a_key(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let alice = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
-    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?.id;
-    let first = db.api_key_insert(w.alice, alice, "EXOsame", "sealed-alice", "ci", NOW).await?;
+    let alice = db.tenant(w.alice).user_insert("alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let bob = db.tenant(w.bob).user_insert("bob-admin", "admin@bob.example", false, NOW).await?.id;
+    let first = db.tenant(w.alice).api_key_insert(alice, "EXOsame", "sealed-alice", "ci", NOW).await?;
     tx.commit().await?;
 
     // The refusal gets a transaction of its own; what it left is checked from a fresh one.
     let mut tx = f.store.write().await?;
-    let duplicate = tx.db().api_key_insert(w.bob, bob, "EXOsame", "sealed-bob", "other", LATER).await;
+    let duplicate = tx.db().tenant(w.bob).api_key_insert(bob, "EXOsame", "sealed-bob", "other", LATER).await;
     assert!(is_unique_violation(&duplicate), "{duplicate:?}");
     drop(tx);
 
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().api_key_by_key("EXOsame").await?, Some(first), "the first key keeps its key");
-    assert_eq!(conn.db().api_key_count().await?, 1);
+    assert_eq!(conn.db().system().api_key_by_key("EXOsame").await?, Some(first), "the first key keeps its key");
+    assert_eq!(conn.db().system().api_key_count().await?, 1);
     Ok(())
 }
 
@@ -3069,20 +3126,20 @@ async fn api_keys_of_account_lists_only_that_account_in_id_order(f: Fixture) -> 
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let admin = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
-    let ops = db.user_insert(w.alice, "alice-ops", "ops@alice.example", true, NOW).await?.id;
-    let bob = db.user_insert(w.bob, "bob-admin", "admin@bob.example", false, NOW).await?.id;
+    let admin = db.tenant(w.alice).user_insert("alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let ops = db.tenant(w.alice).user_insert("alice-ops", "ops@alice.example", true, NOW).await?.id;
+    let bob = db.tenant(w.bob).user_insert("bob-admin", "admin@bob.example", false, NOW).await?.id;
     // Keys and names that sort against the ids, of two users, with another account's between.
-    let zz = db.api_key_insert(w.alice, admin, "EXOzz", "sealed-zz", "zz", NOW).await?;
-    let theirs = db.api_key_insert(w.bob, bob, "EXObob", "sealed-bob", "ci", NOW).await?;
-    let aa = db.api_key_insert(w.alice, ops, "EXOaa", "sealed-aa", "aa", LATER).await?;
+    let zz = db.tenant(w.alice).api_key_insert(admin, "EXOzz", "sealed-zz", "zz", NOW).await?;
+    let theirs = db.tenant(w.bob).api_key_insert(bob, "EXObob", "sealed-bob", "ci", NOW).await?;
+    let aa = db.tenant(w.alice).api_key_insert(ops, "EXOaa", "sealed-aa", "aa", LATER).await?;
     tx.commit().await?;
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.api_keys_of_account(w.alice).await?, [zz, aa]);
-    assert_eq!(db.api_keys_of_account(w.bob).await?, [theirs]);
-    assert!(db.api_keys_of_account(w.bob + 1000).await?.is_empty());
+    assert_eq!(db.tenant(w.alice).api_keys_of_account().await?, [zz, aa]);
+    assert_eq!(db.tenant(w.bob).api_keys_of_account().await?, [theirs]);
+    assert!(db.tenant(w.bob + 1000).api_keys_of_account().await?.is_empty());
     Ok(())
 }
 
@@ -3090,34 +3147,38 @@ async fn api_key_revoke_revokes_a_key_once_and_only_within_its_account(f: Fixtur
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
     let w = world(&mut db).await?;
-    let admin = db.user_insert(w.alice, "alice-admin", "admin@alice.example", false, NOW).await?.id;
-    let ci = db.api_key_insert(w.alice, admin, "EXOci", "sealed-ci", "ci", NOW).await?;
-    let other = db.api_key_insert(w.alice, admin, "EXOother", "sealed-other", "other", NOW).await?;
+    let admin = db.tenant(w.alice).user_insert("alice-admin", "admin@alice.example", false, NOW).await?.id;
+    let ci = db.tenant(w.alice).api_key_insert(admin, "EXOci", "sealed-ci", "ci", NOW).await?;
+    let other = db.tenant(w.alice).api_key_insert(admin, "EXOother", "sealed-other", "other", NOW).await?;
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
-    assert!(!db.api_key_revoke(w.bob, "EXOci", LATER).await?, "another account cannot revoke it");
-    assert_eq!(db.api_key_by_key("EXOci").await?, Some(ci.clone()), "another account leaves it untouched");
+    assert!(!db.tenant(w.bob).api_key_revoke("EXOci", LATER).await?, "another account cannot revoke it");
+    assert_eq!(db.system().api_key_by_key("EXOci").await?, Some(ci.clone()), "another account leaves it untouched");
     for wrong in ["sealed-ci", "ci", "EXO", "EXOmissing", ""] {
-        assert!(!db.api_key_revoke(w.alice, wrong, LATER).await?, "{wrong:?} is not a key");
+        assert!(!db.tenant(w.alice).api_key_revoke(wrong, LATER).await?, "{wrong:?} is not a key");
     }
-    assert!(db.api_key_revoke(w.alice, "EXOci", LATER).await?);
+    assert!(db.tenant(w.alice).api_key_revoke("EXOci", LATER).await?);
     tx.commit().await?;
 
     let revoked = ApiKeyRow { revoked_at: Some(LATER), ..ci };
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.api_key_by_key("EXOci").await?, Some(revoked.clone()), "a revoked key is still found");
-    assert_eq!(db.api_key_by_key("EXOother").await?, Some(other.clone()), "the other key is untouched");
-    assert_eq!(db.api_keys_of_account(w.alice).await?, [revoked.clone(), other], "a revoked key is still listed");
+    assert_eq!(db.system().api_key_by_key("EXOci").await?, Some(revoked.clone()), "a revoked key is still found");
+    assert_eq!(db.system().api_key_by_key("EXOother").await?, Some(other.clone()), "the other key is untouched");
+    assert_eq!(
+        db.tenant(w.alice).api_keys_of_account().await?,
+        [revoked.clone(), other],
+        "a revoked key is still listed"
+    );
     drop(conn);
 
     let mut tx = f.store.write().await?;
-    assert!(!tx.db().api_key_revoke(w.alice, "EXOci", LATER + 1).await?, "a key is revoked only once");
+    assert!(!tx.db().tenant(w.alice).api_key_revoke("EXOci", LATER + 1).await?, "a key is revoked only once");
     tx.commit().await?;
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().api_key_by_key("EXOci").await?, Some(revoked), "the first revocation's time stands");
+    assert_eq!(conn.db().system().api_key_by_key("EXOci").await?, Some(revoked), "the first revocation's time stands");
     Ok(())
 }
 
@@ -3157,13 +3218,13 @@ async fn operations_are_stored_as_given_and_found_only_within_their_account(f: F
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.operation_get(w.alice, "op-done").await?, Some(done));
-    assert_eq!(db.operation_get(w.alice, "op-failed").await?, Some(failed));
-    assert_eq!(db.operation_get(w.bob, "op-theirs").await?, Some(theirs));
-    assert_eq!(db.operation_get(w.bob, "op-done").await?, None, "another account's operation is not found");
-    assert_eq!(db.operation_get(w.alice, "op-theirs").await?, None, "another account's operation is not found");
-    assert_eq!(db.operation_get(w.alice, "op").await?, None, "a prefix is not an id");
-    assert_eq!(db.operation_get(w.alice, "op-missing").await?, None);
+    assert_eq!(db.tenant(w.alice).operation_get("op-done").await?, Some(done));
+    assert_eq!(db.tenant(w.alice).operation_get("op-failed").await?, Some(failed));
+    assert_eq!(db.tenant(w.bob).operation_get("op-theirs").await?, Some(theirs));
+    assert_eq!(db.tenant(w.bob).operation_get("op-done").await?, None, "another account's operation is not found");
+    assert_eq!(db.tenant(w.alice).operation_get("op-theirs").await?, None, "another account's operation is not found");
+    assert_eq!(db.tenant(w.alice).operation_get("op").await?, None, "a prefix is not an id");
+    assert_eq!(db.tenant(w.alice).operation_get("op-missing").await?, None);
     Ok(())
 }
 
@@ -3181,23 +3242,23 @@ async fn operations_purge_forgets_only_those_created_before_the_cutoff(f: Fixtur
     tx.commit().await?;
 
     let mut tx = f.store.write().await?;
-    assert_eq!(tx.db().operations_purge(NOW).await?, 2, "the two older operations, of both accounts");
+    assert_eq!(tx.db().system().operations_purge(NOW).await?, 2, "the two older operations, of both accounts");
     tx.commit().await?;
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.operation_get(w.bob, "op-ancient").await?, None);
-    assert_eq!(db.operation_get(w.alice, "op-old").await?, None);
-    assert_eq!(db.operation_get(w.alice, "op-at-cutoff").await?, Some(at_cutoff), "the cut-off itself is kept");
-    assert_eq!(db.operation_get(w.bob, "op-new").await?, Some(new.clone()));
+    assert_eq!(db.tenant(w.bob).operation_get("op-ancient").await?, None);
+    assert_eq!(db.tenant(w.alice).operation_get("op-old").await?, None);
+    assert_eq!(db.tenant(w.alice).operation_get("op-at-cutoff").await?, Some(at_cutoff), "the cut-off itself is kept");
+    assert_eq!(db.tenant(w.bob).operation_get("op-new").await?, Some(new.clone()));
     drop(conn);
 
     let mut tx = f.store.write().await?;
-    assert_eq!(tx.db().operations_purge(NOW).await?, 0, "nothing is purged twice");
-    assert_eq!(tx.db().operations_purge(LATER).await?, 1);
+    assert_eq!(tx.db().system().operations_purge(NOW).await?, 0, "nothing is purged twice");
+    assert_eq!(tx.db().system().operations_purge(LATER).await?, 1);
     tx.commit().await?;
     let mut conn = f.store.read().await?;
-    assert_eq!(conn.db().operation_get(w.alice, "op-at-cutoff").await?, None);
-    assert_eq!(conn.db().operation_get(w.bob, "op-new").await?, Some(new));
+    assert_eq!(conn.db().tenant(w.alice).operation_get("op-at-cutoff").await?, None);
+    assert_eq!(conn.db().tenant(w.bob).operation_get("op-new").await?, Some(new));
     Ok(())
 }
 
@@ -3277,19 +3338,19 @@ async fn a_change_that_locks_a_group_holds_off_another_until_it_commits(f: Fixtu
         let mut tx = store.write().await?;
         tx.db().groups_lock(&[group]).await?;
         let _ = locked_tx.send(());
-        let members = tx.db().members_of_groups(&[group]).await?;
-        tx.db().member_insert(w.alice, group, second).await?;
+        let members = tx.db().system().members_of_groups(&[group]).await?;
+        tx.db().tenant(w.alice).member_insert(group, second).await?;
         tx.commit().await?;
         Ok::<_, StoreError>(members)
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(locked.try_recv().is_err(), "the second change must wait for the first");
-    holder.db().member_insert(w.alice, group, first).await?;
+    holder.db().tenant(w.alice).member_insert(group, first).await?;
     holder.commit().await?;
 
     let seen = waiter.await.expect("the waiting change ends")?;
     assert_eq!(member_pairs(&seen), [(group, first)], "the second change sees what the first committed");
-    let members = f.store.read().await?.db().members_of_groups(&[group]).await?;
+    let members = f.store.read().await?.db().system().members_of_groups(&[group]).await?;
     assert_eq!(member_pairs(&members), [(group, first), (group, second)], "join order follows commit order");
     Ok(())
 }
@@ -3316,7 +3377,7 @@ async fn a_change_that_locks_a_label_holds_off_another_for_that_label_only(f: Fi
         let mut tx = store.write().await?;
         tx.db().label_lock("linode", w.alice, "web-1").await?;
         let _ = locked_tx.send(());
-        let taken = tx.db().instance_label_taken(w.alice, "web-1", None).await?;
+        let taken = tx.db().tenant(w.alice).instance_label_taken("web-1", None).await?;
         tx.commit().await?;
         Ok::<_, StoreError>(taken)
     });
@@ -3441,7 +3502,7 @@ async fn errors_say_whether_to_retry(f: Fixture) -> Outcome {
     assert_eq!(duplicate.expect_err("a duplicate").failure(), Failure::Duplicate);
     drop(tx);
     let mut tx = f.store.write().await?;
-    let unknown = tx.db().user_insert(12_345, "nobody", "n@example.com", false, NOW).await;
+    let unknown = tx.db().tenant(12_345).user_insert("nobody", "n@example.com", false, NOW).await;
     assert_eq!(unknown.expect_err("an unknown account").failure(), Failure::Other, "a broken constraint is a bug");
     drop(tx);
     f.store.close().await;

@@ -185,7 +185,7 @@ async fn world() -> World {
         let store = store::Store::open(&app.database).await.unwrap();
         let mut tx = store.write().await.unwrap();
         let hash = berth_core::auth::token_hash(&expired_token);
-        tx.db().token_insert(account.0, owner.user.0, "expired", &hash, "*", 0, Some(1)).await.unwrap();
+        tx.db().tenant(account.0).token_insert(owner.user.0, "expired", &hash, "*", 0, Some(1)).await.unwrap();
         tx.commit().await.unwrap();
         store.close().await;
     }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Db, Result};
+use super::{Db, Result, Tenant};
 use crate::rows::*;
 
 impl Db<'_> {
@@ -29,16 +29,19 @@ impl Db<'_> {
         .await?;
         Ok(row.get::<i64, _>(0))
     }
+}
 
+impl Tenant<'_, '_> {
     /// An account's events, newest first.
-    pub async fn events_of_account(&mut self, account_id: i64) -> Result<Vec<EventRow>> {
+    pub async fn events_of_account(&mut self) -> Result<Vec<EventRow>> {
+        let account_id = self.account;
         Ok(sqlx::query_as(
             "SELECT id, account_id, username, action, status, entity_type, entity_id, entity_uuid, entity_label, \
              secondary_type, secondary_id, secondary_label, message, created_at FROM events \
              WHERE account_id = $1 ORDER BY id DESC",
         )
         .bind(account_id)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(&mut *self.db.conn)
         .await?)
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Db, GROUP_COLUMNS, Result, placeholders};
+use super::{Db, GROUP_COLUMNS, Result, System, Tenant, placeholders};
 use crate::rows::*;
 
 impl Db<'_> {
@@ -28,34 +28,116 @@ impl Db<'_> {
         .fetch_one(&mut *self.conn)
         .await?)
     }
+}
 
-    pub async fn group_get(&mut self, account_id: i64, id: i64) -> Result<Option<GroupRow>> {
+impl Tenant<'_, '_> {
+    pub async fn group_get(&mut self, id: i64) -> Result<Option<GroupRow>> {
+        let account_id = self.account;
         Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(account_id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(&mut *self.db.conn)
             .await?)
     }
 
-    pub async fn group_get_by_uuid(&mut self, account_id: i64, uuid: &str) -> Result<Option<GroupRow>> {
+    pub async fn group_get_by_uuid(&mut self, uuid: &str) -> Result<Option<GroupRow>> {
+        let account_id = self.account;
         Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE uuid = $1 AND account_id = $2"))
             .bind(uuid)
             .bind(account_id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(&mut *self.db.conn)
             .await?)
     }
 
-    pub async fn groups_of_account(&mut self, account_id: i64) -> Result<Vec<GroupRow>> {
+    pub async fn groups_of_account(&mut self) -> Result<Vec<GroupRow>> {
+        let account_id = self.account;
         Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE account_id = $1 ORDER BY id"))
             .bind(account_id)
-            .fetch_all(&mut *self.conn)
+            .fetch_all(&mut *self.db.conn)
             .await?)
     }
 
+    pub async fn group_count(&mut self, region_id: &str) -> Result<i64> {
+        let account_id = self.account;
+        let row = sqlx::query("SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND region_id = $2")
+            .bind(account_id)
+            .bind(region_id)
+            .fetch_one(&mut *self.db.conn)
+            .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    /// Whether another regional group of the account already has this label.
+    pub async fn group_label_taken(&mut self, label: &str, except: Option<i64>) -> Result<bool> {
+        let account_id = self.account;
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND label = $2 AND region_id IS NOT NULL \
+             AND id <> $3",
+        )
+        .bind(account_id)
+        .bind(label)
+        .bind(except.unwrap_or(-1))
+        .fetch_one(&mut *self.db.conn)
+        .await?;
+        Ok(row.get::<i64, _>(0) > 0)
+    }
+
+    pub async fn group_update_label(&mut self, id: i64, label: &str, now: i64) -> Result<()> {
+        let account_id = self.account;
+        sqlx::query("UPDATE placement_groups SET label = $3, updated_at = $4 WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .bind(label)
+            .bind(now)
+            .execute(&mut *self.db.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn group_delete(&mut self, id: i64) -> Result<()> {
+        let account_id = self.account;
+        sqlx::query("DELETE FROM repair_notes WHERE group_id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.db.conn)
+            .await?;
+        sqlx::query("DELETE FROM placement_groups WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.db.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that an instance joined a group, after every earlier membership.
+    pub async fn member_insert(&mut self, group_id: i64, instance_id: i64) -> Result<()> {
+        let account_id = self.account;
+        sqlx::query("INSERT INTO group_members (group_id, instance_id, account_id) VALUES ($1, $2, $3)")
+            .bind(group_id)
+            .bind(instance_id)
+            .bind(account_id)
+            .execute(&mut *self.db.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn member_delete(&mut self, group_id: i64, instance_id: i64) -> Result<()> {
+        let account_id = self.account;
+        sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND instance_id = $2 AND account_id = $3")
+            .bind(group_id)
+            .bind(instance_id)
+            .bind(account_id)
+            .execute(&mut *self.db.conn)
+            .await?;
+        Ok(())
+    }
+}
+
+impl System<'_, '_> {
     /// Every group of every account, for the operator.
     pub async fn groups_all(&mut self) -> Result<Vec<GroupRow>> {
         Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups ORDER BY id"))
-            .fetch_all(&mut *self.conn)
+            .fetch_all(&mut *self.db.conn)
             .await?)
     }
 
@@ -71,55 +153,7 @@ impl Db<'_> {
         for id in ids {
             query = query.bind(*id);
         }
-        Ok(query.fetch_all(&mut *self.conn).await?)
-    }
-
-    pub async fn group_count(&mut self, account_id: i64, region_id: &str) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND region_id = $2")
-            .bind(account_id)
-            .bind(region_id)
-            .fetch_one(&mut *self.conn)
-            .await?;
-        Ok(row.get::<i64, _>(0))
-    }
-
-    /// Whether another regional group of the account already has this label.
-    pub async fn group_label_taken(&mut self, account_id: i64, label: &str, except: Option<i64>) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND label = $2 AND region_id IS NOT NULL \
-             AND id <> $3",
-        )
-        .bind(account_id)
-        .bind(label)
-        .bind(except.unwrap_or(-1))
-        .fetch_one(&mut *self.conn)
-        .await?;
-        Ok(row.get::<i64, _>(0) > 0)
-    }
-
-    pub async fn group_update_label(&mut self, account_id: i64, id: i64, label: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE placement_groups SET label = $3, updated_at = $4 WHERE id = $1 AND account_id = $2")
-            .bind(id)
-            .bind(account_id)
-            .bind(label)
-            .bind(now)
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn group_delete(&mut self, account_id: i64, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM repair_notes WHERE group_id = $1 AND account_id = $2")
-            .bind(id)
-            .bind(account_id)
-            .execute(&mut *self.conn)
-            .await?;
-        sqlx::query("DELETE FROM placement_groups WHERE id = $1 AND account_id = $2")
-            .bind(id)
-            .bind(account_id)
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(())
+        Ok(query.fetch_all(&mut *self.db.conn).await?)
     }
 
     /// The members of these groups with where each stands, in join order.
@@ -137,7 +171,7 @@ impl Db<'_> {
         for id in group_ids {
             query = query.bind(*id);
         }
-        Ok(query.fetch_all(&mut *self.conn).await?)
+        Ok(query.fetch_all(&mut *self.db.conn).await?)
     }
 
     /// The memberships of these instances, in join order.
@@ -155,7 +189,7 @@ impl Db<'_> {
         for id in instance_ids {
             query = query.bind(*id);
         }
-        Ok(query.fetch_all(&mut *self.conn).await?)
+        Ok(query.fetch_all(&mut *self.db.conn).await?)
     }
 
     /// Every membership of an instance that runs on, or migrates to, a host of the region.
@@ -167,28 +201,7 @@ impl Db<'_> {
              OR i.target_host_id IN (SELECT id FROM hosts WHERE region_id = $1) ORDER BY m.seq",
         )
         .bind(region_id)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(&mut *self.db.conn)
         .await?)
-    }
-
-    /// Records that an instance joined a group, after every earlier membership.
-    pub async fn member_insert(&mut self, account_id: i64, group_id: i64, instance_id: i64) -> Result<()> {
-        sqlx::query("INSERT INTO group_members (group_id, instance_id, account_id) VALUES ($1, $2, $3)")
-            .bind(group_id)
-            .bind(instance_id)
-            .bind(account_id)
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn member_delete(&mut self, account_id: i64, group_id: i64, instance_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND instance_id = $2 AND account_id = $3")
-            .bind(group_id)
-            .bind(instance_id)
-            .bind(account_id)
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Db, INSTANCE_COLUMNS, Result, placeholders};
+use super::{Db, INSTANCE_COLUMNS, Result, System, Tenant, placeholders};
 use crate::rows::*;
 
 impl Db<'_> {
@@ -32,36 +32,95 @@ impl Db<'_> {
         .fetch_one(&mut *self.conn)
         .await?)
     }
+}
 
-    pub async fn instance_get(&mut self, account_id: i64, id: i64) -> Result<Option<InstanceRow>> {
+impl Tenant<'_, '_> {
+    pub async fn instance_get(&mut self, id: i64) -> Result<Option<InstanceRow>> {
+        let account_id = self.account;
         Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(account_id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(&mut *self.db.conn)
             .await?)
     }
 
-    pub async fn instance_get_by_uuid(&mut self, account_id: i64, uuid: &str) -> Result<Option<InstanceRow>> {
+    pub async fn instance_get_by_uuid(&mut self, uuid: &str) -> Result<Option<InstanceRow>> {
+        let account_id = self.account;
         Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE uuid = $1 AND account_id = $2"))
             .bind(uuid)
             .bind(account_id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(&mut *self.db.conn)
             .await?)
     }
 
+    pub async fn instances_of_account(&mut self) -> Result<Vec<InstanceRow>> {
+        let account_id = self.account;
+        Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE account_id = $1 ORDER BY id"))
+            .bind(account_id)
+            .fetch_all(&mut *self.db.conn)
+            .await?)
+    }
+
+    pub async fn instance_label_taken(&mut self, label: &str, except: Option<i64>) -> Result<bool> {
+        let account_id = self.account;
+        let row = sqlx::query("SELECT COUNT(*) FROM instances WHERE account_id = $1 AND label = $2 AND id <> $3")
+            .bind(account_id)
+            .bind(label)
+            .bind(except.unwrap_or(-1))
+            .fetch_one(&mut *self.db.conn)
+            .await?;
+        Ok(row.get::<i64, _>(0) > 0)
+    }
+
+    #[allow(clippy::too_many_arguments)] // One argument per column it changes.
+    pub async fn instance_update(&mut self, id: i64, label: &str, tags: &str, labels: &str, now: i64) -> Result<()> {
+        let account_id = self.account;
+        sqlx::query(
+            "UPDATE instances SET label = $3, tags = $4, labels = $5, updated_at = $6 WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(label)
+        .bind(tags)
+        .bind(labels)
+        .bind(now)
+            .execute(&mut *self.db.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes an instance, its memberships and its failed-migration record.
+    pub async fn instance_delete(&mut self, id: i64) -> Result<()> {
+        let account_id = self.account;
+        sqlx::query(
+            "DELETE FROM migration_failures WHERE instance_id = $1 \
+             AND EXISTS (SELECT 1 FROM instances WHERE id = $1 AND account_id = $2)",
+        )
+        .bind(id)
+        .bind(account_id)
+        .execute(&mut *self.db.conn)
+        .await?;
+        sqlx::query("DELETE FROM group_members WHERE instance_id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.db.conn)
+            .await?;
+        sqlx::query("DELETE FROM instances WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(account_id)
+            .execute(&mut *self.db.conn)
+            .await?;
+        Ok(())
+    }
+}
+
+impl System<'_, '_> {
     /// Any account's instance, for the operator.
     pub async fn instance_find(&mut self, id: Option<i64>, uuid: Option<&str>) -> Result<Option<InstanceRow>> {
         Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1 OR uuid = $2"))
             .bind(id.unwrap_or(-1))
             .bind(uuid.unwrap_or(""))
-            .fetch_optional(&mut *self.conn)
-            .await?)
-    }
-
-    pub async fn instances_of_account(&mut self, account_id: i64) -> Result<Vec<InstanceRow>> {
-        Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE account_id = $1 ORDER BY id"))
-            .bind(account_id)
-            .fetch_all(&mut *self.conn)
+            .fetch_optional(&mut *self.db.conn)
             .await?)
     }
 
@@ -77,7 +136,7 @@ impl Db<'_> {
         for id in ids {
             query = query.bind(*id);
         }
-        Ok(query.fetch_all(&mut *self.conn).await?)
+        Ok(query.fetch_all(&mut *self.db.conn).await?)
     }
 
     /// Every instance that runs on, or migrates to, a host.
@@ -86,21 +145,21 @@ impl Db<'_> {
             "SELECT {INSTANCE_COLUMNS} FROM instances WHERE host_id = $1 OR target_host_id = $1 ORDER BY id"
         ))
         .bind(host_id)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(&mut *self.db.conn)
         .await?)
     }
 
     /// Every instance, of every account, that is offline because no host could take it.
     pub async fn instances_offline(&mut self) -> Result<Vec<InstanceRow>> {
         Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE host_id IS NULL ORDER BY id"))
-            .fetch_all(&mut *self.conn)
+            .fetch_all(&mut *self.db.conn)
             .await?)
     }
 
     /// Every instance of every account, for the operator.
     pub async fn instances_all(&mut self) -> Result<Vec<InstanceRow>> {
         Ok(sqlx::query_as(&format!("SELECT {INSTANCE_COLUMNS} FROM instances ORDER BY id"))
-            .fetch_all(&mut *self.conn)
+            .fetch_all(&mut *self.db.conn)
             .await?)
     }
 
@@ -113,7 +172,7 @@ impl Db<'_> {
         .bind(id)
         .bind(reason)
         .bind(now)
-        .execute(&mut *self.conn)
+        .execute(&mut *self.db.conn)
         .await?;
         Ok(())
     }
@@ -126,42 +185,8 @@ impl Db<'_> {
              OR target_host_id IN (SELECT id FROM hosts WHERE region_id = $1) ORDER BY id"
         ))
         .bind(region_id)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(&mut *self.db.conn)
         .await?)
-    }
-
-    pub async fn instance_label_taken(&mut self, account_id: i64, label: &str, except: Option<i64>) -> Result<bool> {
-        let row = sqlx::query("SELECT COUNT(*) FROM instances WHERE account_id = $1 AND label = $2 AND id <> $3")
-            .bind(account_id)
-            .bind(label)
-            .bind(except.unwrap_or(-1))
-            .fetch_one(&mut *self.conn)
-            .await?;
-        Ok(row.get::<i64, _>(0) > 0)
-    }
-
-    #[allow(clippy::too_many_arguments)] // One argument per column it changes.
-    pub async fn instance_update(
-        &mut self,
-        account_id: i64,
-        id: i64,
-        label: &str,
-        tags: &str,
-        labels: &str,
-        now: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE instances SET label = $3, tags = $4, labels = $5, updated_at = $6 WHERE id = $1 AND account_id = $2",
-        )
-        .bind(id)
-        .bind(account_id)
-        .bind(label)
-        .bind(tags)
-        .bind(labels)
-        .bind(now)
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(())
     }
 
     /// Sets where an instance runs, where it is migrating to, and its region and state.
@@ -184,31 +209,8 @@ impl Db<'_> {
         .bind(region_id)
         .bind(state)
         .bind(now)
-        .execute(&mut *self.conn)
+        .execute(&mut *self.db.conn)
         .await?;
-        Ok(())
-    }
-
-    /// Deletes an instance, its memberships and its failed-migration record.
-    pub async fn instance_delete(&mut self, account_id: i64, id: i64) -> Result<()> {
-        sqlx::query(
-            "DELETE FROM migration_failures WHERE instance_id = $1 \
-             AND EXISTS (SELECT 1 FROM instances WHERE id = $1 AND account_id = $2)",
-        )
-        .bind(id)
-        .bind(account_id)
-        .execute(&mut *self.conn)
-        .await?;
-        sqlx::query("DELETE FROM group_members WHERE instance_id = $1 AND account_id = $2")
-            .bind(id)
-            .bind(account_id)
-            .execute(&mut *self.conn)
-            .await?;
-        sqlx::query("DELETE FROM instances WHERE id = $1 AND account_id = $2")
-            .bind(id)
-            .bind(account_id)
-            .execute(&mut *self.conn)
-            .await?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Db, MIGRATION_COLUMNS, Result, placeholders};
+use super::{Db, MIGRATION_COLUMNS, Result, System, Tenant, placeholders};
 use crate::rows::*;
 
 impl Db<'_> {
@@ -32,6 +32,39 @@ impl Db<'_> {
         .await?)
     }
 
+    /// The next value of a named counter, starting at 1.
+    pub async fn counter_next(&mut self, name: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 \
+             RETURNING value",
+        )
+        .bind(name)
+        .fetch_one(&mut *self.conn)
+        .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+}
+
+impl Tenant<'_, '_> {
+    // Repair.
+
+    pub async fn repair_note_set(&mut self, group_id: i64, reason: &str, now: i64) -> Result<()> {
+        let account_id = self.account;
+        sqlx::query(
+            "INSERT INTO repair_notes (group_id, account_id, reason, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (group_id) DO UPDATE SET reason = $3, updated_at = $4",
+        )
+        .bind(group_id)
+        .bind(account_id)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *self.db.conn)
+        .await?;
+        Ok(())
+    }
+}
+
+impl System<'_, '_> {
     /// The running migrations of these instances.
     pub async fn migrations_running_for_instances(&mut self, instance_ids: &[i64]) -> Result<Vec<MigrationRow>> {
         if instance_ids.is_empty() {
@@ -45,7 +78,7 @@ impl Db<'_> {
         for id in instance_ids {
             query = query.bind(*id);
         }
-        Ok(query.fetch_all(&mut *self.conn).await?)
+        Ok(query.fetch_all(&mut *self.db.conn).await?)
     }
 
     /// The running migrations into or out of these groups.
@@ -62,7 +95,7 @@ impl Db<'_> {
         for id in group_ids {
             query = query.bind(*id);
         }
-        Ok(query.fetch_all(&mut *self.conn).await?)
+        Ok(query.fetch_all(&mut *self.db.conn).await?)
     }
 
     /// Running migrations whose time has come, oldest first.
@@ -73,14 +106,14 @@ impl Db<'_> {
         ))
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(&mut *self.db.conn)
         .await?)
     }
 
     /// The earliest time a running migration falls due, if any runs.
     pub async fn migration_next_due(&mut self) -> Result<Option<i64>> {
         let row = sqlx::query("SELECT MIN(due_at) FROM migrations WHERE state = 'running'")
-            .fetch_one(&mut *self.conn)
+            .fetch_one(&mut *self.db.conn)
             .await?;
         Ok(row.get::<Option<i64>, _>(0))
     }
@@ -88,7 +121,7 @@ impl Db<'_> {
     pub async fn migration_get(&mut self, id: i64) -> Result<Option<MigrationRow>> {
         Ok(sqlx::query_as(&format!("SELECT {MIGRATION_COLUMNS} FROM migrations WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(&mut *self.db.conn)
             .await?)
     }
 
@@ -97,7 +130,7 @@ impl Db<'_> {
             .bind(id)
             .bind(state)
             .bind(now)
-            .execute(&mut *self.conn)
+            .execute(&mut *self.db.conn)
             .await?;
         Ok(())
     }
@@ -108,7 +141,7 @@ impl Db<'_> {
             .bind(id)
             .bind(failure)
             .bind(now)
-            .execute(&mut *self.conn)
+            .execute(&mut *self.db.conn)
             .await?;
         Ok(())
     }
@@ -121,7 +154,7 @@ impl Db<'_> {
         .bind(id)
         .bind(due_at)
         .bind(now)
-        .execute(&mut *self.conn)
+        .execute(&mut *self.db.conn)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -132,7 +165,7 @@ impl Db<'_> {
             "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = $1 ORDER BY COALESCE(plan_id, 0), id"
         ))
         .bind(state)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(&mut *self.db.conn)
         .await?)
     }
 
@@ -140,7 +173,7 @@ impl Db<'_> {
     pub async fn migrations_recent(&mut self, limit: i64) -> Result<Vec<MigrationRow>> {
         Ok(sqlx::query_as(&format!("SELECT {MIGRATION_COLUMNS} FROM migrations ORDER BY id DESC LIMIT $1"))
             .bind(limit)
-            .fetch_all(&mut *self.conn)
+            .fetch_all(&mut *self.db.conn)
             .await?)
     }
 
@@ -154,7 +187,7 @@ impl Db<'_> {
         .bind(id)
         .bind(agent)
         .bind(lease_until)
-        .execute(&mut *self.conn)
+        .execute(&mut *self.db.conn)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -169,7 +202,7 @@ impl Db<'_> {
         .bind(agent)
         .bind(lease_until)
         .bind(now)
-        .execute(&mut *self.conn)
+        .execute(&mut *self.db.conn)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -181,7 +214,7 @@ impl Db<'_> {
              AND lease_expires_at < $1 ORDER BY id"
         ))
         .bind(now)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(&mut *self.db.conn)
         .await?)
     }
 
@@ -193,7 +226,7 @@ impl Db<'_> {
         .bind(instance_id)
         .bind(host_id)
         .bind(now)
-        .execute(&mut *self.conn)
+        .execute(&mut *self.db.conn)
         .await?;
         Ok(())
     }
@@ -201,47 +234,19 @@ impl Db<'_> {
     /// (instance, host) pairs where a migration failed.
     pub async fn migration_failures(&mut self) -> Result<Vec<(i64, i64)>> {
         let rows = sqlx::query("SELECT instance_id, host_id FROM migration_failures ORDER BY instance_id, host_id")
-            .fetch_all(&mut *self.conn)
+            .fetch_all(&mut *self.db.conn)
             .await?;
         Ok(rows.iter().map(|row| (row.get::<i64, _>(0), row.get::<i64, _>(1))).collect())
     }
 
-    // Repair.
-
-    pub async fn repair_note_set(&mut self, account_id: i64, group_id: i64, reason: &str, now: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO repair_notes (group_id, account_id, reason, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (group_id) DO UPDATE SET reason = $3, updated_at = $4",
-        )
-        .bind(group_id)
-        .bind(account_id)
-        .bind(reason)
-        .bind(now)
-        .execute(&mut *self.conn)
-        .await?;
-        Ok(())
-    }
-
     pub async fn repair_note_clear(&mut self, group_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM repair_notes WHERE group_id = $1").bind(group_id).execute(&mut *self.conn).await?;
+        sqlx::query("DELETE FROM repair_notes WHERE group_id = $1").bind(group_id).execute(&mut *self.db.conn).await?;
         Ok(())
     }
 
     pub async fn repair_notes(&mut self) -> Result<Vec<RepairNoteRow>> {
         Ok(sqlx::query_as("SELECT group_id, account_id, reason, updated_at FROM repair_notes ORDER BY group_id")
-            .fetch_all(&mut *self.conn)
+            .fetch_all(&mut *self.db.conn)
             .await?)
-    }
-
-    /// The next value of a named counter, starting at 1.
-    pub async fn counter_next(&mut self, name: &str) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 \
-             RETURNING value",
-        )
-        .bind(name)
-        .fetch_one(&mut *self.conn)
-        .await?;
-        Ok(row.get::<i64, _>(0))
     }
 }

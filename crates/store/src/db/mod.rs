@@ -5,11 +5,33 @@ use sqlx::AnyConnection;
 
 use crate::{Backend, StoreError};
 
-/// One connection (pooled or inside a transaction) and the queries that run on it.
+/// One connection (pooled, in a snapshot or in a transaction) and the queries that run on it.
+///
+/// `Db` itself holds what belongs to no account or names its account in the row it writes:
+/// meta, leases, locks, the fleet (regions and hosts), accounts, operator tokens, and the
+/// inserts of groups, instances, migrations, events and operations. A tenant's rows are read
+/// and changed through [`Db::tenant`], bound to that account, or, across every account,
+/// through [`Db::system`], whose name says so at every call.
 #[derive(Debug)]
 pub struct Db<'c> {
     conn: &'c mut AnyConnection,
     backend: Backend,
+}
+
+/// The rows of one account: every query binds the account, so no id reaches another
+/// account's row.
+#[derive(Debug)]
+pub struct Tenant<'d, 'c> {
+    db: &'d mut Db<'c>,
+    account: i64,
+}
+
+/// Queries of tenants' rows across every account, by id alone or by the fleet: for the
+/// operator's views, for background work, for authentication (a credential names its
+/// account), and for the views that follow ids an account-bound read already found.
+#[derive(Debug)]
+pub struct System<'d, 'c> {
+    db: &'d mut Db<'c>,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -51,5 +73,15 @@ impl<'c> Db<'c> {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The rows of `account`.
+    pub fn tenant(&mut self, account: i64) -> Tenant<'_, 'c> {
+        Tenant { db: self, account }
+    }
+
+    /// The rows of every account.
+    pub fn system(&mut self) -> System<'_, 'c> {
+        System { db: self }
     }
 }

@@ -1,6 +1,6 @@
 //! Operations: the Exoscale dialect's handles on changes.
 
-use super::{Db, OPERATION_COLUMNS, Result};
+use super::{Db, OPERATION_COLUMNS, Result, System, Tenant};
 use crate::rows::*;
 
 impl Db<'_> {
@@ -22,19 +22,26 @@ impl Db<'_> {
         .await?;
         Ok(())
     }
+}
 
-    pub async fn operation_get(&mut self, account_id: i64, id: &str) -> Result<Option<OperationRow>> {
+impl Tenant<'_, '_> {
+    pub async fn operation_get(&mut self, id: &str) -> Result<Option<OperationRow>> {
+        let account_id = self.account;
         Ok(sqlx::query_as(&format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(account_id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(&mut *self.db.conn)
             .await?)
     }
+}
 
+impl System<'_, '_> {
     /// Forgets the operations created before `before`; returns how many.
     pub async fn operations_purge(&mut self, before: i64) -> Result<u64> {
-        let result =
-            sqlx::query("DELETE FROM operations WHERE created_at < $1").bind(before).execute(&mut *self.conn).await?;
+        let result = sqlx::query("DELETE FROM operations WHERE created_at < $1")
+            .bind(before)
+            .execute(&mut *self.db.conn)
+            .await?;
         Ok(result.rows_affected())
     }
 }
