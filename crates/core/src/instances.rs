@@ -2,42 +2,21 @@
 
 use std::collections::HashMap;
 
-use placement::{ChooseError, InstanceSpec, NoHost, Placement, PlacementRequest};
+use placement::{InstanceSpec, NoHost, Placement};
 use store::{Db, NewInstance, Tx};
 
 use crate::catalog;
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::events;
-use crate::fleets::{engine, ensure_groups, groups_fleet, lock};
-use crate::groups::{grant_creator, member_limit, region_get};
-use crate::migrations::Begin;
+use crate::groups::{grant_creator, region_get};
 use crate::model::*;
 use crate::operations::{OperationRequest, operation_of_change, requested};
+use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, refusal};
 use crate::{Berth, now};
 
 /// The labels that are unique among an account's Linodes (`Db::label_lock`).
 const LINODE_LABELS: &str = "linode";
-
-/// How many times a change is re-planned when the fleet moved under it before giving up.
-pub(crate) const PLACEMENT_ATTEMPTS: usize = 4;
-
-/// The outcome of one attempt to commit a placement.
-pub(crate) enum Attempt<T> {
-    Done(T),
-    /// The choice no longer holds (another change took the host or joined the group first).
-    Stale,
-}
-
-/// What the engine is asked to place.
-pub(crate) struct Want<'a> {
-    pub(crate) region: &'a RegionId,
-    pub(crate) size: Resources,
-    pub(crate) groups: &'a [Group],
-    pub(crate) moving: Option<InstanceId>,
-    pub(crate) avoid: &'a [HostId],
-    pub(crate) compliant_only: bool,
-}
 
 impl Berth {
     pub async fn instance_create(&self, principal: &Principal, create: InstanceCreate) -> Result<InstanceView> {
@@ -110,60 +89,10 @@ impl Berth {
             None => Label::parse("label", &format!("linode-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]))?,
         };
         let want = Want { region: &region.id, size, groups: &groups, moving: None, avoid: &[], compliant_only };
-        for attempt in 0..PLACEMENT_ATTEMPTS {
-            let outcome = async {
-                let mut tx = self.store.write().await?;
-                if create.unique_label {
-                    tx.db().label_lock(LINODE_LABELS, principal.account.0, label.as_str()).await?;
-                }
-                lock_placement(&mut tx.db(), &want, &[], &[], attempt).await?;
-                let placement = self.choose(&mut tx.db(), &want, attempt > 0).await?;
-                let new = NewInstance {
-                    uuid: uuid::Uuid::new_v4().to_string(),
-                    account_id: principal.account.0,
-                    label: label.as_str().to_string(),
-                    region_id: region.id.as_str().to_string(),
-                    type_id: create.type_id.clone(),
-                    size: convert::size(size),
-                    host_id: placement.host.0,
-                    state: create.state.as_str().to_string(),
-                    image: create.image.clone(),
-                    tags: convert::tags_to_store(&create.tags),
-                    firewall_id: create.firewall.map(|f| f.0),
-                    labels: convert::labels_to_store(&create.labels),
-                };
-                let instance =
-                    match self.create_in(&mut tx, principal, &want, &placement, &new, create.unique_label).await? {
-                        Attempt::Stale => return Ok(Attempt::Stale),
-                        Attempt::Done(instance) => instance,
-                    };
-                let view = instance_views(&mut tx.db(), vec![instance]).await?.remove(0);
-                // The last write of the change: the cache learns of it only once nothing
-                // else can fail before the commit.
-                let operation =
-                    operation_of_change(&mut tx.db(), principal.account, operation, &view.instance.uuid).await?;
-                self.fleets.apply(&region.id, |fleet| {
-                    fleet.instance_add(InstanceSpec {
-                        id: view.instance.id,
-                        size: view.instance.size,
-                        host: Some(placement.host),
-                        target: None,
-                    })?;
-                    for group in &view.groups {
-                        fleet.member_add(group.id, view.instance.id)?;
-                    }
-                    Ok(())
-                });
-                self.commit(tx, &[&region.id]).await?;
-                Ok(Attempt::Done((view, operation)))
-            }
-            .await;
-            match retry(outcome, attempt)? {
-                Attempt::Done(done) => return Ok(done),
-                Attempt::Stale => self.fleets.invalidate(&region.id),
-            }
-        }
-        Err(Error::Contended)
+        let label_lock = create.unique_label.then_some((LINODE_LABELS, principal.account, label.as_str()));
+        let locks = Locks { label: label_lock, ..Locks::default() };
+        let change = Create { principal, want: &want, create: &create, label: &label, operation };
+        self.place(&want, locks, &[&region.id], change).await
     }
 
     async fn create_in(
@@ -171,10 +100,9 @@ impl Berth {
         tx: &mut Tx,
         principal: &Principal,
         want: &Want<'_>,
-        placement: &Placement,
         new: &NewInstance,
         unique_label: bool,
-    ) -> Result<Attempt<Instance>> {
+    ) -> Result<Instance> {
         let mut db = tx.db();
         if unique_label && db.tenant(principal.account.0).instance_label_taken(&new.label, None).await? {
             return Err(Error::invalid("label", "Label must be unique among your Linodes"));
@@ -184,9 +112,6 @@ impl Berth {
                 return Err(Error::invalid("placement_group.id", format!("Placement group {} not found", group.id)));
             }
             check_room(&mut db, group, 1).await?;
-        }
-        if !revalidate(&mut db, want, placement.host).await? || !db.host_reserve(placement.host.0, new.size).await? {
-            return Ok(Attempt::Stale);
         }
         let before = events::compliance(&mut db, want.groups).await?;
         let row = db.instance_insert(new, now().0).await?;
@@ -211,7 +136,7 @@ impl Berth {
             .await?;
         }
         events::compliance_changes(&mut db, Some(principal), want.groups, &before, Some(&linode)).await?;
-        Ok(Attempt::Done(instance))
+        Ok(instance)
     }
 
     pub async fn instance_get(&self, principal: &Principal, id: InstanceId) -> Result<InstanceView> {
@@ -399,213 +324,14 @@ impl Berth {
         self.commit(tx, &regions.iter().collect::<Vec<_>>()).await?;
         Ok(operation)
     }
-
-    /// Starts moving an instance to another host: in another region, into another group, or
-    /// within its group. The move shows at once and completes after the configured time.
-    pub async fn instance_migrate(
-        &self,
-        principal: &Principal,
-        id: InstanceId,
-        migrate: InstanceMigrate,
-    ) -> Result<InstanceView> {
-        let mut conn = self.store.snapshot().await?;
-        let mut db = conn.db();
-        let view = {
-            let instance = instance_get(&mut db, principal, id).await?;
-            instance_views(&mut db, vec![instance]).await?.remove(0)
-        };
-        principal.require_change(EntityKind::Linode, id.0, "Linode")?;
-        if view.is_migrating() {
-            return Err(Error::conflict(None, "Linode busy."));
-        }
-        let Some(source_host) = view.instance.host else {
-            return Err(Error::conflict(None, "Linode is offline and cannot be migrated"));
-        };
-        let source_region = view.instance.region.clone();
-        let target_region = match &migrate.region {
-            Some(region) => region_get(&mut db, region).await?.id,
-            None => source_region.clone(),
-        };
-        let source_group = view.groups.iter().find(|g| matches!(g.scope, Scope::Region(_))).cloned();
-        let target_group = match &migrate.group {
-            Some(choice) => {
-                let group = chosen_group(&mut db, principal, choice).await?;
-                if group.scope != Scope::Region(target_region.clone()) {
-                    return Err(Error::invalid(
-                        "placement_group.id",
-                        format!("Placement group {} is not in region {target_region}", group.id),
-                    ));
-                }
-                Some(group)
-            }
-            None if target_region == source_region => source_group.clone(),
-            None => None,
-        };
-        drop(conn);
-        let begin = Begin {
-            account: principal.account,
-            instance: id,
-            size: view.instance.size,
-            state: view.instance.state,
-            source_host,
-            source_region,
-            target_region,
-            source_group,
-            target_group,
-            kept_groups: view.groups.iter().filter(|g| g.scope == Scope::Global).cloned().collect(),
-            compliant_only: migrate.group.as_ref().is_some_and(|c| c.compliant_only),
-            reason: MigrationReason::UserRequest,
-            avoid: Vec::new(),
-        };
-        self.migration_begin(&begin, Some(principal)).await?;
-        let mut conn = self.store.snapshot().await?;
-        let instance = instance_get(&mut conn.db(), principal, id).await?;
-        Ok(instance_views(&mut conn.db(), vec![instance]).await?.remove(0))
-    }
-
-    /// The engine's choice for `want`, or the refusal as an error that names the groups.
-    pub(crate) async fn choose(&self, db: &mut Db<'_>, want: &Want<'_>, fresh: bool) -> Result<Placement> {
-        self.choose_or_refuse(db, want, fresh).await?.map_err(|no_host| {
-            let field = (!want.groups.is_empty()).then_some("placement_group.id");
-            let name = |id: GroupId| match want.groups.iter().find(|g| g.id == id) {
-                Some(group) => group_name(group),
-                None => format!("group {id}"),
-            };
-            Error::placement(
-                field,
-                format!("No host in {} can take this instance: {}", want.region, no_host.render(&name)),
-            )
-        })
-    }
-
-    /// The engine's choice for `want`, from the cached fleet, read through the transaction of
-    /// the change (see [`crate::fleets::Fleets::region`]), or why no host can take it. When the
-    /// cache says no host fits, or when `fresh` asks for it after a stale choice, the region is
-    /// reloaded first, so a refusal is never stale.
-    pub(crate) async fn choose_or_refuse(
-        &self,
-        db: &mut Db<'_>,
-        want: &Want<'_>,
-        fresh: bool,
-    ) -> Result<std::result::Result<Placement, NoHost>> {
-        let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
-        let request = PlacementRequest {
-            size: want.size,
-            groups: &group_ids,
-            moving: want.moving,
-            avoid: want.avoid,
-            compliant_only: want.compliant_only,
-        };
-        if fresh {
-            self.fleets.invalidate(want.region);
-        }
-        let mut reloaded = fresh;
-        loop {
-            let fleet = self.fleets.region_fresh_for(db, want.region, want.groups).await?;
-            let outcome = {
-                let mut fleet = lock(&fleet);
-                ensure_groups(&mut fleet, want.groups)?;
-                fleet.choose_host(&request)
-            };
-            match outcome {
-                Ok(placement) => return Ok(Ok(placement)),
-                Err(ChooseError::NoHost(_)) if !reloaded => {
-                    self.fleets.invalidate(want.region);
-                    reloaded = true;
-                }
-                Err(ChooseError::NoHost(no_host)) => return Ok(Err(no_host)),
-                Err(ChooseError::Fleet(error)) => return Err(engine(error)),
-            }
-        }
-    }
-}
-
-/// Locks what a placement re-validates, before it chooses: the groups the instance will be in
-/// (so no other change moves, adds or removes one of their members until this one commits),
-/// then `instances` (the ones the change moves), and on the last attempt every host of the
-/// region too, so that no concurrent change can take the capacity it counts on: the last
-/// attempt cannot lose a race, and a refusal it gives is the real reason.
-/// `also` are groups the change touches beyond those the instance will be in (the group it
-/// leaves).
-pub(crate) async fn lock_placement(
-    db: &mut Db<'_>,
-    want: &Want<'_>,
-    also: &[&Group],
-    instances: &[InstanceId],
-    attempt: usize,
-) -> Result<()> {
-    let mut groups: Vec<i64> = want.groups.iter().chain(also.iter().copied()).map(|g| g.id.0).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    db.groups_lock(&groups).await?;
-    let mut instances: Vec<i64> = instances.iter().map(|i| i.0).collect();
-    instances.sort_unstable();
-    db.instances_lock(&instances).await?;
-    if attempt + 1 == PLACEMENT_ATTEMPTS {
-        db.region_hosts_lock(want.region.as_str()).await?;
-    }
-    Ok(())
-}
-
-/// The outcome of one attempt of a change that retries: a collision with a concurrent change
-/// (rolled back whole by the database) is one more stale attempt, until the last.
-pub(crate) fn retry<T>(outcome: Result<Attempt<T>>, attempt: usize) -> Result<Attempt<T>> {
-    match outcome {
-        Err(Error::Contended) if attempt + 1 < PLACEMENT_ATTEMPTS => Ok(Attempt::Stale),
-        other => other,
-    }
-}
-
-/// Re-checks, on the rows as they are now, that the chosen host breaks no hard constraint.
-pub(crate) async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bool> {
-    let (fleet, _) = groups_fleet(db, want.groups, &[host]).await?;
-    let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
-    let request = PlacementRequest {
-        size: want.size,
-        groups: &group_ids,
-        moving: want.moving,
-        avoid: &[],
-        compliant_only: want.compliant_only,
-    };
-    match fleet.judge_host(&request, host) {
-        Ok(verdict) => Ok(verdict.is_ok()),
-        Err(error) => Err(engine(error)),
-    }
-}
-
-/// A group as messages name it, by the id its dialect knows: the integer of a regional
-/// (Linode) group, the UUID of a global (Exoscale) one, and its label.
-fn group_name(group: &Group) -> String {
-    match group.scope {
-        Scope::Region(_) => format!("group {} ({})", group.id, group.label),
-        Scope::Global => format!("group {} ({})", group.uuid, group.label),
-    }
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// The group a request names in its body: an unknown one is a 400 naming the field.
-async fn chosen_group(db: &mut Db<'_>, principal: &Principal, choice: &GroupChoice) -> Result<Group> {
+pub(crate) async fn chosen_group(db: &mut Db<'_>, principal: &Principal, choice: &GroupChoice) -> Result<Group> {
     match db.tenant(principal.account.0).group_get(choice.group.0).await? {
         Some(row) if principal.can_see(EntityKind::PlacementGroup, row.id) => convert::group(row),
         _ => Err(Error::invalid("placement_group.id", format!("Placement group {} not found", choice.group))),
     }
-}
-
-/// Refuses when `group` cannot take `joining` more members.
-pub(crate) async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -> Result<()> {
-    let limit = member_limit(db, group).await?;
-    let members = db.system().members_of_groups(&[group.id.0]).await?.len();
-    if members + joining > limit as usize {
-        return Err(Error::limit(
-            Some("placement_group.id"),
-            format!("{} can hold at most {limit} members; it has {members}", capitalized(&group_name(group))),
-        ));
-    }
-    Ok(())
 }
 
 /// An instance of the caller's account that it may see.
@@ -653,4 +379,59 @@ pub(crate) async fn instance_views(db: &mut Db<'_>, instances: Vec<Instance>) ->
             }
         })
         .collect())
+}
+
+/// The writes of an instance create, once its host is chosen and reserved.
+struct Create<'a> {
+    principal: &'a Principal,
+    want: &'a Want<'a>,
+    create: &'a InstanceCreate,
+    label: &'a Label,
+    operation: Option<OperationRequest>,
+}
+
+impl PlacementChange for Create<'_> {
+    type Output = (InstanceView, Option<Operation>);
+
+    async fn write(
+        &mut self,
+        berth: &Berth,
+        tx: &mut Tx,
+        chosen: std::result::Result<Placement, NoHost>,
+    ) -> Result<Attempt<Self::Output>> {
+        let placement = chosen.map_err(|no_host| refusal(self.want, no_host))?;
+        let new = NewInstance {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            account_id: self.principal.account.0,
+            label: self.label.as_str().to_string(),
+            region_id: self.want.region.as_str().to_string(),
+            type_id: self.create.type_id.clone(),
+            size: convert::size(self.want.size),
+            host_id: placement.host.0,
+            state: self.create.state.as_str().to_string(),
+            image: self.create.image.clone(),
+            tags: convert::tags_to_store(&self.create.tags),
+            firewall_id: self.create.firewall.map(|f| f.0),
+            labels: convert::labels_to_store(&self.create.labels),
+        };
+        let instance = berth.create_in(tx, self.principal, self.want, &new, self.create.unique_label).await?;
+        let view = instance_views(&mut tx.db(), vec![instance]).await?.remove(0);
+        // The last write of the change: the cache learns of it only once nothing else
+        // can fail before the commit.
+        let operation =
+            operation_of_change(&mut tx.db(), self.principal.account, self.operation, &view.instance.uuid).await?;
+        berth.fleets.apply(self.want.region, |fleet| {
+            fleet.instance_add(InstanceSpec {
+                id: view.instance.id,
+                size: view.instance.size,
+                host: Some(placement.host),
+                target: None,
+            })?;
+            for group in &view.groups {
+                fleet.member_add(group.id, view.instance.id)?;
+            }
+            Ok(())
+        });
+        Ok(Attempt::Done((view, operation)))
+    }
 }

@@ -21,6 +21,7 @@ mod leadership;
 mod migrations;
 mod model;
 mod operations;
+mod placing;
 mod reconcile;
 mod secrets;
 mod seed;

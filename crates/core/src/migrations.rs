@@ -4,16 +4,17 @@
 
 use std::time::Duration;
 
+use placement::{NoHost, Placement};
 use store::{Db, NewMigration, Tx};
 
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::events;
 use crate::fleets::group_spec;
-use crate::instances::{
-    Attempt, PLACEMENT_ATTEMPTS, Want, check_room, instance_views, lock_placement, retry, revalidate,
-};
+use crate::groups::region_get;
+use crate::instances::{chosen_group, instance_get, instance_views};
 use crate::model::*;
+use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, refusal, reserve};
 use crate::{Berth, now};
 
 /// Who carries migrations out.
@@ -69,6 +70,69 @@ pub struct MigrationJob {
 const RECENT: i64 = 10_000;
 
 impl Berth {
+    /// Starts moving an instance to another host: in another region, into another group, or
+    /// within its group. The move shows at once and completes after the configured time.
+    pub async fn instance_migrate(
+        &self,
+        principal: &Principal,
+        id: InstanceId,
+        migrate: InstanceMigrate,
+    ) -> Result<InstanceView> {
+        let mut conn = self.store.snapshot().await?;
+        let mut db = conn.db();
+        let view = {
+            let instance = instance_get(&mut db, principal, id).await?;
+            instance_views(&mut db, vec![instance]).await?.remove(0)
+        };
+        principal.require_change(EntityKind::Linode, id.0, "Linode")?;
+        if view.is_migrating() {
+            return Err(Error::conflict(None, "Linode busy."));
+        }
+        let Some(source_host) = view.instance.host else {
+            return Err(Error::conflict(None, "Linode is offline and cannot be migrated"));
+        };
+        let source_region = view.instance.region.clone();
+        let target_region = match &migrate.region {
+            Some(region) => region_get(&mut db, region).await?.id,
+            None => source_region.clone(),
+        };
+        let source_group = view.groups.iter().find(|g| matches!(g.scope, Scope::Region(_))).cloned();
+        let target_group = match &migrate.group {
+            Some(choice) => {
+                let group = chosen_group(&mut db, principal, choice).await?;
+                if group.scope != Scope::Region(target_region.clone()) {
+                    return Err(Error::invalid(
+                        "placement_group.id",
+                        format!("Placement group {} is not in region {target_region}", group.id),
+                    ));
+                }
+                Some(group)
+            }
+            None if target_region == source_region => source_group.clone(),
+            None => None,
+        };
+        drop(conn);
+        let begin = Begin {
+            account: principal.account,
+            instance: id,
+            size: view.instance.size,
+            state: view.instance.state,
+            source_host,
+            source_region,
+            target_region,
+            source_group,
+            target_group,
+            kept_groups: view.groups.iter().filter(|g| g.scope == Scope::Global).cloned().collect(),
+            compliant_only: migrate.group.as_ref().is_some_and(|c| c.compliant_only),
+            reason: MigrationReason::UserRequest,
+            avoid: Vec::new(),
+        };
+        self.migration_begin(&begin, Some(principal)).await?;
+        let mut conn = self.store.snapshot().await?;
+        let instance = instance_get(&mut conn.db(), principal, id).await?;
+        Ok(instance_views(&mut conn.db(), vec![instance]).await?.remove(0))
+    }
+
     /// Begins a migration at once: chooses the target, holds its capacity, and shows the move.
     pub(crate) async fn migration_begin(&self, begin: &Begin, by: Option<&Principal>) -> Result<Migration> {
         let mut groups = begin.kept_groups.clone();
@@ -88,29 +152,23 @@ impl Berth {
         };
         let joins =
             begin.target_group.as_ref().filter(|t| begin.source_group.as_ref().is_none_or(|s| s.id != t.id)).cloned();
-        for attempt in 0..PLACEMENT_ATTEMPTS {
-            let outcome = self.migration_begin_attempt(begin, by, &want, joins.as_ref(), attempt).await;
-            match retry(outcome, attempt)? {
-                Attempt::Done(migration) => return Ok(migration),
-                Attempt::Stale => self.fleets.invalidate(&begin.target_region),
-            }
-        }
-        Err(Error::Contended)
+        let also: Vec<&Group> = begin.source_group.iter().collect();
+        let locks = Locks { groups: &also, instances: &[begin.instance], ..Locks::default() };
+        let regions = [&begin.source_region, &begin.target_region];
+        let change = BeginMigration { begin, by, want: &want, joins: joins.as_ref() };
+        self.place(&want, locks, &regions, change).await
     }
 
-    async fn migration_begin_attempt(
+    /// The writes of a migration that begins, its target chosen and reserved.
+    async fn migration_begin_write(
         &self,
+        tx: &mut Tx,
         begin: &Begin,
         by: Option<&Principal>,
-        want: &Want<'_>,
+        placement: &Placement,
         joins: Option<&Group>,
-        attempt: usize,
-    ) -> Result<Attempt<Migration>> {
+    ) -> Result<Migration> {
         let same_region = begin.target_region == begin.source_region;
-        let mut tx = self.store.write().await?;
-        let also: Vec<&Group> = begin.source_group.iter().collect();
-        lock_placement(&mut tx.db(), want, &also, &[begin.instance], attempt).await?;
-        let placement = self.choose(&mut tx.db(), want, attempt > 0).await?;
         let mut db = tx.db();
         let Some(row) = db.tenant(begin.account.0).instance_get(begin.instance.0).await? else {
             return Err(Error::not_found("linode"));
@@ -123,11 +181,6 @@ impl Berth {
         }
         let touched: Vec<Group> = begin.source_group.iter().chain(joins).cloned().collect();
         let before = events::compliance(&mut db, &touched).await?;
-        if !revalidate(&mut db, want, placement.host).await?
-            || !db.host_reserve(placement.host.0, convert::size(begin.size)).await?
-        {
-            return Ok(Attempt::Stale);
-        }
         let now = now();
         db.system()
             .instance_set_placement(
@@ -190,8 +243,7 @@ impl Berth {
             // The target region learns of the instance when its cache is next loaded.
             self.fleets.invalidate(&begin.target_region);
         }
-        self.commit(tx, &[&begin.source_region, &begin.target_region]).await?;
-        Ok(Attempt::Done(migration))
+        Ok(migration)
     }
 
     /// When a migration that starts at `now` falls due: never, for an external executor, whose
@@ -548,9 +600,7 @@ impl Berth {
             avoid: &[],
             compliant_only: migration.reason == MigrationReason::Repair,
         };
-        let fits = in_place
-            && revalidate(&mut db, &want, migration.target_host).await?
-            && db.host_reserve(migration.target_host.0, convert::size(instance.size)).await?;
+        let fits = in_place && reserve(&mut db, &want, migration.target_host).await?;
         if !fits {
             if plan_running && in_place {
                 return Ok(Start::Waiting);
@@ -737,4 +787,27 @@ async fn lease_lost(db: &mut Db<'_>, id: MigrationId, agent: &str) -> Result<Err
     } else {
         Error::conflict(None, format!("agent {agent} does not hold migration {}; claim it first", id.0))
     })
+}
+
+/// The writes of a migration that begins, once its target is chosen and reserved.
+struct BeginMigration<'a> {
+    begin: &'a Begin,
+    by: Option<&'a Principal>,
+    want: &'a Want<'a>,
+    /// The group the instance joins, when it moves into one it is not in.
+    joins: Option<&'a Group>,
+}
+
+impl PlacementChange for BeginMigration<'_> {
+    type Output = Migration;
+
+    async fn write(
+        &mut self,
+        berth: &Berth,
+        tx: &mut Tx,
+        chosen: std::result::Result<Placement, NoHost>,
+    ) -> Result<Attempt<Migration>> {
+        let placement = chosen.map_err(|no_host| refusal(self.want, no_host))?;
+        berth.migration_begin_write(tx, self.begin, self.by, &placement, self.joins).await.map(Attempt::Done)
+    }
 }

@@ -4,15 +4,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use placement::RepairOptions;
+use placement::{NoHost, Placement, RepairOptions};
+use store::Tx;
 
 use crate::convert;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events;
 use crate::fleets::engine;
-use crate::instances::{Attempt, PLACEMENT_ATTEMPTS, Want, instance_views, lock_placement, retry, revalidate};
+use crate::instances::instance_views;
 use crate::migrations::Executor;
 use crate::model::*;
+use crate::placing::{Attempt, Locks, PlacementChange, Want};
 use crate::{Berth, now};
 
 /// What one pass of the reconciler did.
@@ -66,68 +68,18 @@ impl Berth {
                 avoid: &[],
                 compliant_only: false,
             };
-            for attempt in 0..PLACEMENT_ATTEMPTS {
-                let outcome = self.place_offline_attempt(&instance, &groups, &want, attempt).await;
-                match retry(outcome, attempt)? {
-                    Attempt::Done(true) => {
-                        placed += 1;
-                        break;
-                    }
-                    Attempt::Done(false) => break,
-                    Attempt::Stale => self.fleets.invalidate(&instance.region),
-                }
+            let locks = Locks { instances: &[instance.id], ..Locks::default() };
+            let outcome = self
+                .place(&want, locks, &[&instance.region], PlaceOffline { instance: &instance, groups: &groups })
+                .await;
+            match outcome {
+                Ok(true) => placed += 1,
+                // Still colliding after every attempt: the next pass tries again.
+                Ok(false) | Err(Error::Contended) => {}
+                Err(error) => return Err(error),
             }
         }
         Ok(placed)
-    }
-
-    /// Puts one offline instance on a host, or records why none can take it. Returns whether
-    /// it was placed.
-    async fn place_offline_attempt(
-        &self,
-        instance: &Instance,
-        groups: &[Group],
-        want: &Want<'_>,
-        attempt: usize,
-    ) -> Result<Attempt<bool>> {
-        let mut tx = self.store.write().await?;
-        lock_placement(&mut tx.db(), want, &[], &[instance.id], attempt).await?;
-        // Under lock, the instance as it is now: deleted, or placed by an earlier pass.
-        match tx.db().tenant(instance.account.0).instance_get(instance.id.0).await? {
-            Some(row) if row.host_id.is_none() => {}
-            _ => return Ok(Attempt::Done(false)),
-        }
-        let host = match self.choose_or_refuse(&mut tx.db(), want, attempt > 0).await? {
-            Ok(placement) => placement.host,
-            Err(reason) => {
-                let reason = format!("no host can take it yet: {reason}");
-                tx.db().system().instance_set_offline(instance.id.0, &reason, now().0).await?;
-                tx.commit().await?;
-                return Ok(Attempt::Done(false));
-            }
-        };
-        let mut db = tx.db();
-        if !revalidate(&mut db, want, host).await? || !db.host_reserve(host.0, convert::size(instance.size)).await? {
-            return Ok(Attempt::Stale);
-        }
-        let before = events::compliance(&mut db, groups).await?;
-        db.system()
-            .instance_set_placement(
-                instance.id.0,
-                Some(host.0),
-                None,
-                instance.region.as_str(),
-                instance.state.as_str(),
-                now().0,
-            )
-            .await?;
-        let linode = events::instance_entity(instance);
-        events::record(&mut db, instance.account, None, "linode_boot", "finished", &linode, None).await?;
-        events::compliance_changes(&mut db, None, groups, &before, Some(&linode)).await?;
-        self.fleets.invalidate(&instance.region);
-        self.commit(tx, &[&instance.region]).await?;
-        tracing::info!(instance = %instance.id, host = %host, "offline instance placed");
-        Ok(Attempt::Done(true))
     }
 
     /// Queues the moves that empty each draining host, for the instances that have none queued
@@ -291,4 +243,57 @@ async fn busy_instances(db: &mut store::Db<'_>) -> Result<HashSet<InstanceId>> {
         }
     }
     Ok(busy)
+}
+
+/// The writes that put an offline instance on the host chosen for it, or record why none can
+/// take it; the output says whether it was placed.
+struct PlaceOffline<'a> {
+    instance: &'a Instance,
+    groups: &'a [Group],
+}
+
+impl PlacementChange for PlaceOffline<'_> {
+    type Output = bool;
+
+    /// Puts one offline instance on the host chosen for it, or records why none can take it.
+    /// Returns whether it was placed.
+    async fn write(
+        &mut self,
+        berth: &Berth,
+        tx: &mut Tx,
+        chosen: std::result::Result<Placement, NoHost>,
+    ) -> Result<Attempt<bool>> {
+        let (instance, groups) = (self.instance, self.groups);
+        // Under lock, the instance as it is now: deleted, or placed by an earlier pass.
+        match tx.db().tenant(instance.account.0).instance_get(instance.id.0).await? {
+            Some(row) if row.host_id.is_none() => {}
+            _ => return Ok(Attempt::Abandoned(false)),
+        }
+        let host = match chosen {
+            Ok(placement) => placement.host,
+            Err(reason) => {
+                let reason = format!("no host can take it yet: {reason}");
+                tx.db().system().instance_set_offline(instance.id.0, &reason, now().0).await?;
+                return Ok(Attempt::Done(false));
+            }
+        };
+        let mut db = tx.db();
+        let before = events::compliance(&mut db, groups).await?;
+        db.system()
+            .instance_set_placement(
+                instance.id.0,
+                Some(host.0),
+                None,
+                instance.region.as_str(),
+                instance.state.as_str(),
+                now().0,
+            )
+            .await?;
+        let linode = events::instance_entity(instance);
+        events::record(&mut db, instance.account, None, "linode_boot", "finished", &linode, None).await?;
+        events::compliance_changes(&mut db, None, groups, &before, Some(&linode)).await?;
+        berth.fleets.invalidate(&instance.region);
+        tracing::info!(instance = %instance.id, host = %host, "offline instance placed");
+        Ok(Attempt::Done(true))
+    }
 }
