@@ -7,6 +7,7 @@
 
 mod admin_v1;
 mod exoscale_v2;
+mod http;
 mod linode_v4;
 mod rate_limit;
 mod routes;
@@ -33,7 +34,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub use admin_v1::openapi_document;
 pub use rate_limit::RateLimit;
-pub use routes::{Access, Dialect, RouteSpec, dialects};
+pub use routes::{Access, Dialect, RouteSpec};
 
 /// What the HTTP layer needs to know beyond the domain.
 #[derive(Clone, Debug)]
@@ -64,6 +65,16 @@ pub struct AppState {
 routes::route_table! { HEALTH_ROUTES, health_routes;
     GET "/healthz" => healthz, Access::Public;
     GET "/readyz" => readyz, Access::Public;
+}
+
+/// Every route berth serves.
+pub fn dialects() -> Vec<Dialect> {
+    vec![
+        Dialect { name: "health", prefixes: &[""], routes: HEALTH_ROUTES },
+        Dialect { name: "linode", prefixes: &["/v4", "/v4beta"], routes: linode_v4::ROUTES },
+        Dialect { name: "exoscale", prefixes: &["/v2", "/{zone}/v2"], routes: exoscale_v2::ROUTES },
+        Dialect { name: "operator", prefixes: &["/v1"], routes: admin_v1::ROUTES },
+    ]
 }
 
 /// Every route of every dialect, with the cross-cutting layers.
@@ -198,15 +209,6 @@ pub(crate) fn with_retry_after(status: StatusCode, body: impl IntoResponse) -> a
         response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
     }
     response
-}
-
-/// serde_json ends its messages with "at line 1 column 9", which means nothing to a caller
-/// who sent JSON built by a client library.
-pub(crate) fn strip_position(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
 }
 
 /// The current UNIX time in milliseconds.

@@ -46,16 +46,6 @@ pub struct Dialect {
     pub routes: &'static [RouteSpec],
 }
 
-/// Every route berth serves.
-pub fn dialects() -> Vec<Dialect> {
-    vec![
-        Dialect { name: "health", prefixes: &[""], routes: crate::HEALTH_ROUTES },
-        Dialect { name: "linode", prefixes: &["/v4", "/v4beta"], routes: crate::linode_v4::ROUTES },
-        Dialect { name: "exoscale", prefixes: &["/v2", "/{zone}/v2"], routes: crate::exoscale_v2::ROUTES },
-        Dialect { name: "operator", prefixes: &["/v1"], routes: crate::admin_v1::ROUTES },
-    ]
-}
-
 /// The spec of the route a request matched, from its matched path (`/v4/placement/groups/{id}`:
 /// the first segment is the dialect's prefix) and method.
 pub(crate) fn find(routes: &'static [RouteSpec], matched: &str, method: &str) -> Option<&'static RouteSpec> {

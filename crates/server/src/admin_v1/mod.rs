@@ -8,9 +8,7 @@ mod migrations;
 mod tenancy;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -22,6 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::AppState;
+use crate::http::{self, Refusal};
 use crate::routes::{Access, route_table};
 
 route_table! { ROUTES, routes;
@@ -68,40 +67,26 @@ route_table! { ROUTES, routes;
 }
 
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
-    routes()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    http::with_fallbacks::<V1Error>(routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), gate)))
 }
 
 /// Checks the operator's token and counts the request against its rate limit.
 async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let matched = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
-    match crate::routes::find(ROUTES, &matched, request.method().as_str()) {
+    match http::matched_route(ROUTES, &request) {
         Some(spec) if spec.access == Access::Operator => {}
         _ => return next.run(request).await,
     }
-    let token = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
-        .map(|token| token.trim().to_string());
-    let Some(token) = token else {
+    let Some(token) = http::bearer_token(request.headers()) else {
         return V1Error::from(Error::Unauthenticated).into_response();
     };
     if let Err(error) = state.berth.authenticate_operator(&token).await {
         return V1Error::from(error).into_response();
     }
     let mut headers = HeaderMap::new();
-    if let Some(verdict) = state.limiter.check("operator", crate::now_millis()) {
-        crate::rate_limit::headers(&verdict, &mut headers);
-        if !verdict.allowed {
-            let mut response =
-                V1Error::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests", None).into_response();
-            response.headers_mut().extend(headers);
-            return response;
-        }
+    if let Err(refusal) = http::rate_limit(&state, "operator", &mut headers) {
+        let mut response = V1Error::from(refusal).into_response();
+        response.headers_mut().extend(headers);
+        return response;
     }
     request.extensions_mut().insert(Operator);
     let mut response = next.run(request).await;
@@ -300,6 +285,25 @@ impl From<Error> for V1Error {
     }
 }
 
+impl From<Refusal> for V1Error {
+    fn from(refusal: Refusal) -> V1Error {
+        let status = refusal.status();
+        let (code, message, field) = match refusal {
+            Refusal::UnknownRoute => ("not_found", "no such route".to_string(), None),
+            Refusal::WrongMethod => ("method_not_allowed", "method not allowed on this route".to_string(), None),
+            Refusal::RateLimited => ("rate_limited", "too many requests".to_string(), None),
+            Refusal::BodyTooLarge => {
+                ("payload_too_large", format!("the body is larger than {} bytes", crate::MAX_BODY_BYTES), None)
+            }
+            Refusal::BodyUnreadable => ("invalid_request", "the body could not be read".to_string(), None),
+            Refusal::NotJson => ("invalid_request", "the body is not valid JSON".to_string(), None),
+            Refusal::NotAnObject { message } => ("invalid_request", message, None),
+            Refusal::BadValue { path, message } => ("invalid_request", format!("{path}: {message}"), Some(path)),
+        };
+        V1Error::new(status, code, message, field)
+    }
+}
+
 pub(crate) type Result<T, E = V1Error> = std::result::Result<T, E>;
 
 /// The operator, authenticated by the gate.
@@ -353,39 +357,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for V1Body<T> {
     type Rejection = V1Error;
 
     async fn from_request(request: Request, state: &S) -> Result<V1Body<T>> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| match rejection {
-            BytesRejection::FailedToBufferBody(_) => V1Error::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the body is larger than {} bytes", crate::MAX_BODY_BYTES),
-                None,
-            ),
-            _ => V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", "the body could not be read", None),
-        })?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            let message = crate::strip_position(&inner.to_string());
-            if inner.is_syntax() || inner.is_eof() {
-                V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", "the body is not valid JSON", None)
-            } else if path == "." || path.is_empty() {
-                V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", message, None)
-            } else {
-                V1Error::invalid(&path, format!("{path}: {message}"))
-            }
-        })?;
-        deserializer.end().map_err(|_| {
-            V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", "the body is not valid JSON", None)
-        })?;
-        Ok(V1Body(value))
+        let bytes = http::body_bytes(request, state).await?;
+        Ok(V1Body(http::parse_json(&bytes)?))
     }
-}
-
-async fn not_found() -> V1Error {
-    V1Error::new(StatusCode::NOT_FOUND, "not_found", "no such route", None)
-}
-
-async fn method_not_allowed() -> V1Error {
-    V1Error::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route", None)
 }

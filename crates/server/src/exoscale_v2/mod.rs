@@ -13,8 +13,7 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, OriginalUri, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -24,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::AppState;
+use crate::http::{self, Refusal};
 use crate::routes::{Access, route_table};
 use signature::Pragmas;
 
@@ -46,17 +46,13 @@ route_table! { ROUTES, routes;
 }
 
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
-    routes()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    http::with_fallbacks::<ExoError>(routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), gate)))
 }
 
 /// Verifies the request's signature over the bytes received and counts the request against the
 /// API key's rate limit, then adds the `X-RateLimit-*` headers to the response.
 async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let matched = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
-    match crate::routes::find(ROUTES, &matched, request.method().as_str()) {
+    match http::matched_route(ROUTES, &request) {
         Some(spec) if spec.access == Access::Signed => {}
         _ => return next.run(request).await,
     }
@@ -67,13 +63,10 @@ async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Re
         Err(error) => return error.into_response(),
     };
     let mut headers = HeaderMap::new();
-    if let Some(verdict) = state.limiter.check(&authenticated.principal.credential, crate::now_millis()) {
-        crate::rate_limit::headers(&verdict, &mut headers);
-        if !verdict.allowed {
-            let mut response = ExoError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests").into_response();
-            response.headers_mut().extend(headers);
-            return response;
-        }
+    if let Err(refusal) = http::rate_limit(&state, &authenticated.principal.credential, &mut headers) {
+        let mut response = ExoError::from(refusal).into_response();
+        response.headers_mut().extend(headers);
+        return response;
     }
     parts.extensions.insert(authenticated);
     let mut response = next.run(Request::from_parts(parts, Body::from(body))).await;
@@ -99,12 +92,7 @@ async fn verify(state: &AppState, parts: &mut Parts, body: Body) -> Result<(Auth
         .map_err(|_| ExoError::forbidden("Malformed Authorization header"))?
         .to_string();
     let pragmas = Pragmas::parse(&header).map_err(|malformed| ExoError::forbidden(malformed.0))?;
-    let body = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await.map_err(|_| {
-        ExoError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body is larger than {} bytes", crate::MAX_BODY_BYTES),
-        )
-    })?;
+    let body = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await.map_err(|_| Refusal::BodyTooLarge)?;
     if pragmas.expires_at() < crate::now_seconds() {
         return Err(ExoError::forbidden("Request expired"));
     }
@@ -168,6 +156,16 @@ impl From<Error> for ExoError {
                 tracing::error!(error = ?error, "request failed");
                 ExoError::new(StatusCode::INTERNAL_SERVER_ERROR, "An unexpected error occurred; please try again")
             }
+        }
+    }
+}
+
+impl From<Refusal> for ExoError {
+    fn from(refusal: Refusal) -> ExoError {
+        let status = refusal.status();
+        match refusal {
+            Refusal::BadValue { path, message } => ExoError::new(status, format!("Invalid value in {path}: {message}")),
+            other => ExoError::new(status, other.standard_text().unwrap_or_default()),
         }
     }
 }
@@ -244,13 +242,7 @@ impl FromRequest<AppState> for Signed {
         let query = request.uri().query().map(str::to_string);
         let original_query =
             request.extensions().get::<OriginalUri>().and_then(|uri| uri.0.query().map(str::to_string));
-        let body = Bytes::from_request(request, state).await.map_err(|rejection| match rejection {
-            BytesRejection::FailedToBufferBody(_) => ExoError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Request body is larger than {} bytes", crate::MAX_BODY_BYTES),
-            ),
-            _ => ExoError::bad_request("Request body could not be read"),
-        })?;
+        let body = http::body_bytes(request, state).await?;
         Ok(Signed {
             principal: authenticated.principal,
             zone: authenticated.zone,
@@ -263,23 +255,7 @@ impl FromRequest<AppState> for Signed {
 impl Signed {
     /// The body parsed into a wire type; errors name the field at fault.
     pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        let bytes: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &self.body };
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                return ExoError::bad_request("Request body is not valid JSON");
-            }
-            let message = crate::strip_position(&inner.to_string());
-            if path == "." || path.is_empty() {
-                ExoError::bad_request(format!("Request body must be a JSON object: {message}"))
-            } else {
-                ExoError::bad_request(format!("Invalid value in {path}: {message}"))
-            }
-        })?;
-        deserializer.end().map_err(|_| ExoError::bad_request("Request body is not valid JSON"))?;
-        Ok(value)
+        Ok(http::parse_json(&self.body)?)
     }
 
     /// The decoded value of one query parameter.
@@ -288,12 +264,4 @@ impl Signed {
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.into_owned())
     }
-}
-
-async fn not_found() -> ExoError {
-    ExoError::not_found("Not found")
-}
-
-async fn method_not_allowed() -> ExoError {
-    ExoError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
 }

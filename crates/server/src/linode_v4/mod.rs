@@ -12,9 +12,7 @@ mod profile;
 mod wire;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -24,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::http::{self, Refusal};
 use crate::routes::{Access, route_table};
 use filter::Filter;
 use pagination::{PageRequest, paginate};
@@ -65,22 +64,17 @@ route_table! { ROUTES, routes;
 }
 
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
-    routes()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+    http::with_fallbacks::<LinodeError>(routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), gate)))
 }
 
 /// Authenticates the bearer token, checks its scopes against the route, and counts the request
 /// against the token's rate limit; then adds the `X-OAuth-Scopes`, `X-Accepted-OAuth-Scopes`
 /// and `X-RateLimit-*` headers to the response.
 async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let matched = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
-    let Some(spec) = crate::routes::find(ROUTES, &matched, request.method().as_str()) else {
+    let Some(spec) = http::matched_route(ROUTES, &request) else {
         return next.run(request).await;
     };
-    let token = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|value| bearer(value.to_str().ok()?));
-    let principal = match token {
+    let principal = match http::bearer_token(request.headers()) {
         Some(token) => match state.berth.authenticate_token(&token).await {
             Ok(principal) => Some(principal),
             Err(error) => return LinodeError::from(error).into_response(),
@@ -110,13 +104,7 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
             None,
         ))
     } else {
-        match state.limiter.check(&principal.credential, crate::now_millis()) {
-            Some(verdict) => {
-                crate::rate_limit::headers(&verdict, &mut headers);
-                (!verdict.allowed).then(|| LinodeError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests", None))
-            }
-            None => None,
-        }
+        http::rate_limit(&state, &principal.credential, &mut headers).err().map(LinodeError::from)
     };
     let mut response = match refusal {
         Some(error) => error.into_response(),
@@ -127,12 +115,6 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
     };
     response.headers_mut().extend(headers);
     response
-}
-
-/// The token of `Authorization: Bearer <token>` (Linode also takes the `token` scheme).
-fn bearer(value: &str) -> Option<String> {
-    let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| token.trim().to_string())
 }
 
 /// An error in the Linode format: `{"errors": [{"reason": ..., "field": ...}]}`.
@@ -192,6 +174,16 @@ impl From<Error> for LinodeError {
     }
 }
 
+impl From<Refusal> for LinodeError {
+    fn from(refusal: Refusal) -> LinodeError {
+        let status = refusal.status();
+        match refusal {
+            Refusal::BadValue { path, message } => LinodeError::new(status, format!("{path}: {message}"), Some(&path)),
+            other => LinodeError::new(status, other.standard_text().unwrap_or_default(), None),
+        }
+    }
+}
+
 pub(crate) type Result<T, E = LinodeError> = std::result::Result<T, E>;
 
 /// The caller, authenticated by the gate.
@@ -229,40 +221,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = LinodeError;
 
     async fn from_request(request: Request, state: &S) -> Result<Body<T>> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| match rejection {
-            BytesRejection::FailedToBufferBody(_) => LinodeError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Request body is larger than {} bytes", crate::MAX_BODY_BYTES),
-                None,
-            ),
-            _ => LinodeError::new(StatusCode::BAD_REQUEST, "Request body could not be read", None),
-        })?;
-        parse_body(&bytes).map(Body)
+        let bytes = http::body_bytes(request, state).await?;
+        Ok(Body(http::parse_json(&bytes)?))
     }
-}
-
-/// Parses a body, naming the field when a value has the wrong type. An empty body is an empty
-/// object, as some clients send nothing when every field is optional.
-pub(crate) fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return LinodeError::new(StatusCode::BAD_REQUEST, "Request body is not valid JSON", None);
-        }
-        let message = crate::strip_position(&inner.to_string());
-        if path == "." || path.is_empty() {
-            LinodeError::new(StatusCode::BAD_REQUEST, format!("Request body must be a JSON object: {message}"), None)
-        } else {
-            LinodeError::bad_request(format!("{path}: {message}"), &path)
-        }
-    })?;
-    deserializer
-        .end()
-        .map_err(|_| LinodeError::new(StatusCode::BAD_REQUEST, "Request body is not valid JSON", None))?;
-    Ok(value)
 }
 
 /// One page of a list, after the `X-Filter` header has filtered and ordered it.
@@ -289,12 +250,4 @@ pub(crate) fn page(items: Vec<Value>, query: Option<&str>, headers: &HeaderMap, 
     let page =
         paginate(filter.apply(items), request).map_err(|error| LinodeError::bad_request(error.reason, error.field))?;
     Ok(page.into_envelope())
-}
-
-async fn not_found() -> LinodeError {
-    LinodeError::not_found()
-}
-
-async fn method_not_allowed() -> LinodeError {
-    LinodeError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", None)
 }

@@ -68,3 +68,35 @@ async fn the_operator_api_needs_the_operator_token_and_answers_errors_in_its_for
     assert_eq!(route.status, StatusCode::NOT_FOUND);
     assert_eq!(route.body["error"]["code"], "not_found");
 }
+
+#[tokio::test]
+async fn every_dialect_reads_its_bearer_credential_the_same_way() {
+    let app = spawn_app().await;
+    for scheme in ["Bearer", "bearer", "BEARER", "token"] {
+        let operator = format!("{scheme} {}", app.operator_token);
+        let reply = app.request_with(Method::GET, "/v1/regions", None, None, &[("authorization", &operator)]).await;
+        assert_eq!(reply.status, StatusCode::OK, "/v1 with {scheme}: {}", reply.body);
+        let linode = format!("{scheme} {}", app.token);
+        let reply =
+            app.request_with(Method::GET, "/v4/placement/groups", None, None, &[("authorization", &linode)]).await;
+        assert_eq!(reply.status, StatusCode::OK, "/v4 with {scheme}: {}", reply.body);
+    }
+    let basic = format!("Basic {}", app.operator_token);
+    let reply = app.request_with(Method::GET, "/v1/regions", None, None, &[("authorization", &basic)]).await;
+    assert_eq!((reply.status, reply.body["error"]["code"].clone()), (StatusCode::UNAUTHORIZED, json!("unauthorized")));
+}
+
+#[tokio::test]
+async fn a_body_the_operator_api_cannot_parse_is_refused_in_its_own_format() {
+    let app = spawn_app().await;
+    let token = Some(app.operator_token.as_str());
+    let wrong = app.request_with(Method::POST, "/v1/regions", Some(json!({"id": 7})), token, &[]).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.body);
+    assert_eq!(
+        (wrong.body["error"]["code"].clone(), wrong.body["error"]["field"].clone()),
+        (json!("invalid_request"), json!("id"))
+    );
+    let method = app.request_with(Method::DELETE, "/v1/regions", None, token, &[]).await;
+    assert_eq!(method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(method.body["error"]["code"], "method_not_allowed");
+}
