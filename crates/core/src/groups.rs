@@ -112,30 +112,20 @@ impl Berth {
         group_views(&mut db, groups).await
     }
 
-    pub async fn group_get(&self, principal: &Principal, id: GroupId) -> Result<GroupView> {
+    /// The group `key` names, with its members and compliance.
+    pub async fn group_get(&self, principal: &Principal, key: &GroupKey) -> Result<GroupView> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
-        let group = group_get(&mut db, principal, id).await?;
+        let group = group_find(&mut db, principal, key).await?;
         Ok(group_views(&mut db, vec![group]).await?.remove(0))
     }
 
-    /// A group by its UUID, the id the Exoscale dialect knows.
-    pub async fn group_get_by_uuid(&self, principal: &Principal, uuid: &str) -> Result<GroupView> {
-        let mut conn = self.store.snapshot().await?;
-        let mut db = conn.db();
-        let group = match db.tenant(principal.account.0).group_get_by_uuid(uuid).await? {
-            Some(row) => convert::group(row)?,
-            None => return Err(Error::not_found("anti-affinity group")),
-        };
-        principal.require_visible(EntityKind::PlacementGroup, group.id.0, "anti-affinity group")?;
-        Ok(group_views(&mut db, vec![group]).await?.remove(0))
-    }
-
-    pub async fn group_update_label(&self, principal: &Principal, id: GroupId, label: Label) -> Result<GroupView> {
+    pub async fn group_update_label(&self, principal: &Principal, key: &GroupKey, label: Label) -> Result<GroupView> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         db.account_lock(principal.account.0).await?;
-        let group = group_get(&mut db, principal, id).await?;
+        let group = group_find(&mut db, principal, key).await?;
+        let id = group.id;
         principal.require_change(EntityKind::PlacementGroup, id.0, "placement group")?;
         if matches!(group.scope, Scope::Region(_))
             && db.tenant(principal.account.0).group_label_taken(label.as_str(), Some(id.0)).await?
@@ -161,30 +151,31 @@ impl Berth {
 
     /// Deletes a group with no members. A group with members must be emptied first, and its
     /// migrations finished.
-    pub async fn group_delete(&self, principal: &Principal, id: GroupId) -> Result<()> {
-        self.group_delete_recorded(principal, id, None).await.map(drop)
+    pub async fn group_delete(&self, principal: &Principal, key: &GroupKey) -> Result<()> {
+        self.group_delete_recorded(principal, key, None).await.map(drop)
     }
 
     /// Deletes a group and records `operation` about it in the same transaction.
     pub async fn group_delete_with_operation(
         &self,
         principal: &Principal,
-        id: GroupId,
+        key: &GroupKey,
         operation: OperationRequest,
     ) -> Result<Operation> {
-        requested(self.group_delete_recorded(principal, id, Some(operation)).await?)
+        requested(self.group_delete_recorded(principal, key, Some(operation)).await?)
     }
 
     async fn group_delete_recorded(
         &self,
         principal: &Principal,
-        id: GroupId,
+        key: &GroupKey,
         operation: Option<OperationRequest>,
     ) -> Result<Option<Operation>> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        let id = key.id(&mut db, principal).await?;
         db.groups_lock(&[id.0]).await?;
-        let group = group_get(&mut db, principal, id).await?;
+        let group = group_find(&mut db, principal, key).await?;
         principal.require_change(EntityKind::PlacementGroup, id.0, "placement group")?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         if !view.members.is_empty() {
@@ -231,7 +222,7 @@ impl Berth {
     pub async fn group_assign(
         &self,
         principal: &Principal,
-        id: GroupId,
+        key: &GroupKey,
         instances: &[InstanceId],
         compliant_only: bool,
     ) -> Result<GroupView> {
@@ -244,8 +235,9 @@ impl Berth {
         let ids: Vec<i64> = instances.iter().map(|i| i.0).collect();
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        let id = key.id(&mut db, principal).await?;
         lock_group_and_instances(&mut db, id, instances).await?;
-        let group = group_get(&mut db, principal, id).await?;
+        let group = group_find(&mut db, principal, key).await?;
         principal.require_grant("add_linodes", "assign Linodes to placement groups")?;
         let rows = instances_of(&mut db, principal, instances).await?;
         let before = events::compliance(&mut db, std::slice::from_ref(&group)).await?;
@@ -356,7 +348,7 @@ impl Berth {
     pub async fn group_unassign(
         &self,
         principal: &Principal,
-        id: GroupId,
+        key: &GroupKey,
         instances: &[InstanceId],
     ) -> Result<GroupView> {
         if instances.is_empty() {
@@ -364,8 +356,9 @@ impl Berth {
         }
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
+        let id = key.id(&mut db, principal).await?;
         lock_group_and_instances(&mut db, id, instances).await?;
-        let group = group_get(&mut db, principal, id).await?;
+        let group = group_find(&mut db, principal, key).await?;
         principal.require_grant("add_linodes", "unassign Linodes from placement groups")?;
         let rows = instances_of(&mut db, principal, instances).await?;
         let before = events::compliance(&mut db, std::slice::from_ref(&group)).await?;
@@ -423,6 +416,41 @@ pub(crate) async fn group_get(db: &mut Db<'_>, principal: &Principal, id: GroupI
         Some(row) => convert::group(row),
         None => Err(Error::not_found("placement group")),
     }
+}
+
+impl GroupKey {
+    /// The id of the group the key names: a UUID is looked up (a group's UUID never changes).
+    async fn id(&self, db: &mut Db<'_>, principal: &Principal) -> Result<GroupId> {
+        match self {
+            GroupKey::Regional(id) => Ok(*id),
+            GroupKey::Global(uuid) => match db.tenant(principal.account.0).group_get_by_uuid(uuid).await? {
+                Some(row) => Ok(GroupId(row.id)),
+                None => Err(self.not_found()),
+            },
+        }
+    }
+
+    fn names(&self, scope: &Scope) -> bool {
+        matches!((self, scope), (GroupKey::Regional(_), Scope::Region(_)) | (GroupKey::Global(_), Scope::Global))
+    }
+
+    fn not_found(&self) -> Error {
+        match self {
+            GroupKey::Regional(_) => Error::not_found("placement group"),
+            GroupKey::Global(_) => Error::not_found("anti-affinity group"),
+        }
+    }
+}
+
+/// The group `key` names, of the caller's account and visible to it; a group of the other
+/// kind is not found.
+pub(crate) async fn group_find(db: &mut Db<'_>, principal: &Principal, key: &GroupKey) -> Result<Group> {
+    let id = key.id(db, principal).await?;
+    let group = group_get(db, principal, id).await.map_err(|error| match error {
+        Error::NotFound { .. } => key.not_found(),
+        other => other,
+    })?;
+    if key.names(&group.scope) { Ok(group) } else { Err(key.not_found()) }
 }
 
 /// A restricted user that creates a resource may change it: Linode gives it `read_write`.

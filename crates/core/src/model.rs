@@ -577,6 +577,15 @@ impl OperationState {
     }
 }
 
+/// How a dialect names a group: a regional group by its integer id (as Linode does), a global
+/// one by its UUID (as Exoscale does). A key of one kind never finds a group of the other, so
+/// each dialect reaches only the groups it can show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupKey {
+    Regional(GroupId),
+    Global(String),
+}
+
 /// What an operation changed: the resource's id, where to read it, and the command that does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OperationReference {

@@ -3,7 +3,7 @@
 //! fleet, so each acts on a stale cache as soon as the other changes something. A stale cache
 //! must cost a retry, never a broken group or an overcommitted host.
 
-use berth_core::{FailureDomain, GroupChoice, GroupCreate, GroupKind, Label, Policy, RegionId, Scope};
+use berth_core::{FailureDomain, GroupChoice, GroupCreate, GroupKey, GroupKind, Label, Policy, RegionId, Scope};
 
 use crate::{create, fleet, open};
 
@@ -40,7 +40,7 @@ async fn a_choice_from_a_stale_cache_is_caught_in_the_transaction_and_retried() 
     assert_ne!(a.instance.host, b.instance.host, "the stale choice was re-validated and retried");
     assert_ne!(a.instance.host, warm.instance.host);
 
-    let view = second.group_get(&principal, group.group.id).await.unwrap();
+    let view = second.group_get(&principal, &GroupKey::Regional(group.group.id)).await.unwrap();
     assert!(view.is_compliant);
     let region = RegionId::parse("two-proc").unwrap();
     assert_eq!(first.region_check(&region).await.unwrap(), Vec::<String>::new());

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use berth_core::catalog::{exoscale_type, template};
 use berth_core::{
-    Error, GroupChoice, InstanceCreate, InstanceState, InstanceUpdate, InstanceView, OperationReference,
+    Error, GroupChoice, GroupKey, InstanceCreate, InstanceState, InstanceUpdate, InstanceView, OperationReference,
     OperationRequest, OperationState, Principal, Region,
 };
 use serde_json::{Value, json};
@@ -123,13 +123,11 @@ async fn groups(
     let mut choices: Vec<GroupChoice> = Vec::new();
     for reference in references.unwrap_or_default() {
         let id = reference_id(Some(reference), "anti-affinity-groups")?;
-        let view = state.berth.group_get_by_uuid(principal, &id).await.map_err(|error| match error {
-            Error::NotFound { .. } => ExoError::bad_request(format!("anti-affinity group {id} not found")),
-            other => other.into(),
-        })?;
-        if !wire::shows_group(&view) {
-            return Err(ExoError::bad_request(format!("anti-affinity group {id} not found")));
-        }
+        let view =
+            state.berth.group_get(principal, &GroupKey::Global(id.clone())).await.map_err(|error| match error {
+                Error::NotFound { .. } => ExoError::bad_request(format!("anti-affinity group {id} not found")),
+                other => other.into(),
+            })?;
         if choices.iter().any(|c| c.group == view.group.id) {
             return Err(ExoError::bad_request(format!("Invalid value in anti-affinity-groups - {id} is listed twice")));
         }

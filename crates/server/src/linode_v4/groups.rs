@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use berth_core::{FailureDomain, GroupCreate, GroupId, InstanceId, RegionId, Scope};
+use berth_core::{FailureDomain, GroupCreate, GroupId, GroupKey, InstanceId, RegionId, Scope};
 use serde_json::{Value, json};
 
 use super::wire::{self, AssignBody, GroupCreateBody, GroupUpdateBody, required};
@@ -46,10 +46,7 @@ pub(crate) async fn create(
 }
 
 pub(crate) async fn view(State(state): State<AppState>, Auth(principal): Auth, Id(id): Id) -> Result<Json<Value>> {
-    let view = state.berth.group_get(&principal, GroupId(id)).await?;
-    if !wire::shows_group(&view) {
-        return Err(LinodeError::not_found());
-    }
+    let view = state.berth.group_get(&principal, &key(id)).await?;
     Ok(Json(wire::to_value(wire::placement_group(&view))))
 }
 
@@ -60,14 +57,12 @@ pub(crate) async fn update(
     Body(body): Body<GroupUpdateBody>,
 ) -> Result<Json<Value>> {
     let label = wire::group_label(&required(body.label, "label")?)?;
-    visible(&state, &principal, id).await?;
-    let view = state.berth.group_update_label(&principal, GroupId(id), label).await?;
+    let view = state.berth.group_update_label(&principal, &key(id), label).await?;
     Ok(Json(wire::to_value(wire::placement_group(&view))))
 }
 
 pub(crate) async fn delete(State(state): State<AppState>, Auth(principal): Auth, Id(id): Id) -> Result<Json<Value>> {
-    visible(&state, &principal, id).await?;
-    state.berth.group_delete(&principal, GroupId(id)).await?;
+    state.berth.group_delete(&principal, &key(id)).await?;
     Ok(Json(json!({})))
 }
 
@@ -78,9 +73,8 @@ pub(crate) async fn assign(
     Body(body): Body<AssignBody>,
 ) -> Result<Json<Value>> {
     let linodes = linodes(body.linodes)?;
-    visible(&state, &principal, id).await?;
     let compliant_only = body.compliant_only.unwrap_or(false);
-    let view = state.berth.group_assign(&principal, GroupId(id), &linodes, compliant_only).await?;
+    let view = state.berth.group_assign(&principal, &key(id), &linodes, compliant_only).await?;
     Ok(Json(wire::to_value(wire::placement_group(&view))))
 }
 
@@ -91,8 +85,7 @@ pub(crate) async fn unassign(
     Body(body): Body<AssignBody>,
 ) -> Result<Json<Value>> {
     let linodes = linodes(body.linodes)?;
-    visible(&state, &principal, id).await?;
-    let view = state.berth.group_unassign(&principal, GroupId(id), &linodes).await?;
+    let view = state.berth.group_unassign(&principal, &key(id), &linodes).await?;
     Ok(Json(wire::to_value(wire::placement_group(&view))))
 }
 
@@ -104,8 +97,8 @@ fn linodes(linodes: Option<Vec<i64>>) -> Result<Vec<InstanceId>> {
     Ok(linodes.into_iter().map(InstanceId).collect())
 }
 
-/// Groups the Linode dialect cannot show (global ones) do not exist for it.
-async fn visible(state: &AppState, principal: &berth_core::Principal, id: i64) -> Result<()> {
-    let view = state.berth.group_get(principal, GroupId(id)).await?;
-    if wire::shows_group(&view) { Ok(()) } else { Err(LinodeError::not_found()) }
+/// A group as the Linode dialect names it: the integer id of a regional group. A global
+/// group does not exist for this dialect.
+fn key(id: i64) -> GroupKey {
+    GroupKey::Regional(GroupId(id))
 }

@@ -218,10 +218,27 @@ async fn anti_affinity_groups_are_validated_global_and_shaped_as_the_reference_s
     // The Linode dialect cannot show a global group, and Exoscale cannot show a regional one.
     assert_eq!(app.get("/v4/placement/groups").await.body["results"], 0);
     let regional = app.group("regional", "us-mia", "anti_affinity:local", "strict").await;
-    let regional_uuid =
-        app.berth.group_get(&app.principal().await, berth_core::GroupId(regional)).await.unwrap().group.uuid;
+    let regional_uuid = app
+        .berth
+        .group_get(&app.principal().await, &berth_core::GroupKey::Regional(berth_core::GroupId(regional)))
+        .await
+        .unwrap()
+        .group
+        .uuid;
     let hidden = app.exo(Method::GET, &format!("/v2/anti-affinity-group/{regional_uuid}"), "", b"").await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    let deleted = app.exo(Method::DELETE, &format!("/v2/anti-affinity-group/{regional_uuid}"), "", b"").await;
+    assert_eq!(deleted.status, StatusCode::NOT_FOUND);
+    // Nor does any Linode route reach the global group by its integer id.
+    let global = app.berth.group_get(&app.principal().await, &berth_core::GroupKey::Global(id.clone())).await.unwrap();
+    let path = format!("/v4/placement/groups/{}", global.group.id);
+    assert_eq!(app.get(&path).await.status, StatusCode::NOT_FOUND);
+    let relabel = app.request(Method::PUT, &path, Some(json!({"label": "renamed"}))).await;
+    assert_eq!(relabel.status, StatusCode::NOT_FOUND);
+    let assign = app.request(Method::POST, &format!("{path}/assign"), Some(json!({"linodes": [1]}))).await;
+    assert_eq!(assign.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.request(Method::DELETE, &path, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.exo(Method::GET, &format!("/v2/anti-affinity-group/{id}"), "", b"").await.status, StatusCode::OK);
     assert_eq!(
         app.exo(Method::GET, "/v2/anti-affinity-group", "", b"").await.body["anti-affinity-groups"]
             .as_array()
