@@ -58,6 +58,9 @@ pub struct Explained {
     pub candidates: Vec<(Host, u32)>,
     /// The hosts that could not, grouped by reason, in the order of the reasons.
     pub excluded: Vec<(String, Vec<Host>)>,
+    /// Why the chosen host won, by the engine's documented tie-breaks, or why no host could
+    /// take the instance.
+    pub why: String,
 }
 
 impl Berth {
@@ -194,7 +197,7 @@ impl Berth {
             }
         };
         excluded.sort_by_key(|(exclusion, _)| rank(exclusion));
-        let excluded = excluded
+        let excluded: Vec<(String, Vec<Host>)> = excluded
             .into_iter()
             .map(|(exclusion, hosts)| {
                 // "12 lack memory" → "lack memory": the count is the list's length.
@@ -210,7 +213,8 @@ impl Berth {
             ),
             None => (None, Vec::new()),
         };
-        Ok(Explained { chosen, breaches, candidates, excluded })
+        let why = why(chosen.as_ref(), &candidates, &excluded);
+        Ok(Explained { chosen, breaches, candidates, excluded, why })
     }
 
     /// A dry run of assigning an existing instance to a group where it stands.
@@ -297,5 +301,28 @@ impl Berth {
         let elsewhere = everywhere.saturating_sub(here);
         let headroom = fleet.headroom(group.id, size, Some(limit.saturating_sub(elsewhere))).map_err(engine)?;
         Ok((group, region, headroom))
+    }
+}
+
+/// The sentence that explains a dry run: the winner and the tie-breaks that made it win, in
+/// the engine's order (fewest flexible breaches, most free memory, most free vCPUs, lowest
+/// id), or every reason hosts were excluded for.
+fn why(chosen: Option<&Host>, candidates: &[(Host, u32)], excluded: &[(String, Vec<Host>)]) -> String {
+    match (chosen, candidates.first()) {
+        (Some(host), Some((_, cost))) => format!(
+            "{} breaks {} flexible group(s), the fewest of {} candidate host(s); among those it has the most free \
+             memory ({} MiB), then vCPUs ({}), then the lowest id",
+            host.name,
+            cost,
+            candidates.len(),
+            host.free().memory_mib,
+            host.free().vcpus
+        ),
+        _ => {
+            let total: usize = excluded.iter().map(|(_, hosts)| hosts.len()).sum();
+            let reasons: Vec<String> =
+                excluded.iter().map(|(reason, hosts)| format!("{} {reason}", hosts.len())).collect();
+            format!("0 of {total} hosts: {}", reasons.join(", "))
+        }
     }
 }

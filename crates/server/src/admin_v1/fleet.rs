@@ -704,26 +704,9 @@ pub(crate) async fn explain_placement(
         compliant_only: body.compliant_only,
     };
     let explained = state.berth.explain_placement(&request).await?;
-    let why = match (&explained.chosen, explained.candidates.first()) {
-        (Some(host), Some((_, cost))) => format!(
-            "{} breaks {} flexible group(s), the fewest of {} candidate host(s); among those it has the most free \
-             memory ({} MiB), then vCPUs ({}), then the lowest id",
-            host.name,
-            cost,
-            explained.candidates.len(),
-            host.free().memory_mib,
-            host.free().vcpus
-        ),
-        _ => {
-            let total: usize = explained.excluded.iter().map(|(_, hosts)| hosts.len()).sum();
-            let reasons: Vec<String> =
-                explained.excluded.iter().map(|(reason, hosts)| format!("{} {reason}", hosts.len())).collect();
-            format!("0 of {total} hosts: {}", reasons.join(", "))
-        }
-    };
     Ok(Json(ExplainBody {
         chosen: explained.chosen.as_ref().map(host_ref),
-        why,
+        why: explained.why.clone(),
         breaches: explained.breaches.iter().map(|(g, reason)| Breach { group: g.0, reason: reason.clone() }).collect(),
         candidates: explained
             .candidates
