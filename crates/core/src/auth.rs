@@ -46,7 +46,10 @@ impl Berth {
         if key.is_empty() || key.len() > 128 {
             return Err(Error::Unauthenticated);
         }
-        let mut conn = self.store.snapshot().await?;
+        // The key and its user are read apart: a key revoked between the two reads
+        // authenticates a request that raced the revocation, as one a moment earlier would.
+        // The grants, which must agree with each other, are read in one snapshot.
+        let mut conn = self.store.read().await?;
         let mut db = conn.db();
         let Some(row) = db.system().api_key_by_key(key).await? else {
             return Err(Error::Unauthenticated);
@@ -58,7 +61,8 @@ impl Berth {
             return Err(Error::Unauthenticated);
         };
         let secret = self.settings.secret_key.open(&row.secret)?;
-        Ok((principal_of(&mut db, user, Scopes::all(), format!("api-key:{key}")).await?, secret))
+        drop(conn);
+        Ok((principal_of(&self.store, user, Scopes::all(), format!("api-key:{key}")).await?, secret))
     }
 
     /// Whether `token` is an operator credential of the native API.
@@ -78,7 +82,8 @@ impl Berth {
         if token.is_empty() || token.len() > 256 {
             return Err(Error::Unauthenticated);
         }
-        let mut conn = self.store.snapshot().await?;
+        // As for API keys: the token and its user apart, the grants in one snapshot.
+        let mut conn = self.store.read().await?;
         let mut db = conn.db();
         let Some(row) = db.system().token_by_hash(&token_hash(token)).await? else {
             return Err(Error::Unauthenticated);
@@ -91,13 +96,14 @@ impl Berth {
         };
         let scopes =
             Scopes::parse(&row.scopes).map_err(|_| Error::Internal(format!("token {} has bad scopes", row.id)))?;
-        principal_of(&mut db, user, scopes, format!("token:{}", row.id)).await
+        drop(conn);
+        principal_of(&self.store, user, scopes, format!("token:{}", row.id)).await
     }
 }
 
 /// The principal of a user: its grants are loaded when it is restricted.
 pub(crate) async fn principal_of(
-    db: &mut store::Db<'_>,
+    store: &store::Store,
     user: store::UserRow,
     scopes: Scopes,
     credential: String,
@@ -105,6 +111,8 @@ pub(crate) async fn principal_of(
     let restricted = user.restricted != 0;
     let mut grants = Grants::default();
     if restricted {
+        let mut snapshot = store.snapshot().await?;
+        let mut db = snapshot.db();
         grants.global = db.system().global_grants_of_user(user.id).await?.into_iter().collect();
         for row in db.system().entity_grants_of_user(user.id).await? {
             let (Some(kind), Some(permission)) =
