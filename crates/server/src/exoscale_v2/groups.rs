@@ -5,7 +5,6 @@ use axum::extract::State;
 use berth_core::{
     FailureDomain, GroupCreate, GroupKey, GroupKind, OperationReference, OperationRequest, Policy, Scope,
 };
-use serde_json::{Value, json};
 
 use super::wire::{self, GroupCreateBody};
 use super::{ExoError, ExoId, Result, Signed};
@@ -14,13 +13,13 @@ use crate::AppState;
 /// The most instances an anti-affinity group holds, as on Exoscale.
 pub(crate) const MAX_MEMBERS: u32 = 8;
 
-pub(crate) async fn list(State(state): State<AppState>, request: Signed) -> Result<Json<Value>> {
+pub(crate) async fn list(State(state): State<AppState>, request: Signed) -> Result<Json<wire::Groups>> {
     let groups = state.berth.group_list(&request.principal).await?;
-    let items: Vec<Value> = groups.iter().filter(|g| wire::shows_group(g)).map(wire::group).collect();
-    Ok(Json(json!({"anti-affinity-groups": items})))
+    let anti_affinity_groups = groups.iter().filter(|g| wire::shows_group(g)).map(wire::group).collect();
+    Ok(Json(wire::Groups { anti_affinity_groups }))
 }
 
-pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Result<Json<Value>> {
+pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Result<Json<wire::OperationBody>> {
     let body: GroupCreateBody = request.json()?;
     let create = GroupCreate {
         label: wire::group_name(body.name)?,
@@ -36,13 +35,17 @@ pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Re
     Ok(Json(wire::operation(&operation)))
 }
 
-pub(crate) async fn view(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+pub(crate) async fn view(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<wire::Group>> {
     let view = state.berth.group_get(&request.principal, &GroupKey::Global(id.uuid("anti-affinity group")?)).await?;
     Ok(Json(wire::group(&view)))
 }
 
 /// Deletes a group; one with instances is refused (409), as its instances would lose it.
-pub(crate) async fn delete(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    id: ExoId,
+    request: Signed,
+) -> Result<Json<wire::OperationBody>> {
     let id = id.uuid("anti-affinity group")?;
     let key = GroupKey::Global(id.clone());
     // Core refuses to delete a group with members too, in words of its own: this check words

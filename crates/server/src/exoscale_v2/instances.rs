@@ -8,23 +8,22 @@ use berth_core::{
     Error, GroupChoice, GroupKey, InstanceCreate, InstanceState, InstanceUpdate, InstanceView, OperationReference,
     OperationRequest, OperationState, Principal, Region,
 };
-use serde_json::{Value, json};
 
 use super::wire::{self, InstanceCreateBody, InstanceUpdateBody};
 use super::{ExoError, ExoId, Result, Signed, canonical_uuid};
 use crate::AppState;
 
-pub(crate) async fn list(State(state): State<AppState>, request: Signed) -> Result<Json<Value>> {
+pub(crate) async fn list(State(state): State<AppState>, request: Signed) -> Result<Json<wire::Instances>> {
     let instances = state.berth.instance_list(&request.principal).await?;
-    let items: Vec<Value> =
+    let instances =
         instances.iter().filter(|i| i.instance.region == request.zone.id).map(|i| wire::instance(i, false)).collect();
-    Ok(Json(json!({"instances": items})))
+    Ok(Json(wire::Instances { instances }))
 }
 
 /// Creates an instance. A request that cannot be valid is a 400 and creates nothing; a valid
 /// one that no host can take ends in a failed operation with reason `unavailable`, and leaves
 /// nothing behind either.
-pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Result<Json<Value>> {
+pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Result<Json<wire::OperationBody>> {
     let body: InstanceCreateBody = request.json()?;
     let type_id = reference_id(body.instance_type, "instance-type")?;
     let instance_type =
@@ -72,12 +71,16 @@ pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Re
     Ok(Json(wire::operation(&operation)))
 }
 
-pub(crate) async fn view(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+pub(crate) async fn view(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<wire::Instance>> {
     let view = in_zone(&state, &request.principal, &request.zone, &id).await?;
     Ok(Json(wire::instance(&view, true)))
 }
 
-pub(crate) async fn update(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    id: ExoId,
+    request: Signed,
+) -> Result<Json<wire::OperationBody>> {
     let view = in_zone(&state, &request.principal, &request.zone, &id).await?;
     let body: InstanceUpdateBody = request.json()?;
     wire::user_data(body.user_data.as_deref())?;
@@ -94,7 +97,11 @@ pub(crate) async fn update(State(state): State<AppState>, id: ExoId, request: Si
 }
 
 /// Deletes an instance: its host's capacity is released and it leaves its groups.
-pub(crate) async fn delete(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    id: ExoId,
+    request: Signed,
+) -> Result<Json<wire::OperationBody>> {
     let view = in_zone(&state, &request.principal, &request.zone, &id).await?;
     let operation = state.berth.instance_delete_with_operation(&request.principal, view.instance.id, OPERATION).await?;
     Ok(Json(wire::operation(&operation)))

@@ -20,7 +20,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use berth_core::{Error, Principal, Region, RegionId};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use crate::AppState;
 use crate::http::{self, Refusal};
@@ -135,7 +134,7 @@ impl ExoError {
 
 impl IntoResponse for ExoError {
     fn into_response(self) -> Response {
-        crate::with_retry_after(self.status, axum::Json(json!({"message": self.message})))
+        crate::with_retry_after(self.status, axum::Json(wire::ErrorBody { message: self.message }))
     }
 }
 

@@ -2,12 +2,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::Value;
 
 use super::{ExoId, Result, Signed, wire};
 use crate::AppState;
 
-pub(crate) async fn view(State(state): State<AppState>, id: ExoId, request: Signed) -> Result<Json<Value>> {
+pub(crate) async fn view(
+    State(state): State<AppState>,
+    id: ExoId,
+    request: Signed,
+) -> Result<Json<wire::OperationBody>> {
     let id = id.uuid("operation")?;
     let operation = state.berth.operation_get(&request.principal, &id).await?;
     Ok(Json(wire::operation(&operation)))

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use berth_core::catalog::{ExoscaleType, Template};
 use berth_core::{GroupView, InstanceState, InstanceView, Label, Operation, Region, Scope};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::ExoError;
 use crate::time_format;
@@ -167,34 +167,167 @@ pub(crate) fn shows_group(view: &GroupView) -> bool {
     view.group.scope == Scope::Global
 }
 
-pub(crate) fn group(view: &GroupView) -> Value {
-    json!({
-        "id": view.group.uuid,
-        "name": view.group.label.as_str(),
-        "description": view.group.description,
-        "instances": view.members.iter().map(|m| json!({"id": m.uuid})).collect::<Vec<_>>(),
-    })
+/// `{"id": ...}`, as Exoscale names one object from another.
+#[derive(Debug, Serialize)]
+pub(crate) struct IdRef {
+    id: String,
 }
 
-pub(crate) fn operation(operation: &Operation) -> Value {
-    let mut object = json!({
-        "id": operation.id,
-        "state": operation.state.as_str(),
-        "message": operation.message,
-        "reference": {
-            "id": operation.reference.id,
-            "link": operation.reference.link,
-            "command": operation.reference.command,
-        },
-    });
-    if let Some(reason) = &operation.reason {
-        object["reason"] = Value::String(reason.clone());
+impl IdRef {
+    fn new(id: impl Into<String>) -> IdRef {
+        IdRef { id: id.into() }
     }
-    object
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Group {
+    id: String,
+    name: String,
+    description: String,
+    instances: Vec<IdRef>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Groups {
+    #[serde(rename = "anti-affinity-groups")]
+    pub(crate) anti_affinity_groups: Vec<Group>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct OperationBody {
+    id: String,
+    state: &'static str,
+    message: String,
+    reference: OperationReferenceBody,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct OperationReferenceBody {
+    id: String,
+    link: String,
+    command: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct Instance {
+    id: String,
+    name: String,
+    state: &'static str,
+    created_at: String,
+    disk_size: u64,
+    instance_type: IdRef,
+    template: Option<IdRef>,
+    public_ip: String,
+    public_ip_assignment: &'static str,
+    mac_address: String,
+    labels: BTreeMap<String, String>,
+    security_groups: [IdRef; 0],
+    elastic_ips: [IdRef; 0],
+    private_networks: [IdRef; 0],
+    snapshots: [IdRef; 0],
+    ssh_keys: [IdRef; 0],
+    // The exo CLI's `instance show` reads both and fails without them.
+    secureboot_enabled: bool,
+    tpm_enabled: bool,
+    /// Only `GET /instance/{id}` shows the instance's groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anti_affinity_groups: Option<Vec<IdRef>>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Instances {
+    pub(crate) instances: Vec<Instance>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct InstanceType {
+    id: &'static str,
+    family: &'static str,
+    size: &'static str,
+    cpus: u32,
+    gpus: u32,
+    memory: u64,
+    authorized: bool,
+    zones: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct InstanceTypes {
+    #[serde(rename = "instance-types")]
+    pub(crate) instance_types: Vec<InstanceType>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct TemplateBody {
+    id: &'static str,
+    name: &'static str,
+    description: &'static str,
+    family: &'static str,
+    visibility: &'static str,
+    default_user: &'static str,
+    boot_mode: &'static str,
+    size: u64,
+    version: &'static str,
+    build: &'static str,
+    created_at: &'static str,
+    password_enabled: bool,
+    ssh_key_enabled: bool,
+    maintainer: &'static str,
+    zones: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Templates {
+    pub(crate) templates: Vec<TemplateBody>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct ZoneBody {
+    name: String,
+    api_endpoint: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Zones {
+    pub(crate) zones: Vec<ZoneBody>,
+}
+
+/// Every error of the dialect.
+#[derive(Debug, Serialize)]
+pub(crate) struct ErrorBody {
+    pub(crate) message: String,
+}
+
+pub(crate) fn group(view: &GroupView) -> Group {
+    Group {
+        id: view.group.uuid.clone(),
+        name: view.group.label.as_str().to_string(),
+        description: view.group.description.clone(),
+        instances: view.members.iter().map(|m| IdRef::new(m.uuid.clone())).collect(),
+    }
+}
+
+pub(crate) fn operation(operation: &Operation) -> OperationBody {
+    OperationBody {
+        id: operation.id.clone(),
+        state: operation.state.as_str(),
+        message: operation.message.clone(),
+        reference: OperationReferenceBody {
+            id: operation.reference.id.clone(),
+            link: operation.reference.link.clone(),
+            command: operation.reference.command.clone(),
+        },
+        reason: operation.reason.clone(),
+    }
 }
 
 /// An instance; `full` adds what only `GET /instance/{id}` shows (its groups).
-pub(crate) fn instance(view: &InstanceView, full: bool) -> Value {
+pub(crate) fn instance(view: &InstanceView, full: bool) -> Instance {
     let instance = &view.instance;
     let state = match (view.is_migrating(), instance.state) {
         // An instance whose host failed, waiting for another, is not running.
@@ -203,74 +336,66 @@ pub(crate) fn instance(view: &InstanceView, full: bool) -> Value {
         (false, InstanceState::Running) => "running",
         (false, InstanceState::Stopped) => "stopped",
     };
-    let mut object = json!({
-        "id": instance.uuid,
-        "name": instance.label.as_str(),
-        "state": state,
-        "created-at": time_format::rfc3339(instance.created_at),
-        "disk-size": instance.size.disk_mib / 1024,
-        "instance-type": {"id": instance.type_id},
-        "template": instance.image.as_ref().map(|image| json!({"id": image})),
-        "public-ip": crate::instance_ipv4(instance.id.0),
-        "public-ip-assignment": "inet4",
-        "mac-address": crate::instance_mac(instance.id.0),
-        "labels": instance.labels,
-        "security-groups": [],
-        "elastic-ips": [],
-        "private-networks": [],
-        "snapshots": [],
-        "ssh-keys": [],
-        // The exo CLI's `instance show` reads both and fails without them.
-        "secureboot-enabled": false,
-        "tpm-enabled": false,
-    });
-    if full {
-        object["anti-affinity-groups"] = view
-            .groups
-            .iter()
-            .filter(|g| g.scope == Scope::Global)
-            .map(|g| json!({"id": g.uuid}))
-            .collect::<Vec<_>>()
-            .into();
+    Instance {
+        id: instance.uuid.clone(),
+        name: instance.label.as_str().to_string(),
+        state,
+        created_at: time_format::rfc3339(instance.created_at),
+        disk_size: instance.size.disk_mib / 1024,
+        instance_type: IdRef::new(instance.type_id.clone()),
+        template: instance.image.as_ref().map(|image| IdRef::new(image.clone())),
+        public_ip: crate::instance_ipv4(instance.id.0),
+        public_ip_assignment: "inet4",
+        mac_address: crate::instance_mac(instance.id.0),
+        labels: instance.labels.clone(),
+        security_groups: [],
+        elastic_ips: [],
+        private_networks: [],
+        snapshots: [],
+        ssh_keys: [],
+        secureboot_enabled: false,
+        tpm_enabled: false,
+        anti_affinity_groups: full.then(|| {
+            view.groups.iter().filter(|g| g.scope == Scope::Global).map(|g| IdRef::new(g.uuid.clone())).collect()
+        }),
     }
-    object
 }
 
-pub(crate) fn instance_type(t: &ExoscaleType, zones: &[String]) -> Value {
-    json!({
-        "id": t.id,
-        "family": t.family,
-        "size": t.size,
-        "cpus": t.cpus,
-        "gpus": t.gpus,
-        "memory": t.memory_mib * 1024 * 1024,
-        "authorized": true,
-        "zones": zones,
-    })
+pub(crate) fn instance_type(t: &ExoscaleType, zones: &[String]) -> InstanceType {
+    InstanceType {
+        id: t.id,
+        family: t.family,
+        size: t.size,
+        cpus: t.cpus,
+        gpus: t.gpus,
+        memory: t.memory_mib * 1024 * 1024,
+        authorized: true,
+        zones: zones.to_vec(),
+    }
 }
 
-pub(crate) fn template(t: &Template, zones: &[String]) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "description": "",
-        "family": t.family,
-        "visibility": "public",
-        "default-user": t.default_user,
-        "boot-mode": t.boot_mode,
-        "size": t.size,
-        "version": t.version,
-        "build": "",
-        "created-at": t.created,
-        "password-enabled": true,
-        "ssh-key-enabled": true,
-        "maintainer": "berth",
-        "zones": zones,
-    })
+pub(crate) fn template(t: &Template, zones: &[String]) -> TemplateBody {
+    TemplateBody {
+        id: t.id,
+        name: t.name,
+        description: "",
+        family: t.family,
+        visibility: "public",
+        default_user: t.default_user,
+        boot_mode: t.boot_mode,
+        size: t.size,
+        version: t.version,
+        build: "",
+        created_at: t.created,
+        password_enabled: true,
+        ssh_key_enabled: true,
+        maintainer: "berth",
+        zones: zones.to_vec(),
+    }
 }
 
 /// A zone and its endpoint on this berth. `sos-endpoint` is left out: berth serves no object
 /// storage, and the real one would lead clients away from it.
-pub(crate) fn zone(region: &Region, base_url: &str) -> Value {
-    json!({"name": region.id.to_string(), "api-endpoint": format!("{base_url}/{}/v2", region.id)})
+pub(crate) fn zone(region: &Region, base_url: &str) -> ZoneBody {
+    ZoneBody { name: region.id.to_string(), api_endpoint: format!("{base_url}/{}/v2", region.id) }
 }
