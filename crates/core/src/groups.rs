@@ -175,7 +175,7 @@ impl Berth {
         let mut db = tx.db();
         let id = key.id(&mut db, principal).await?;
         db.groups_lock(&[id.0]).await?;
-        let group = group_find(&mut db, principal, key).await?;
+        let group = group_named(&mut db, principal, key, id).await?;
         principal.require_change(EntityKind::PlacementGroup, id.0, "placement group")?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         if !view.members.is_empty() {
@@ -237,7 +237,7 @@ impl Berth {
         let mut db = tx.db();
         let id = key.id(&mut db, principal).await?;
         lock_group_and_instances(&mut db, id, instances).await?;
-        let group = group_find(&mut db, principal, key).await?;
+        let group = group_named(&mut db, principal, key, id).await?;
         principal.require_grant("add_linodes", "assign Linodes to placement groups")?;
         let rows = instances_of(&mut db, principal, instances).await?;
         let before = events::compliance(&mut db, std::slice::from_ref(&group)).await?;
@@ -358,7 +358,7 @@ impl Berth {
         let mut db = tx.db();
         let id = key.id(&mut db, principal).await?;
         lock_group_and_instances(&mut db, id, instances).await?;
-        let group = group_find(&mut db, principal, key).await?;
+        let group = group_named(&mut db, principal, key, id).await?;
         principal.require_grant("add_linodes", "unassign Linodes from placement groups")?;
         let rows = instances_of(&mut db, principal, instances).await?;
         let before = events::compliance(&mut db, std::slice::from_ref(&group)).await?;
@@ -446,6 +446,11 @@ impl GroupKey {
 /// kind is not found.
 pub(crate) async fn group_find(db: &mut Db<'_>, principal: &Principal, key: &GroupKey) -> Result<Group> {
     let id = key.id(db, principal).await?;
+    group_named(db, principal, key, id).await
+}
+
+/// The group `key` names, once its id is known (a change resolves it before locking the row).
+async fn group_named(db: &mut Db<'_>, principal: &Principal, key: &GroupKey, id: GroupId) -> Result<Group> {
     let group = group_get(db, principal, id).await.map_err(|error| match error {
         Error::NotFound { .. } => key.not_found(),
         other => other,

@@ -130,8 +130,8 @@ pub(crate) fn rate_limit(state: &AppState, credential: &str, headers: &mut Heade
 
 /// The spec of the route a request matched, among `routes`.
 pub(crate) fn matched_route(routes: &'static [RouteSpec], request: &Request) -> Option<&'static RouteSpec> {
-    let matched = request.extensions().get::<MatchedPath>()?.as_str().to_string();
-    crate::routes::find(routes, &matched, request.method().as_str())
+    let matched = request.extensions().get::<MatchedPath>()?;
+    crate::routes::find(routes, matched.as_str(), request.method().as_str())
 }
 
 /// A dialect's router with the fallbacks every dialect has: an unknown route and a wrong method

@@ -212,7 +212,16 @@ impl Store {
         // Two processes starting on a new database would both migrate it; the migrator's own
         // advisory lock makes the second wait and then find nothing to do.
         POSTGRES_MIGRATIONS.run(&write).await?;
-        let read = pool(16).connect_with(options).await?;
+        // Readers refuse writes, as SQLite's do: every change goes through a `Tx`.
+        let read = pool(16)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("SET default_transaction_read_only = on").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
         Ok(Store { read, write, backend: Backend::Postgres })
     }
 

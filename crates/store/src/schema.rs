@@ -113,7 +113,16 @@ fn sqlite_checks(create_table: &str) -> Vec<String> {
     let mut rest = 0;
     while let Some(found) = lower[rest..].find("check") {
         let start = rest + found;
-        let Some(open) = lower[start..].find('(').map(|at| start + at) else { break };
+        // The keyword, not a name that holds it (`checked_at`): no identifier character before
+        // it, and nothing but spaces between it and its parenthesis.
+        let after = &lower[start + "check".len()..];
+        let keyword = !lower[..start].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && after.trim_start().starts_with('(');
+        if !keyword {
+            rest = start + "check".len();
+            continue;
+        }
+        let open = start + "check".len() + (after.len() - after.trim_start().len());
         let mut depth = 0;
         let mut end = open;
         for (offset, c) in lower[open..].char_indices() {
@@ -331,7 +340,8 @@ mod tests {
 
     #[test]
     fn a_check_is_described_by_what_it_mentions_however_it_is_spelled() {
-        let sqlite = "CREATE TABLE hosts (id INTEGER, CHECK (used_vcpus BETWEEN 0 AND vcpus), CHECK (gpus >= 0))";
+        let sqlite = "CREATE TABLE hosts (id INTEGER, checked_at INTEGER, CHECK (used_vcpus BETWEEN 0 AND vcpus), \
+                      CHECK(gpus >= 0))";
         let checks: Vec<Vec<String>> = sqlite_checks(sqlite).iter().map(|c| check_terms(c)).collect();
         assert_eq!(checks, [vec!["0", "used_vcpus", "vcpus"], vec!["0", "gpus"]]);
         let postgres = "CHECK (((used_vcpus >= 0) AND (used_vcpus <= vcpus)))";

@@ -304,6 +304,14 @@ async fn a_snapshot_sees_one_instant_across_its_reads(f: Fixture) -> Outcome {
     Ok(())
 }
 
+async fn a_plain_read_connection_cannot_change_anything(f: Fixture) -> Outcome {
+    let mut conn = f.store.read().await?;
+    assert!(conn.db().account_insert("alice", NOW).await.is_err(), "every change goes through a Tx");
+    drop(conn);
+    assert_eq!(f.store.read().await?.db().accounts().await?, Vec::new());
+    Ok(())
+}
+
 async fn a_snapshot_cannot_change_anything(f: Fixture) -> Outcome {
     let mut snapshot = f.store.snapshot().await?;
     assert!(snapshot.db().account_insert("alice", NOW).await.is_err(), "a snapshot is read-only");
@@ -3524,6 +3532,7 @@ conformance! {
         a_change_is_invisible_to_readers_until_it_commits,
         a_snapshot_sees_one_instant_across_its_reads,
         a_snapshot_cannot_change_anything,
+        a_plain_read_connection_cannot_change_anything,
         the_schema_describes_its_tables_keys_checks_and_indexes,
         reopening_the_store_keeps_its_data,
         schema_migrations_run_idempotently_on_reopen,
