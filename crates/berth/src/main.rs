@@ -105,10 +105,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         repair: config.repair,
         secret_key,
         leader_lease: config.leader_lease,
+        api_key_prefix: server::API_KEY_PREFIX.to_string(),
     };
     let berth = Arc::new(Berth::new(store.clone(), settings));
     let credentials_path = config.credentials_file.clone();
-    match berth.demo_seed(config.demo.clone()).await? {
+    match berth.demo_seed(&server::demo_fleet(), config.demo.clone()).await? {
         Some(credentials) => {
             write_credentials(&credentials_path, &credentials)?;
             println!(

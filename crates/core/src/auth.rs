@@ -2,12 +2,13 @@
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use store::Db;
 
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::{Berth, now};
 
-/// A fresh token: 32 random bytes as 64 hex digits, like Linode's personal access tokens.
+/// A fresh token: 32 random bytes as 64 hex digits.
 pub fn token_generate() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
@@ -24,11 +25,11 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A fresh Exoscale API key: `EXO` and 24 hex digits, like the real ones.
-pub fn api_key_generate() -> String {
+/// A fresh API key: `prefix` and 24 hex digits.
+pub fn api_key_generate(prefix: &str) -> String {
     let mut bytes = [0u8; 12];
     rand::thread_rng().fill_bytes(&mut bytes);
-    format!("EXO{}", hex(&bytes))
+    format!("{prefix}{}", hex(&bytes))
 }
 
 /// A fresh API secret: 32 random bytes in URL-safe base64, 43 characters.
@@ -40,7 +41,7 @@ pub fn api_secret_generate() -> String {
 }
 
 impl Berth {
-    /// The principal an Exoscale API key stands for, and its secret, to verify a signature
+    /// The principal an API key stands for, and its secret, to verify a signature
     /// with. Unknown and revoked keys are refused alike.
     pub async fn authenticate_api_key(&self, key: &str) -> Result<(Principal, String)> {
         if key.is_empty() || key.len() > 128 {
@@ -94,8 +95,7 @@ impl Berth {
         let Some(user) = db.tenant(row.account_id).user_get(row.user_id).await? else {
             return Err(Error::Unauthenticated);
         };
-        let scopes =
-            Scopes::parse(&row.scopes).map_err(|_| Error::Internal(format!("token {} has bad scopes", row.id)))?;
+        let scopes = Scopes::stored(&row.scopes)?;
         drop(conn);
         principal_of(&self.store, user, scopes, format!("token:{}", row.id)).await
     }
@@ -109,20 +109,11 @@ pub(crate) async fn principal_of(
     credential: String,
 ) -> Result<Principal> {
     let restricted = user.restricted != 0;
-    let mut grants = Grants::default();
-    if restricted {
-        let mut snapshot = store.snapshot().await?;
-        let mut db = snapshot.db();
-        grants.global = db.system().global_grants_of_user(user.id).await?.into_iter().collect();
-        for row in db.system().entity_grants_of_user(user.id).await? {
-            let (Some(kind), Some(permission)) =
-                (EntityKind::parse(&row.entity_type), Permission::parse(&row.permission))
-            else {
-                return Err(Error::Internal(format!("user {} has a malformed grant", user.id)));
-            };
-            grants.entities.insert((kind, row.entity_id), permission);
-        }
-    }
+    let grants = if restricted {
+        user_grants(&mut store.snapshot().await?.db(), UserId(user.id)).await?
+    } else {
+        Grants::default()
+    };
     Ok(Principal {
         account: AccountId(user.account_id),
         user: UserId(user.id),
@@ -133,6 +124,26 @@ pub(crate) async fn principal_of(
         scopes,
         credential,
     })
+}
+
+/// A user's grants as stored: its rights, the grants kept for a dialect, and its permissions on
+/// single resources.
+pub(crate) async fn user_grants(db: &mut Db<'_>, user: UserId) -> Result<Grants> {
+    let mut grants = Grants::default();
+    for name in db.system().global_grants_of_user(user.0).await? {
+        match Right::parse(&name) {
+            Some(right) => grants.rights.insert(right),
+            None => grants.kept.insert(name),
+        };
+    }
+    for row in db.system().entity_grants_of_user(user.0).await? {
+        let (Some(kind), Some(permission)) = (EntityKind::parse(&row.entity_type), Permission::parse(&row.permission))
+        else {
+            return Err(Error::Internal(format!("user {} has a malformed grant", user.0)));
+        };
+        grants.entities.insert((kind, row.entity_id), permission);
+    }
+    Ok(grants)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use store::{FirewallRow, GroupRow, HostRow, InstanceRow, MigrationRow, OperationRow, RegionRow, Size};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::model::*;
 
 pub(crate) fn kind_str(kind: GroupKind) -> &'static str {
@@ -102,7 +102,7 @@ pub(crate) fn group(row: GroupRow) -> Result<Group> {
         id: GroupId(row.id),
         uuid: row.uuid,
         account: AccountId(row.account_id),
-        label: Label::parse("label", &row.label).map_err(|_| corrupt("group label", &row.label))?,
+        label: Label::parse(Field::Label, &row.label).map_err(|_| corrupt("group label", &row.label))?,
         description: row.description,
         scope: match row.region_id {
             Some(region) => Scope::Region(RegionId::parse(&region).map_err(|_| corrupt("region id", &region))?),
@@ -155,7 +155,7 @@ pub(crate) fn instance(row: InstanceRow) -> Result<Instance> {
         id: InstanceId(row.id),
         uuid: row.uuid,
         account: AccountId(row.account_id),
-        label: Label::parse("label", &row.label).map_err(|_| corrupt("instance label", &row.label))?,
+        label: Label::parse(Field::Label, &row.label).map_err(|_| corrupt("instance label", &row.label))?,
         region: RegionId::parse(&row.region_id).map_err(|_| corrupt("region id", &row.region_id))?,
         type_id: row.type_id,
         size: resources(size)?,
@@ -228,7 +228,7 @@ pub(crate) fn firewall(row: FirewallRow) -> Result<Firewall> {
     Ok(Firewall {
         id: FirewallId(row.id),
         account: AccountId(row.account_id),
-        label: Label::parse("label", &row.label).map_err(|_| corrupt("firewall label", &row.label))?,
+        label: Label::parse(Field::Label, &row.label).map_err(|_| corrupt("firewall label", &row.label))?,
         status: row.status,
         rules: row.rules,
         tags: tags_from_store(&row.tags),

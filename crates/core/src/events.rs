@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use store::{Db, EventRow, NewEvent};
 
-use crate::error::Result;
+use crate::error::{Error, Result, Thing};
 use crate::fleets::groups_fleet;
 use crate::model::*;
 use crate::{Berth, now};
@@ -13,8 +13,8 @@ use crate::{Berth, now};
 pub(crate) fn group_entity(group: &Group) -> EventEntity {
     EventEntity {
         kind: match group.scope {
-            Scope::Region(_) => "placement_group".to_string(),
-            Scope::Global => "anti_affinity_group".to_string(),
+            Scope::Region(_) => Thing::Group,
+            Scope::Global => Thing::GlobalGroup,
         },
         id: group.id.0,
         uuid: group.uuid.clone(),
@@ -24,7 +24,7 @@ pub(crate) fn group_entity(group: &Group) -> EventEntity {
 
 pub(crate) fn instance_entity(instance: &Instance) -> EventEntity {
     EventEntity {
-        kind: "linode".to_string(),
+        kind: Thing::Instance,
         id: instance.id.0,
         uuid: instance.uuid.clone(),
         label: instance.label.to_string(),
@@ -32,12 +32,7 @@ pub(crate) fn instance_entity(instance: &Instance) -> EventEntity {
 }
 
 pub(crate) fn firewall_entity(firewall: &Firewall) -> EventEntity {
-    EventEntity {
-        kind: "firewall".to_string(),
-        id: firewall.id.0,
-        uuid: String::new(),
-        label: firewall.label.to_string(),
-    }
+    EventEntity { kind: Thing::Firewall, id: firewall.id.0, uuid: String::new(), label: firewall.label.to_string() }
 }
 
 /// Records an event of `account`, done by `by` (or by berth itself when `None`).
@@ -45,21 +40,21 @@ pub(crate) async fn record(
     db: &mut Db<'_>,
     account: AccountId,
     by: Option<&Principal>,
-    action: &str,
-    status: &str,
+    action: Action,
+    status: EventStatus,
     entity: &EventEntity,
     secondary: Option<&EventEntity>,
 ) -> Result<()> {
     let event = NewEvent {
         account_id: account.0,
         username: by.map(|p| p.username.clone()),
-        action: action.to_string(),
-        status: status.to_string(),
-        entity_type: entity.kind.clone(),
+        action: action.as_str().to_string(),
+        status: status.as_str().to_string(),
+        entity_type: stored_kind(entity.kind).to_string(),
         entity_id: entity.id,
         entity_uuid: entity.uuid.clone(),
         entity_label: entity.label.clone(),
-        secondary_type: secondary.map(|s| s.kind.clone()),
+        secondary_type: secondary.map(|s| stored_kind(s.kind).to_string()),
         secondary_id: secondary.map(|s| s.id),
         secondary_label: secondary.map(|s| s.label.clone()),
         message: String::new(),
@@ -80,7 +75,7 @@ pub(crate) async fn compliance(db: &mut Db<'_>, groups: &[Group]) -> Result<Hash
     Ok(compliant)
 }
 
-/// Records `placement_group_became_compliant` or `_non_compliant` for every group whose
+/// Records that a group became compliant or non-compliant, for every group whose
 /// compliance differs from `before`; `cause` is the instance whose change made the difference.
 pub(crate) async fn compliance_changes(
     db: &mut Db<'_>,
@@ -93,34 +88,60 @@ pub(crate) async fn compliance_changes(
     for group in groups {
         let (Some(was), Some(is)) = (before.get(&group.id), after.get(&group.id)) else { continue };
         if was != is {
-            let action = if *is { "placement_group_became_compliant" } else { "placement_group_became_non_compliant" };
-            record(db, group.account, by, action, "notification", &group_entity(group), cause).await?;
+            let action = if *is { Action::GroupBecameCompliant } else { Action::GroupBecameNonCompliant };
+            record(db, group.account, by, action, EventStatus::Notification, &group_entity(group), cause).await?;
         }
     }
     Ok(())
 }
 
-fn event(row: EventRow) -> Event {
-    Event {
+/// How an event stores the kind of its subject.
+fn stored_kind(kind: Thing) -> &'static str {
+    match kind {
+        Thing::Instance => "instance",
+        Thing::Group => "group",
+        Thing::GlobalGroup => "global_group",
+        Thing::Firewall => "firewall",
+        other => other.name(),
+    }
+}
+
+fn kind_of_stored(value: &str) -> Result<Thing> {
+    [Thing::Instance, Thing::Group, Thing::GlobalGroup, Thing::Firewall]
+        .into_iter()
+        .find(|kind| stored_kind(*kind) == value)
+        .ok_or_else(|| corrupt("entity type", value))
+}
+
+fn corrupt(what: &str, value: &str) -> Error {
+    Error::Internal(format!("an event has the unknown {what} {value:?}"))
+}
+
+fn event(row: EventRow) -> Result<Event> {
+    let secondary = match (row.secondary_type, row.secondary_id) {
+        (Some(kind), Some(id)) => Some(EventEntity {
+            kind: kind_of_stored(&kind)?,
+            id,
+            uuid: String::new(),
+            label: row.secondary_label.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok(Event {
         id: row.id,
-        action: row.action,
-        status: row.status,
+        action: Action::parse(&row.action).ok_or_else(|| corrupt("action", &row.action))?,
+        status: EventStatus::parse(&row.status).ok_or_else(|| corrupt("status", &row.status))?,
         username: row.username,
         entity: EventEntity {
-            kind: row.entity_type,
+            kind: kind_of_stored(&row.entity_type)?,
             id: row.entity_id,
             uuid: row.entity_uuid,
             label: row.entity_label,
         },
-        secondary: match (row.secondary_type, row.secondary_id) {
-            (Some(kind), Some(id)) => {
-                Some(EventEntity { kind, id, uuid: String::new(), label: row.secondary_label.unwrap_or_default() })
-            }
-            _ => None,
-        },
+        secondary,
         message: row.message,
         created_at: Timestamp(row.created_at),
-    }
+    })
 }
 
 impl Berth {
@@ -128,18 +149,19 @@ impl Berth {
     /// resources it may see.
     pub async fn events(&self, principal: &Principal) -> Result<Vec<Event>> {
         let rows = self.store.read().await?.db().tenant(principal.account.0).events_of_account().await?;
-        Ok(rows
-            .into_iter()
-            .map(event)
-            .filter(|event| {
-                let kind = match event.entity.kind.as_str() {
-                    "linode" => EntityKind::Linode,
-                    "placement_group" | "anti_affinity_group" => EntityKind::PlacementGroup,
-                    "firewall" => EntityKind::Firewall,
-                    _ => return !principal.restricted,
-                };
-                principal.can_see(kind, event.entity.id)
-            })
-            .collect())
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            let event = event(row)?;
+            let visible = match event.entity.kind {
+                Thing::Instance => principal.can_see(EntityKind::Instance, event.entity.id),
+                Thing::Group | Thing::GlobalGroup => principal.can_see(EntityKind::Group, event.entity.id),
+                Thing::Firewall => principal.can_see(EntityKind::Firewall, event.entity.id),
+                _ => !principal.restricted,
+            };
+            if visible {
+                events.push(event);
+            }
+        }
+        Ok(events)
     }
 }

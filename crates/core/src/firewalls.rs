@@ -2,18 +2,18 @@
 //! traffic.
 
 use crate::convert;
-use crate::error::{Error, Result};
+use crate::error::{Act, Error, Field, Problem, Result, Thing};
 use crate::events;
 use crate::model::*;
 use crate::{Berth, now};
 
 impl Berth {
     pub async fn firewall_create(&self, principal: &Principal, create: FirewallCreate) -> Result<Firewall> {
-        principal.require_grant("add_firewalls", "create firewalls")?;
+        principal.require(Right::CreateFirewalls, Act::CreateFirewall)?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         if db.tenant(principal.account.0).firewall_label_taken(create.label.as_str()).await? {
-            return Err(Error::invalid("label", "Label must be unique among your Cloud Firewalls"));
+            return Err(Error::invalid(Field::Label, Problem::Taken(Thing::Firewall)));
         }
         let row = db
             .tenant(principal.account.0)
@@ -31,8 +31,8 @@ impl Berth {
             &mut db,
             principal.account,
             Some(principal),
-            "firewall_create",
-            "finished",
+            Action::FirewallCreate,
+            EventStatus::Finished,
             &events::firewall_entity(&firewall),
             None,
         )
@@ -42,10 +42,10 @@ impl Berth {
     }
 
     pub async fn firewall_get(&self, principal: &Principal, id: FirewallId) -> Result<Firewall> {
-        principal.require_visible(EntityKind::Firewall, id.0, "firewall")?;
+        principal.require_visible(EntityKind::Firewall, id.0, Thing::Firewall)?;
         match self.store.read().await?.db().tenant(principal.account.0).firewall_get(id.0).await? {
             Some(row) => convert::firewall(row),
-            None => Err(Error::not_found("firewall")),
+            None => Err(Error::not_found(Thing::Firewall)),
         }
     }
 
@@ -55,11 +55,11 @@ impl Berth {
     }
 
     pub async fn firewall_delete(&self, principal: &Principal, id: FirewallId) -> Result<()> {
-        principal.require_change(EntityKind::Firewall, id.0, "firewall")?;
+        principal.require_change(EntityKind::Firewall, id.0, Thing::Firewall)?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let Some(row) = db.tenant(principal.account.0).firewall_get(id.0).await? else {
-            return Err(Error::not_found("firewall"));
+            return Err(Error::not_found(Thing::Firewall));
         };
         let firewall = convert::firewall(row)?;
         db.tenant(principal.account.0).firewall_delete(id.0).await?;
@@ -68,8 +68,8 @@ impl Berth {
             &mut db,
             principal.account,
             Some(principal),
-            "firewall_delete",
-            "finished",
+            Action::FirewallDelete,
+            EventStatus::Finished,
             &events::firewall_entity(&firewall),
             None,
         )

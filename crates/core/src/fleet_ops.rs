@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use store::{Db, NewHost, NewMigration, RegionRow};
 
 use crate::convert;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Field, Form, Problem, Result, Thing};
 use crate::events;
 use crate::fleets::{engine, load_region};
 use crate::groups::region_get;
@@ -59,9 +59,9 @@ pub struct HostDetail {
 
 fn labels_valid(labels: &BTreeMap<String, String>) -> Result<()> {
     for (key, value) in labels {
-        plain_name("labels", key)?;
+        plain_name(Field::HostLabels, key)?;
         if value.chars().count() > 255 || value.chars().any(char::is_control) {
-            return Err(Error::invalid("labels", format!("the value of label {key} must be at most 255 characters")));
+            return Err(Error::invalid(Field::HostLabels, Problem::Length { min: 0, max: 255 }));
         }
     }
     Ok(())
@@ -69,10 +69,10 @@ fn labels_valid(labels: &BTreeMap<String, String>) -> Result<()> {
 
 fn capacity_valid(capacity: &Resources) -> Result<()> {
     if capacity.vcpus == 0 || capacity.memory_mib == 0 || capacity.disk_mib == 0 {
-        return Err(Error::invalid("capacity", "a host needs vCPUs, memory and disk"));
+        return Err(Error::invalid(Field::Capacity, Problem::NoCapacity));
     }
     if capacity.memory_mib > i64::MAX as u64 || capacity.disk_mib > i64::MAX as u64 {
-        return Err(Error::invalid("capacity", "capacity is too large"));
+        return Err(Error::invalid(Field::Capacity, Problem::TooLarge));
     }
     Ok(())
 }
@@ -106,25 +106,26 @@ pub(crate) async fn host_find(db: &mut Db<'_>, key: &str) -> Result<Host> {
         Ok(id) => db.host_get(id).await?,
         Err(_) => db.host_by_name(key).await?,
     };
-    row.as_ref().map(convert::host).transpose()?.ok_or_else(|| Error::not_found("host"))
+    row.as_ref().map(convert::host).transpose()?.ok_or_else(|| Error::not_found(Thing::Host))
 }
 
 impl Berth {
     pub async fn region_create(&self, create: RegionCreate) -> Result<Region> {
         if create.label.is_empty() || create.label.chars().count() > 100 || create.label.chars().any(char::is_control) {
-            return Err(Error::invalid("label", "label must be 1-100 characters"));
+            return Err(Error::invalid(Field::Label, Problem::Length { min: 1, max: 100 }));
         }
         let country = create.country.to_ascii_lowercase();
         if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_lowercase()) {
-            return Err(Error::invalid("country", "country must be a two-letter code"));
+            return Err(Error::invalid(Field::Country, Problem::Malformed { form: Form::CountryCode, value: None }));
         }
         if create.max_members_per_group == 0 {
-            return Err(Error::invalid("max_members_per_group", "max_members_per_group must be at least 1"));
+            return Err(Error::invalid(Field::MaxMembersPerGroup, Problem::TooSmall { min: 1 }));
         }
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         if db.region_get(create.id.as_str()).await?.is_some() {
-            return Err(Error::conflict(Some("id"), format!("region {} exists already", create.id)));
+            return Err(Error::conflict(Conflict::Exists { thing: Thing::Region, name: create.id.to_string() })
+                .about(Field::Id));
         }
         let row = RegionRow {
             id: create.id.as_str().to_string(),
@@ -143,7 +144,7 @@ impl Berth {
 
     /// Registers a host; it takes placements at once.
     pub async fn host_register(&self, create: HostCreate) -> Result<Host> {
-        let rack = plain_name("rack", &create.rack)?;
+        let rack = plain_name(Field::Rack, &create.rack)?;
         capacity_valid(&create.capacity)?;
         labels_valid(&create.labels)?;
         let mut tx = self.store.write().await?;
@@ -153,14 +154,14 @@ impl Berth {
         // meanwhile.
         db.region_hosts_lock(region.id.as_str()).await?;
         let host_name = match create.name {
-            Some(given) => plain_name("name", &given)?,
+            Some(given) => plain_name(Field::Name, &given)?,
             None => {
                 let count = db.hosts_in_region(region.id.as_str()).await?.len();
                 format!("{}-{rack}-h{:02}", region.id, count + 1)
             }
         };
         if db.host_by_name(&host_name).await?.is_some() {
-            return Err(Error::conflict(Some("name"), format!("a host named {host_name} exists already")));
+            return Err(Error::conflict(Conflict::Exists { thing: Thing::Host, name: host_name }).about(Field::Name));
         }
         let row = db
             .host_insert(
@@ -222,16 +223,15 @@ impl Berth {
         let mut db = tx.db();
         let host = host_locked(&mut db, key).await?;
         let rack = match &update.rack {
-            Some(rack) => plain_name("rack", rack)?,
+            Some(rack) => plain_name(Field::Rack, rack)?,
             None => host.rack.clone(),
         };
         let capacity = update.capacity.unwrap_or(host.capacity);
         capacity_valid(&capacity)?;
         if !host.used.fits_in(&capacity) {
-            return Err(Error::conflict(
-                Some("capacity"),
-                format!("host {} uses {:?}; its capacity cannot go below that", host.name, host.used),
-            ));
+            return Err(
+                Error::conflict(Conflict::CapacityBelowUse { host: host.name, used: host.used }).about(Field::Capacity)
+            );
         }
         let labels = update.labels.unwrap_or(host.labels.clone());
         labels_valid(&labels)?;
@@ -255,10 +255,7 @@ impl Berth {
         let host = host_find(&mut db, key).await?;
         let held = db.system().instances_on_host(host.id.0).await?.len();
         if held > 0 && host.state == HostState::Draining {
-            return Err(Error::conflict(
-                None,
-                format!("host {} still holds {held} instance(s); it enters maintenance once drained", host.name),
-            ));
+            return Err(Error::conflict(Conflict::NotDrained { host: host.name, instances: held }));
         }
         drop(conn);
         self.host_transition(key, HostState::Maintenance, &[HostState::Draining]).await
@@ -289,17 +286,8 @@ impl Berth {
             return Ok(host);
         }
         if !from.contains(&host.state) {
-            let allowed: Vec<&str> = from.iter().map(HostState::as_str).collect();
-            return Err(Error::conflict(
-                Some("state"),
-                format!(
-                    "host {} is {}; it can become {} only from {}",
-                    host.name,
-                    host.state.as_str(),
-                    to.as_str(),
-                    allowed.join(" or ")
-                ),
-            ));
+            let conflict = Conflict::HostState { host: host.name, state: host.state, to, from: from.to_vec() };
+            return Err(Error::conflict(conflict).about(Field::State));
         }
         db.host_set_state(host.id.0, to.as_str(), now().0).await?;
         let updated = host_find(&mut db, &host.id.0.to_string()).await?;
@@ -403,8 +391,17 @@ impl Berth {
                 )
                 .await?;
             db.system().migration_finish(migration.id, MigrationState::Succeeded.as_str(), now().0).await?;
-            let linode = events::instance_entity(&instance);
-            events::record(&mut db, instance.account, None, "linode_boot", "finished", &linode, None).await?;
+            let subject = events::instance_entity(&instance);
+            events::record(
+                &mut db,
+                instance.account,
+                None,
+                Action::InstanceBoot,
+                EventStatus::Finished,
+                &subject,
+                None,
+            )
+            .await?;
         }
         for (id, no_host) in &evacuation.stuck {
             let Some(row) = db.system().instance_find(Some(id.0), None).await? else { continue };
@@ -416,8 +413,8 @@ impl Berth {
                 &mut db,
                 instance.account,
                 None,
-                "linode_shutdown",
-                "finished",
+                Action::InstanceShutdown,
+                EventStatus::Finished,
                 &events::instance_entity(&instance),
                 None,
             )

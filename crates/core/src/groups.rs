@@ -6,11 +6,12 @@ use placement::JoinAssessment;
 use store::{Db, NewGroup};
 
 use crate::convert;
-use crate::error::{Error, Result};
+use crate::error::{Act, Conflict, Error, Field, Limit, Problem, Refusal, Result, Thing};
 use crate::events;
 use crate::fleets::{engine, group_spec, groups_fleet};
 use crate::model::*;
 use crate::operations::{OperationRequest, operation_of_change, requested};
+use crate::placing::group_ref;
 use crate::{Berth, now};
 
 impl Berth {
@@ -36,9 +37,9 @@ impl Berth {
         operation: Option<OperationRequest>,
     ) -> Result<(GroupView, Option<Operation>)> {
         if create.max_per_domain == 0 {
-            return Err(Error::invalid("max_per_domain", "max_per_domain must be at least 1"));
+            return Err(Error::invalid(Field::MaxPerDomain, Problem::TooSmall { min: 1 }));
         }
-        principal.require_grant("add_linodes", "create placement groups")?;
+        principal.require(Right::CreateInstances, Act::CreateGroup)?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         // Labels are unique, and groups counted, across the account.
@@ -47,15 +48,15 @@ impl Berth {
             Scope::Region(region) => {
                 let region = region_get(&mut db, region).await?;
                 if db.tenant(principal.account.0).group_label_taken(create.label.as_str(), None).await? {
-                    return Err(Error::invalid("label", "Label must be unique among your placement groups"));
+                    return Err(Error::invalid(Field::Label, Problem::Taken(Thing::Group)));
                 }
                 if let Some(limit) = region.max_groups_per_account {
                     let count = db.tenant(principal.account.0).group_count(region.id.as_str()).await?;
                     if count >= i64::from(limit) {
-                        return Err(Error::limit(
-                            Some("region"),
-                            format!("You may have at most {limit} placement groups in {}", region.id),
-                        ));
+                        return Err(Error::Limit {
+                            field: Some(Field::Region),
+                            limit: Limit::GroupsPerRegion { region: region.id.clone(), limit },
+                        });
                     }
                 }
                 Some(region.id.as_str().to_string())
@@ -80,13 +81,13 @@ impl Berth {
             )
             .await?;
         let group = convert::group(row)?;
-        grant_creator(&mut db, principal, EntityKind::PlacementGroup, group.id.0).await?;
+        grant_creator(&mut db, principal, EntityKind::Group, group.id.0).await?;
         events::record(
             &mut db,
             principal.account,
             Some(principal),
-            "placement_group_create",
-            "finished",
+            Action::GroupCreate,
+            EventStatus::Finished,
             &events::group_entity(&group),
             None,
         )
@@ -107,7 +108,7 @@ impl Berth {
             .await?
             .into_iter()
             .map(convert::group)
-            .filter(|group| group.as_ref().map_or(true, |g| principal.can_see(EntityKind::PlacementGroup, g.id.0)))
+            .filter(|group| group.as_ref().map_or(true, |g| principal.can_see(EntityKind::Group, g.id.0)))
             .collect::<Result<Vec<_>>>()?;
         group_views(&mut db, groups).await
     }
@@ -126,11 +127,11 @@ impl Berth {
         db.account_lock(principal.account.0).await?;
         let group = group_find(&mut db, principal, key).await?;
         let id = group.id;
-        principal.require_change(EntityKind::PlacementGroup, id.0, "placement group")?;
+        principal.require_change(EntityKind::Group, id.0, key.thing())?;
         if matches!(group.scope, Scope::Region(_))
             && db.tenant(principal.account.0).group_label_taken(label.as_str(), Some(id.0)).await?
         {
-            return Err(Error::invalid("label", "Label must be unique among your placement groups"));
+            return Err(Error::invalid(Field::Label, Problem::Taken(Thing::Group)));
         }
         db.tenant(principal.account.0).group_update_label(id.0, label.as_str(), now().0).await?;
         let group = group_get(&mut db, principal, id).await?;
@@ -138,8 +139,8 @@ impl Berth {
             &mut db,
             principal.account,
             Some(principal),
-            "placement_group_update",
-            "finished",
+            Action::GroupUpdate,
+            EventStatus::Finished,
             &events::group_entity(&group),
             None,
         )
@@ -176,29 +177,23 @@ impl Berth {
         let id = key.id(&mut db, principal).await?;
         db.groups_lock(&[id.0]).await?;
         let group = group_named(&mut db, principal, key, id).await?;
-        principal.require_change(EntityKind::PlacementGroup, id.0, "placement group")?;
+        principal.require_change(EntityKind::Group, id.0, key.thing())?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         if !view.members.is_empty() {
-            return Err(Error::conflict(
-                None,
-                format!(
-                    "Placement group {} still has {} member(s); unassign them before deleting it",
-                    id,
-                    view.members.len()
-                ),
-            ));
+            let group = group_ref(&view.group);
+            return Err(Error::conflict(Conflict::GroupNotEmpty { group, members: view.members.len() }));
         }
         if !view.is_compliant {
-            return Err(Error::conflict(None, format!("Placement group {id} is not compliant and cannot be deleted")));
+            return Err(Error::conflict(Conflict::GroupNotCompliant(group_ref(&view.group))));
         }
         db.tenant(principal.account.0).group_delete(id.0).await?;
-        db.tenant(principal.account.0).entity_grants_delete(EntityKind::PlacementGroup.as_str(), id.0).await?;
+        db.tenant(principal.account.0).entity_grants_delete(EntityKind::Group.as_str(), id.0).await?;
         events::record(
             &mut db,
             principal.account,
             Some(principal),
-            "placement_group_delete",
-            "finished",
+            Action::GroupDelete,
+            EventStatus::Finished,
             &events::group_entity(&view.group),
             None,
         )
@@ -227,10 +222,10 @@ impl Berth {
         compliant_only: bool,
     ) -> Result<GroupView> {
         if instances.is_empty() {
-            return Err(Error::invalid("linodes", "At least one instance must be given"));
+            return Err(Error::invalid(Field::Instances, Problem::Empty));
         }
-        if instances.iter().enumerate().any(|(i, a)| instances[..i].contains(a)) {
-            return Err(Error::invalid("linodes", "The same Linode is listed more than once"));
+        if let Some(repeated) = instances.iter().enumerate().find(|(i, a)| instances[..*i].contains(a)) {
+            return Err(Error::invalid(Field::Instances, Problem::Repeated(repeated.1.to_string())));
         }
         let ids: Vec<i64> = instances.iter().map(|i| i.0).collect();
         let mut tx = self.store.write().await?;
@@ -238,7 +233,7 @@ impl Berth {
         let id = key.id(&mut db, principal).await?;
         lock_group_and_instances(&mut db, id, instances).await?;
         let group = group_named(&mut db, principal, key, id).await?;
-        principal.require_grant("add_linodes", "assign Linodes to placement groups")?;
+        principal.require(Right::CreateInstances, Act::AssignInstances)?;
         let rows = instances_of(&mut db, principal, instances).await?;
         let before = events::compliance(&mut db, std::slice::from_ref(&group)).await?;
         let memberships = db.system().memberships_of_instances(&ids).await?;
@@ -257,40 +252,39 @@ impl Berth {
                 && &instance.region != region
             {
                 return Err(Error::invalid(
-                    "linodes",
-                    format!(
-                        "Linode {iid} is in region {}, but placement group {id} is in region {region}",
-                        instance.region
-                    ),
+                    Field::Instances,
+                    Problem::InstanceElsewhere {
+                        instance: iid,
+                        region: instance.region.clone(),
+                        group: id,
+                        group_region: region.clone(),
+                    },
                 ));
             }
             let current = other_groups.get(&iid.0).map(Vec::as_slice).unwrap_or_default();
             if current.contains(&id.0) {
-                return Err(Error::invalid(
-                    "linodes",
-                    format!("Linode {iid} is already assigned to placement group {id}"),
-                ));
+                return Err(Error::invalid(Field::Instances, Problem::AlreadyMember { instance: iid, group: id }));
             }
             if let Some(other) = current.iter().find(|g| regional_groups.contains(g))
                 && matches!(group.scope, Scope::Region(_))
             {
                 return Err(Error::invalid(
-                    "linodes",
-                    format!("Linode {iid} is already assigned to placement group {other}"),
+                    Field::Instances,
+                    Problem::AlreadyMember { instance: iid, group: GroupId(*other) },
                 ));
             }
             if migrating.iter().any(|m| m.instance_id == iid.0) {
-                return Err(Error::conflict(Some("linodes"), "Linode busy."));
+                return Err(Error::conflict(Conflict::Busy(iid)).about(Field::Instances));
             }
         }
         let limit = member_limit(&mut db, &group).await?;
         let extra_hosts: Vec<HostId> = rows.iter().flat_map(|i| i.host.into_iter().chain(i.target_host)).collect();
         let (mut fleet, members) = groups_fleet(&mut db, std::slice::from_ref(&group), &extra_hosts).await?;
         if members.len() + instances.len() > limit as usize {
-            return Err(Error::limit(
-                Some("linodes"),
-                format!("Placement group {id} can hold at most {limit} members; it has {}", members.len()),
-            ));
+            return Err(Error::Limit {
+                field: Some(Field::Instances),
+                limit: Limit::MembersPerGroup { group: group_ref(&group), limit, members: members.len() },
+            });
         }
         for instance in &rows {
             fleet
@@ -303,28 +297,29 @@ impl Berth {
                 .map_err(engine)?;
             match fleet.assess_join(id, instance.id, compliant_only).map_err(engine)? {
                 JoinAssessment::Refused(breach) => {
-                    let policy = if group.policy == Policy::Strict { "strict " } else { "" };
-                    return Err(Error::placement(
-                        Some("linodes"),
-                        format!(
-                            "Linode {} cannot join {policy}placement group {id} without breaking it: it {breach}",
-                            instance.id
-                        ),
-                    ));
+                    return Err(Error::Refused {
+                        field: Some(Field::Instances),
+                        refusal: Refusal::BreaksGroup {
+                            instance: instance.id,
+                            group: id,
+                            strict: group.policy == Policy::Strict,
+                            breach: breach.to_string(),
+                        },
+                    });
                 }
                 JoinAssessment::Compliant | JoinAssessment::NonCompliant(_) => {}
             }
             fleet.member_add(id, instance.id).map_err(engine)?;
             db.tenant(principal.account.0).member_insert(id.0, instance.id.0).await?;
-            let linode = events::instance_entity(instance);
+            let subject = events::instance_entity(instance);
             events::record(
                 &mut db,
                 principal.account,
                 Some(principal),
-                "placement_group_assign",
-                "finished",
+                Action::GroupAssign,
+                EventStatus::Finished,
                 &events::group_entity(&group),
-                Some(&linode),
+                Some(&subject),
             )
             .await?;
         }
@@ -352,14 +347,14 @@ impl Berth {
         instances: &[InstanceId],
     ) -> Result<GroupView> {
         if instances.is_empty() {
-            return Err(Error::invalid("linodes", "At least one instance must be given"));
+            return Err(Error::invalid(Field::Instances, Problem::Empty));
         }
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let id = key.id(&mut db, principal).await?;
         lock_group_and_instances(&mut db, id, instances).await?;
         let group = group_named(&mut db, principal, key, id).await?;
-        principal.require_grant("add_linodes", "unassign Linodes from placement groups")?;
+        principal.require(Right::CreateInstances, Act::UnassignInstances)?;
         let rows = instances_of(&mut db, principal, instances).await?;
         let before = events::compliance(&mut db, std::slice::from_ref(&group)).await?;
         let members = db.system().members_of_groups(&[id.0]).await?;
@@ -367,26 +362,23 @@ impl Berth {
             db.system().migrations_running_for_instances(&instances.iter().map(|i| i.0).collect::<Vec<_>>()).await?;
         for instance in &rows {
             if !members.iter().any(|m| m.instance_id == instance.id.0) {
-                return Err(Error::invalid(
-                    "linodes",
-                    format!("Linode {} is not assigned to placement group {id}", instance.id),
-                ));
+                return Err(Error::invalid(Field::Instances, Problem::NotMember { instance: instance.id, group: id }));
             }
             if migrating.iter().any(|m| m.instance_id == instance.id.0) {
-                return Err(Error::conflict(Some("linodes"), "Linode busy."));
+                return Err(Error::conflict(Conflict::Busy(instance.id)).about(Field::Instances));
             }
         }
         for instance in &rows {
             db.tenant(principal.account.0).member_delete(id.0, instance.id.0).await?;
-            let linode = events::instance_entity(instance);
+            let subject = events::instance_entity(instance);
             events::record(
                 &mut db,
                 principal.account,
                 Some(principal),
-                "placement_group_unassign",
-                "finished",
+                Action::GroupUnassign,
+                EventStatus::Finished,
                 &events::group_entity(&group),
-                Some(&linode),
+                Some(&subject),
             )
             .await?;
         }
@@ -405,22 +397,22 @@ impl Berth {
 pub(crate) async fn region_get(db: &mut Db<'_>, region: &RegionId) -> Result<Region> {
     match db.region_get(region.as_str()).await? {
         Some(row) => convert::region(row),
-        None => Err(Error::invalid("region", "region is not valid")),
+        None => Err(Error::invalid(Field::Region, Problem::Unknown(region.to_string()))),
     }
 }
 
 /// A group of the caller's account that it may see.
 pub(crate) async fn group_get(db: &mut Db<'_>, principal: &Principal, id: GroupId) -> Result<Group> {
-    principal.require_visible(EntityKind::PlacementGroup, id.0, "placement group")?;
+    principal.require_visible(EntityKind::Group, id.0, Thing::Group)?;
     match db.tenant(principal.account.0).group_get(id.0).await? {
         Some(row) => convert::group(row),
-        None => Err(Error::not_found("placement group")),
+        None => Err(Error::not_found(Thing::Group)),
     }
 }
 
 impl GroupKey {
     /// The id of the group the key names: a UUID is looked up (a group's UUID never changes).
-    async fn id(&self, db: &mut Db<'_>, principal: &Principal) -> Result<GroupId> {
+    pub(crate) async fn id(&self, db: &mut Db<'_>, principal: &Principal) -> Result<GroupId> {
         match self {
             GroupKey::Regional(id) => Ok(*id),
             GroupKey::Global(uuid) => match db.tenant(principal.account.0).group_get_by_uuid(uuid).await? {
@@ -434,11 +426,16 @@ impl GroupKey {
         matches!((self, scope), (GroupKey::Regional(_), Scope::Region(_)) | (GroupKey::Global(_), Scope::Global))
     }
 
-    fn not_found(&self) -> Error {
+    /// What the key names: a group of one region, or a global one.
+    fn thing(&self) -> Thing {
         match self {
-            GroupKey::Regional(_) => Error::not_found("placement group"),
-            GroupKey::Global(_) => Error::not_found("anti-affinity group"),
+            GroupKey::Regional(_) => Thing::Group,
+            GroupKey::Global(_) => Thing::GlobalGroup,
         }
+    }
+
+    fn not_found(&self) -> Error {
+        Error::not_found(self.thing())
     }
 }
 
@@ -452,13 +449,13 @@ pub(crate) async fn group_find(db: &mut Db<'_>, principal: &Principal, key: &Gro
 /// The group `key` names, once its id is known (a change resolves it before locking the row).
 async fn group_named(db: &mut Db<'_>, principal: &Principal, key: &GroupKey, id: GroupId) -> Result<Group> {
     let group = group_get(db, principal, id).await.map_err(|error| match error {
-        Error::NotFound { .. } => key.not_found(),
+        Error::NotFound(_) => key.not_found(),
         other => other,
     })?;
     if key.names(&group.scope) { Ok(group) } else { Err(key.not_found()) }
 }
 
-/// A restricted user that creates a resource may change it: Linode gives it `read_write`.
+/// A restricted user that creates a resource may change it: it gets `read_write` on it.
 pub(crate) async fn grant_creator(db: &mut Db<'_>, principal: &Principal, kind: EntityKind, id: i64) -> Result<()> {
     if principal.restricted {
         let grant = store::EntityGrantRow {
@@ -477,10 +474,10 @@ async fn instances_of(db: &mut Db<'_>, principal: &Principal, ids: &[InstanceId]
     let mut instances = Vec::with_capacity(ids.len());
     for id in ids {
         let row = match db.tenant(principal.account.0).instance_get(id.0).await? {
-            Some(row) if principal.can_see(EntityKind::Linode, id.0) => row,
-            _ => return Err(Error::invalid("linodes", format!("Linode {id} not found"))),
+            Some(row) if principal.can_see(EntityKind::Instance, id.0) => row,
+            _ => return Err(Error::invalid(Field::Instances, Problem::Unknown(id.to_string()))),
         };
-        principal.require_change(EntityKind::Linode, id.0, "Linode")?;
+        principal.require_change(EntityKind::Instance, id.0, Thing::Instance)?;
         instances.push(convert::instance(row)?);
     }
     Ok(instances)

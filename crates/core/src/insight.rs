@@ -7,11 +7,12 @@ use placement::{Exclusion, Headroom, JoinAssessment, PlacementRequest};
 
 use crate::Berth;
 use crate::convert;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Field, Problem, Result, Thing};
 use crate::fleets::{engine, ensure_groups, groups_fleet};
 use crate::groups::{group_views, member_limit, region_get};
 use crate::instances::instance_views;
 use crate::model::*;
+use crate::placing::group_ref;
 
 /// A group for the operator: its view, each member's host, and the repair note.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +113,7 @@ impl Berth {
 
     pub async fn group_operator(&self, id: GroupId) -> Result<GroupDetail> {
         let all = self.groups_operator(&GroupFilter::default()).await?;
-        all.into_iter().find(|d| d.view.group.id == id).ok_or_else(|| Error::not_found("group"))
+        all.into_iter().find(|d| d.view.group.id == id).ok_or_else(|| Error::not_found(Thing::Group))
     }
 
     /// Every instance of every account (or of one), with its view.
@@ -146,12 +147,21 @@ impl Berth {
             let groups: Vec<Group> =
                 db.system().groups_by_id(&ids).await?.into_iter().map(convert::group).collect::<Result<Vec<_>>>()?;
             if let Some(missing) = request.groups.iter().find(|g| !groups.iter().any(|found| found.id == **g)) {
-                return Err(Error::invalid("groups", format!("group {missing} not found")));
+                return Err(Error::invalid(Field::Groups, Problem::Unknown(missing.to_string())));
             }
-            if let Some(elsewhere) =
-                groups.iter().find(|g| matches!(&g.scope, Scope::Region(r) if *r != request.region))
-            {
-                return Err(Error::invalid("groups", format!("group {} is in another region", elsewhere.id)));
+            let elsewhere = groups.iter().find_map(|group| match &group.scope {
+                Scope::Region(region) if *region != request.region => Some((group, region)),
+                _ => None,
+            });
+            if let Some((group, group_region)) = elsewhere {
+                return Err(Error::invalid(
+                    Field::Groups,
+                    Problem::GroupElsewhere {
+                        group: group_ref(group),
+                        group_region: group_region.clone(),
+                        region: request.region.clone(),
+                    },
+                ));
             }
             let hosts: HashMap<HostId, Host> = db
                 .hosts_in_region(request.region.as_str())
@@ -225,22 +235,27 @@ impl Berth {
     ) -> Result<(JoinAssessment, Instance, Group)> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
-        let row =
-            db.system().instance_find(Some(instance.0), None).await?.ok_or_else(|| Error::not_found("instance"))?;
+        let row = db
+            .system()
+            .instance_find(Some(instance.0), None)
+            .await?
+            .ok_or_else(|| Error::not_found(Thing::Instance))?;
         let found = convert::instance(row)?;
-        let group_row =
-            db.system().groups_by_id(&[group.0]).await?.into_iter().next().ok_or_else(|| Error::not_found("group"))?;
+        let group_row = db
+            .system()
+            .groups_by_id(&[group.0])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found(Thing::Group))?;
         let group = convert::group(group_row)?;
         if group.account != found.account {
-            return Err(Error::invalid("group", "the instance and the group belong to different accounts"));
+            return Err(Error::invalid(Field::Group, Problem::OtherAccount));
         }
         let extra: Vec<HostId> = found.host.into_iter().chain(found.target_host).collect();
         let (mut fleet, members) = groups_fleet(&mut db, std::slice::from_ref(&group), &extra).await?;
         if members.iter().any(|m| m.instance_id == instance.0) {
-            return Err(Error::conflict(
-                None,
-                format!("instance {instance} is already a member of group {}", group.id),
-            ));
+            return Err(Error::conflict(Conflict::AlreadyMember { instance, group: group.id }));
         }
         fleet
             .instance_add(placement::InstanceSpec {
@@ -271,20 +286,20 @@ impl Berth {
                 .await?
                 .into_iter()
                 .next()
-                .ok_or_else(|| Error::not_found("group"))?;
+                .ok_or_else(|| Error::not_found(Thing::Group))?;
             let group = convert::group(row)?;
             let region = match (&group.scope, region) {
                 (Scope::Region(own), None) => own.clone(),
                 (Scope::Region(own), Some(asked)) if *own == asked => asked,
-                (Scope::Region(own), Some(_)) => {
-                    return Err(Error::invalid("region", format!("group {} is in region {own}", group.id)));
+                (Scope::Region(own), Some(asked)) => {
+                    return Err(Error::invalid(
+                        Field::Region,
+                        Problem::GroupElsewhere { group: group_ref(&group), group_region: own.clone(), region: asked },
+                    ));
                 }
                 (Scope::Global, Some(asked)) => region_get(&mut db, &asked).await?.id,
                 (Scope::Global, None) => {
-                    return Err(Error::invalid(
-                        "region",
-                        "a global group's headroom is measured in one region: name it",
-                    ));
+                    return Err(Error::invalid(Field::Region, Problem::RegionNeeded));
                 }
             };
             let limit = member_limit(&mut db, &group).await?;

@@ -5,18 +5,17 @@ use std::collections::HashMap;
 use placement::{InstanceSpec, NoHost, Placement};
 use store::{Db, NewInstance, Tx};
 
-use crate::catalog;
 use crate::convert;
-use crate::error::{Error, Result};
+use crate::error::{Act, Error, Field, Problem, Result, Thing};
 use crate::events;
-use crate::groups::{grant_creator, region_get};
+use crate::groups::{grant_creator, group_find, region_get};
 use crate::model::*;
 use crate::operations::{OperationRequest, operation_of_change, requested};
-use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, refusal};
+use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, group_ref, refusal};
 use crate::{Berth, now};
 
-/// The labels that are unique among an account's Linodes (`Db::label_lock`).
-const LINODE_LABELS: &str = "linode";
+/// The labels that are unique among an account's instances (`Db::label_lock`).
+const INSTANCE_LABELS: &str = "instance";
 
 impl Berth {
     pub async fn instance_create(&self, principal: &Principal, create: InstanceCreate) -> Result<InstanceView> {
@@ -40,58 +39,45 @@ impl Berth {
         create: InstanceCreate,
         operation: Option<OperationRequest>,
     ) -> Result<(InstanceView, Option<Operation>)> {
-        principal.require_grant("add_linodes", "create Linodes")?;
-        let (mut size, disk_included) = catalog::type_size(&create.type_id)
-            .ok_or_else(|| Error::invalid("type", "A valid plan type by that ID was not found"))?;
-        match (disk_included, create.disk_gib) {
-            (_, Some(disk)) => size.disk_mib = disk.saturating_mul(1024),
-            (true, None) => {}
-            (false, None) => return Err(Error::invalid("disk-size", "this instance type needs a disk size")),
-        }
-        if let Some(image) = &create.image
-            && !catalog::bootable(image)
-        {
-            return Err(Error::invalid("image", format!("Image {image} not found")));
-        }
+        principal.require(Right::CreateInstances, Act::CreateInstance)?;
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let region = region_get(&mut db, &create.region).await?;
         let mut groups = Vec::with_capacity(create.groups.len());
         for choice in &create.groups {
             let group = chosen_group(&mut db, principal, choice).await?;
+            if groups.iter().any(|g: &Group| g.id == group.id) {
+                return Err(Error::invalid(Field::Group, Problem::Repeated(choice.group.to_string())));
+            }
             if let Scope::Region(group_region) = &group.scope
                 && group_region != &region.id
             {
                 return Err(Error::invalid(
-                    "placement_group.id",
-                    format!(
-                        "Placement group {} is in region {group_region}; the Linode must be in the same region",
-                        group.id
-                    ),
+                    Field::Group,
+                    Problem::GroupElsewhere {
+                        group: group_ref(&group),
+                        group_region: group_region.clone(),
+                        region: region.id.clone(),
+                    },
                 ));
             }
             groups.push(group);
         }
         if groups.iter().filter(|g| matches!(g.scope, Scope::Region(_))).count() > 1 {
-            return Err(Error::invalid("placement_group.id", "A Linode can be in at most one placement group"));
+            return Err(Error::invalid(Field::Group, Problem::OneRegionalGroup));
         }
         if let Some(firewall) = create.firewall
             && db.tenant(principal.account.0).firewall_get(firewall.0).await?.is_none()
         {
-            return Err(Error::invalid("firewall_id", format!("Firewall {} not found", firewall.0)));
+            return Err(Error::invalid(Field::Firewall, Problem::Unknown(firewall.0.to_string())));
         }
         drop(conn);
         let compliant_only = create.groups.iter().any(|c| c.compliant_only);
-        let label = match &create.label {
-            Some(label) => label.clone(),
-            // 64 random bits: an account would need billions of Linodes before two defaults
-            // met (and a meeting would be refused as a taken label).
-            None => Label::parse("label", &format!("linode-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]))?,
-        };
-        let want = Want { region: &region.id, size, groups: &groups, moving: None, avoid: &[], compliant_only };
-        let label_lock = create.unique_label.then_some((LINODE_LABELS, principal.account, label.as_str()));
+        let want =
+            Want { region: &region.id, size: create.size, groups: &groups, moving: None, avoid: &[], compliant_only };
+        let label_lock = create.unique_label.then_some((INSTANCE_LABELS, principal.account, create.label.as_str()));
         let locks = Locks { label: label_lock, ..Locks::default() };
-        let change = Create { principal, want: &want, create: &create, label: &label, operation };
+        let change = Create { principal, want: &want, create: &create, operation };
         self.place(&want, locks, &[&region.id], change).await
     }
 
@@ -105,11 +91,11 @@ impl Berth {
     ) -> Result<Instance> {
         let mut db = tx.db();
         if unique_label && db.tenant(principal.account.0).instance_label_taken(&new.label, None).await? {
-            return Err(Error::invalid("label", "Label must be unique among your Linodes"));
+            return Err(Error::invalid(Field::Label, Problem::Taken(Thing::Instance)));
         }
         for group in want.groups {
             if db.tenant(principal.account.0).group_get(group.id.0).await?.is_none() {
-                return Err(Error::invalid("placement_group.id", format!("Placement group {} not found", group.id)));
+                return Err(Error::invalid(Field::Group, Problem::Unknown(group.id.to_string())));
             }
             check_room(&mut db, group, 1).await?;
         }
@@ -119,23 +105,24 @@ impl Berth {
             db.tenant(principal.account.0).member_insert(group.id.0, row.id).await?;
         }
         let instance = convert::instance(row)?;
-        grant_creator(&mut db, principal, EntityKind::Linode, instance.id.0).await?;
-        let linode = events::instance_entity(&instance);
-        events::record(&mut db, principal.account, Some(principal), "linode_create", "finished", &linode, None).await?;
+        grant_creator(&mut db, principal, EntityKind::Instance, instance.id.0).await?;
+        let subject = events::instance_entity(&instance);
+        let (action, status) = (Action::InstanceCreate, EventStatus::Finished);
+        events::record(&mut db, principal.account, Some(principal), action, status, &subject, None).await?;
         for group in want.groups {
             let entity = events::group_entity(group);
             events::record(
                 &mut db,
                 principal.account,
                 Some(principal),
-                "placement_group_assign",
-                "finished",
+                Action::GroupAssign,
+                EventStatus::Finished,
                 &entity,
-                Some(&linode),
+                Some(&subject),
             )
             .await?;
         }
-        events::compliance_changes(&mut db, Some(principal), want.groups, &before, Some(&linode)).await?;
+        events::compliance_changes(&mut db, Some(principal), want.groups, &before, Some(&subject)).await?;
         Ok(instance)
     }
 
@@ -146,15 +133,15 @@ impl Berth {
         Ok(instance_views(&mut db, vec![instance]).await?.remove(0))
     }
 
-    /// An instance by its UUID, the id the Exoscale dialect knows.
+    /// An instance by its UUID.
     pub async fn instance_get_by_uuid(&self, principal: &Principal, uuid: &str) -> Result<InstanceView> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let instance = match db.tenant(principal.account.0).instance_get_by_uuid(uuid).await? {
             Some(row) => convert::instance(row)?,
-            None => return Err(Error::not_found("instance")),
+            None => return Err(Error::not_found(Thing::Instance)),
         };
-        principal.require_visible(EntityKind::Linode, instance.id.0, "instance")?;
+        principal.require_visible(EntityKind::Instance, instance.id.0, Thing::Instance)?;
         Ok(instance_views(&mut db, vec![instance]).await?.remove(0))
     }
 
@@ -163,8 +150,11 @@ impl Berth {
     pub async fn operator_instance(&self, id: &str) -> Result<(InstanceView, Vec<Host>)> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
-        let row =
-            db.system().instance_find(id.parse().ok(), Some(id)).await?.ok_or_else(|| Error::not_found("instance"))?;
+        let row = db
+            .system()
+            .instance_find(id.parse().ok(), Some(id))
+            .await?
+            .ok_or_else(|| Error::not_found(Thing::Instance))?;
         let instance = convert::instance(row)?;
         let host_ids: Vec<i64> = instance.host.into_iter().chain(instance.target_host).map(|h| h.0).collect();
         let hosts = db.hosts_by_id(&host_ids).await?.iter().map(convert::host).collect::<Result<Vec<_>>>()?;
@@ -179,7 +169,7 @@ impl Berth {
             .instances_of_account()
             .await?
             .into_iter()
-            .filter(|row| principal.can_see(EntityKind::Linode, row.id))
+            .filter(|row| principal.can_see(EntityKind::Instance, row.id))
             .map(convert::instance)
             .collect::<Result<Vec<_>>>()?;
         instance_views(&mut db, instances).await
@@ -218,15 +208,15 @@ impl Berth {
         if let Some(label) = &update.label
             && update.unique_label
         {
-            db.label_lock(LINODE_LABELS, principal.account.0, label.as_str()).await?;
+            db.label_lock(INSTANCE_LABELS, principal.account.0, label.as_str()).await?;
         }
         let instance = instance_get(&mut db, principal, id).await?;
-        principal.require_change(EntityKind::Linode, id.0, "Linode")?;
+        principal.require_change(EntityKind::Instance, id.0, Thing::Instance)?;
         if let Some(label) = &update.label
             && update.unique_label
             && db.tenant(principal.account.0).instance_label_taken(label.as_str(), Some(id.0)).await?
         {
-            return Err(Error::invalid("label", "Label must be unique among your Linodes"));
+            return Err(Error::invalid(Field::Label, Problem::Taken(Thing::Instance)));
         }
         let label = update.label.unwrap_or(instance.label);
         let tags = update.tags.unwrap_or(instance.tags);
@@ -245,8 +235,8 @@ impl Berth {
             &mut db,
             principal.account,
             Some(principal),
-            "linode_update",
-            "finished",
+            Action::InstanceUpdate,
+            EventStatus::Finished,
             &events::instance_entity(&instance),
             None,
         )
@@ -285,7 +275,7 @@ impl Berth {
         // whichever comes second sees what the first did.
         db.instances_lock(&[id.0]).await?;
         let instance = instance_get(&mut db, principal, id).await?;
-        principal.require_change(EntityKind::Linode, id.0, "Linode")?;
+        principal.require_change(EntityKind::Instance, id.0, Thing::Instance)?;
         let groups = instance_views(&mut db, vec![instance.clone()]).await?.remove(0).groups;
         let before = events::compliance(&mut db, &groups).await?;
         let size = convert::size(instance.size);
@@ -299,23 +289,24 @@ impl Berth {
             db.host_release(host.0, size).await?;
         }
         db.tenant(principal.account.0).instance_delete(id.0).await?;
-        db.tenant(principal.account.0).entity_grants_delete(EntityKind::Linode.as_str(), id.0).await?;
-        let linode = events::instance_entity(&instance);
+        db.tenant(principal.account.0).entity_grants_delete(EntityKind::Instance.as_str(), id.0).await?;
+        let subject = events::instance_entity(&instance);
         for group in &groups {
             let entity = events::group_entity(group);
             events::record(
                 &mut db,
                 principal.account,
                 Some(principal),
-                "placement_group_unassign",
-                "finished",
+                Action::GroupUnassign,
+                EventStatus::Finished,
                 &entity,
-                Some(&linode),
+                Some(&subject),
             )
             .await?;
         }
-        events::record(&mut db, principal.account, Some(principal), "linode_delete", "finished", &linode, None).await?;
-        events::compliance_changes(&mut db, Some(principal), &groups, &before, Some(&linode)).await?;
+        let (action, status) = (Action::InstanceDelete, EventStatus::Finished);
+        events::record(&mut db, principal.account, Some(principal), action, status, &subject, None).await?;
+        events::compliance_changes(&mut db, Some(principal), &groups, &before, Some(&subject)).await?;
         let operation = operation_of_change(&mut db, principal.account, operation, &instance.uuid).await?;
         regions.dedup();
         for region in &regions {
@@ -326,20 +317,20 @@ impl Berth {
     }
 }
 
-/// The group a request names in its body: an unknown one is a 400 naming the field.
+/// The group a request names in its body: an unknown one is an invalid value of the field.
 pub(crate) async fn chosen_group(db: &mut Db<'_>, principal: &Principal, choice: &GroupChoice) -> Result<Group> {
-    match db.tenant(principal.account.0).group_get(choice.group.0).await? {
-        Some(row) if principal.can_see(EntityKind::PlacementGroup, row.id) => convert::group(row),
-        _ => Err(Error::invalid("placement_group.id", format!("Placement group {} not found", choice.group))),
-    }
+    group_find(db, principal, &choice.group).await.map_err(|error| match error {
+        Error::NotFound(_) => Error::invalid(Field::Group, Problem::Unknown(choice.group.to_string())),
+        other => other,
+    })
 }
 
 /// An instance of the caller's account that it may see.
 pub(crate) async fn instance_get(db: &mut Db<'_>, principal: &Principal, id: InstanceId) -> Result<Instance> {
-    principal.require_visible(EntityKind::Linode, id.0, "linode")?;
+    principal.require_visible(EntityKind::Instance, id.0, Thing::Instance)?;
     match db.tenant(principal.account.0).instance_get(id.0).await? {
         Some(row) => convert::instance(row),
-        None => Err(Error::not_found("linode")),
+        None => Err(Error::not_found(Thing::Instance)),
     }
 }
 
@@ -386,7 +377,6 @@ struct Create<'a> {
     principal: &'a Principal,
     want: &'a Want<'a>,
     create: &'a InstanceCreate,
-    label: &'a Label,
     operation: Option<OperationRequest>,
 }
 
@@ -403,7 +393,7 @@ impl PlacementChange for Create<'_> {
         let new = NewInstance {
             uuid: uuid::Uuid::new_v4().to_string(),
             account_id: self.principal.account.0,
-            label: self.label.as_str().to_string(),
+            label: self.create.label.as_str().to_string(),
             region_id: self.want.region.as_str().to_string(),
             type_id: self.create.type_id.clone(),
             size: convert::size(self.want.size),

@@ -7,7 +7,6 @@
 //! engine's decision before it commits.
 
 mod authz;
-pub mod catalog;
 mod convert;
 mod error;
 mod events;
@@ -33,7 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use store::Store;
 
-pub use error::{Error, Result};
+pub use error::{Act, Conflict, Denial, Error, Field, Form, GroupRef, Limit, Problem, Refusal, Result, Thing};
 pub use fleet_ops::{HostCreate, HostDetail, HostFilter, HostUpdate, RegionCreate};
 pub use insight::{ExplainPlacement, Explained, GroupDetail, GroupFilter, InstanceFilter};
 pub use leadership::renew_interval;
@@ -43,7 +42,7 @@ pub use operations::{OPERATION_RETENTION, OperationRequest};
 pub use placement::{Headroom, JoinAssessment};
 pub use reconcile::ReconcileReport;
 pub use secrets::{SecretKey, sealed_secret_count};
-pub use seed::{DemoCredentials, DemoOptions, FleetSeed, RackSeed, RegionSeed, demo_fleet};
+pub use seed::{DemoCredentials, DemoOptions, FleetSeed, RackSeed, RegionSeed};
 pub use tenancy::EntityPermission;
 
 /// Tunables of the domain.
@@ -64,6 +63,9 @@ pub struct Settings {
     /// How long the lease on background work lasts without renewal: when the process that
     /// holds it dies, another takes the work over within about this long.
     pub leader_lease: Duration,
+    /// What every API key berth issues starts with: clients of the dialect that verifies
+    /// them may expect their provider's prefix. The default is none.
+    pub api_key_prefix: String,
 }
 
 impl Default for Settings {
@@ -75,6 +77,7 @@ impl Default for Settings {
             repair: true,
             secret_key: SecretKey::generate(),
             leader_lease: Duration::from_secs(5),
+            api_key_prefix: String::new(),
         }
     }
 }
@@ -113,7 +116,7 @@ impl Berth {
     pub async fn region(&self, id: &RegionId) -> Result<Region> {
         match self.store.read().await?.db().region_get(id.as_str()).await? {
             Some(row) => convert::region(row),
-            None => Err(Error::not_found("region")),
+            None => Err(Error::not_found(error::Thing::Region)),
         }
     }
 

@@ -8,13 +8,13 @@ use placement::{NoHost, Placement};
 use store::{Db, NewMigration, Tx};
 
 use crate::convert;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Field, Form, Problem, Result, Thing};
 use crate::events;
 use crate::fleets::group_spec;
 use crate::groups::region_get;
 use crate::instances::{chosen_group, instance_get, instance_views};
 use crate::model::*;
-use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, refusal, reserve};
+use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, group_ref, refusal, reserve};
 use crate::{Berth, now};
 
 /// Who carries migrations out.
@@ -84,12 +84,12 @@ impl Berth {
             let instance = instance_get(&mut db, principal, id).await?;
             instance_views(&mut db, vec![instance]).await?.remove(0)
         };
-        principal.require_change(EntityKind::Linode, id.0, "Linode")?;
+        principal.require_change(EntityKind::Instance, id.0, Thing::Instance)?;
         if view.is_migrating() {
-            return Err(Error::conflict(None, "Linode busy."));
+            return Err(Error::conflict(Conflict::Busy(id)));
         }
         let Some(source_host) = view.instance.host else {
-            return Err(Error::conflict(None, "Linode is offline and cannot be migrated"));
+            return Err(Error::conflict(Conflict::Offline(id)));
         };
         let source_region = view.instance.region.clone();
         let target_region = match &migrate.region {
@@ -101,9 +101,13 @@ impl Berth {
             Some(choice) => {
                 let group = chosen_group(&mut db, principal, choice).await?;
                 if group.scope != Scope::Region(target_region.clone()) {
+                    let group_region = match &group.scope {
+                        Scope::Region(region) => region.clone(),
+                        Scope::Global => target_region.clone(),
+                    };
                     return Err(Error::invalid(
-                        "placement_group.id",
-                        format!("Placement group {} is not in region {target_region}", group.id),
+                        Field::Group,
+                        Problem::GroupElsewhere { group: group_ref(&group), group_region, region: target_region },
                     ));
                 }
                 Some(group)
@@ -171,10 +175,10 @@ impl Berth {
         let same_region = begin.target_region == begin.source_region;
         let mut db = tx.db();
         let Some(row) = db.tenant(begin.account.0).instance_get(begin.instance.0).await? else {
-            return Err(Error::not_found("linode"));
+            return Err(Error::not_found(Thing::Instance));
         };
         if row.target_host_id.is_some() || row.host_id != Some(begin.source_host.0) {
-            return Err(Error::conflict(None, "Linode busy."));
+            return Err(Error::conflict(Conflict::Busy(begin.instance)));
         }
         if let Some(group) = joins {
             check_room(&mut db, group, 1).await?;
@@ -215,15 +219,23 @@ impl Berth {
             )
             .await?;
         let instance = convert::instance(row_of(&mut db, begin.account, begin.instance).await?)?;
-        let linode = events::instance_entity(&instance);
-        let action = if same_region { "linode_migrate" } else { "linode_migrate_datacenter" };
-        events::record(&mut db, begin.account, by, action, "started", &linode, None).await?;
+        let subject = events::instance_entity(&instance);
+        let action = if same_region { Action::InstanceMigrate } else { Action::InstanceMigrateRegion };
+        events::record(&mut db, begin.account, by, action, EventStatus::Started, &subject, None).await?;
         if let Some(group) = joins {
             let entity = events::group_entity(group);
-            events::record(&mut db, begin.account, by, "placement_group_assign", "finished", &entity, Some(&linode))
-                .await?;
+            events::record(
+                &mut db,
+                begin.account,
+                by,
+                Action::GroupAssign,
+                EventStatus::Finished,
+                &entity,
+                Some(&subject),
+            )
+            .await?;
         }
-        events::compliance_changes(&mut db, by, &touched, &before, Some(&linode)).await?;
+        events::compliance_changes(&mut db, by, &touched, &before, Some(&subject)).await?;
         let migration = convert::migration(row)?;
         let (id, target) = (begin.instance, placement.host);
         if same_region {
@@ -284,7 +296,10 @@ impl Berth {
         if let Some(agent) = agent
             && current.claimed_by.as_deref() != Some(agent)
         {
-            return Err(Error::conflict(None, format!("migration {id} is not held by {agent}")));
+            return Err(Error::conflict(Conflict::MigrationNotHeld {
+                migration: MigrationId(id),
+                agent: agent.to_string(),
+            }));
         }
         let migration = convert::migration(current)?;
         let Some(instance) = db.tenant(migration.account.0).instance_get(migration.instance.0).await? else {
@@ -311,27 +326,27 @@ impl Berth {
         }
         db.system().migration_finish(migration.id.0, MigrationState::Succeeded.as_str(), now().0).await?;
         let moved = convert::instance(row_of(&mut db, migration.account, migration.instance).await?)?;
-        let linode = events::instance_entity(&moved);
+        let subject = events::instance_entity(&moved);
         let action = if migration.source_region == migration.target_region {
-            "linode_migrate"
+            Action::InstanceMigrate
         } else {
-            "linode_migrate_datacenter"
+            Action::InstanceMigrateRegion
         };
-        events::record(&mut db, migration.account, None, action, "finished", &linode, None).await?;
+        events::record(&mut db, migration.account, None, action, EventStatus::Finished, &subject, None).await?;
         if let Some(group) = touched.iter().find(|g| Some(g.id) == leaves) {
             let entity = events::group_entity(group);
             events::record(
                 &mut db,
                 migration.account,
                 None,
-                "placement_group_unassign",
-                "finished",
+                Action::GroupUnassign,
+                EventStatus::Finished,
                 &entity,
-                Some(&linode),
+                Some(&subject),
             )
             .await?;
         }
-        events::compliance_changes(&mut db, None, &touched, &before, Some(&linode)).await?;
+        events::compliance_changes(&mut db, None, &touched, &before, Some(&subject)).await?;
         let id = migration.instance;
         if migration.source_region == migration.target_region {
             self.fleets.apply(&migration.source_region, |fleet| {
@@ -369,8 +384,9 @@ impl Berth {
         db.system().migration_fail(migration.id.0, failure, now().0).await?;
         db.system().migration_failure_insert(instance.id, migration.target_host.0, now().0).await?;
         let moved = convert::instance(instance)?;
-        let linode = events::instance_entity(&moved);
-        events::record(&mut db, migration.account, None, "linode_migrate", "failed", &linode, None).await?;
+        let subject = events::instance_entity(&moved);
+        events::record(&mut db, migration.account, None, Action::InstanceMigrate, EventStatus::Failed, &subject, None)
+            .await?;
         self.fleets.invalidate(&migration.source_region);
         self.fleets.invalidate(&migration.target_region);
         self.commit(tx, &[&migration.source_region, &migration.target_region]).await?;
@@ -438,10 +454,7 @@ impl Berth {
     /// lease ran out is not handed on: it is rolled back and retried elsewhere.
     pub async fn migration_claim(&self, agent: &str) -> Result<Option<MigrationJob>> {
         let Executor::External { lease } = self.settings.executor else {
-            return Err(Error::conflict(
-                None,
-                "migrations are run by berth itself; start it with the external executor",
-            ));
+            return Err(Error::conflict(Conflict::BuiltInExecutor));
         };
         validate_agent(agent)?;
         let now = now();
@@ -451,7 +464,8 @@ impl Berth {
         let running = db.system().migrations_in_state(MigrationState::Running.as_str()).await?;
         for row in running {
             if row.claimed_by.is_none() && db.system().migration_claim(row.id, agent, until).await? {
-                let claimed = db.system().migration_get(row.id).await?.ok_or_else(|| Error::not_found("migration"))?;
+                let claimed =
+                    db.system().migration_get(row.id).await?.ok_or_else(|| Error::not_found(Thing::Migration))?;
                 tx.commit().await?;
                 return Ok(Some(MigrationJob {
                     migration: convert::migration(claimed)?,
@@ -465,7 +479,7 @@ impl Berth {
     /// Renews an agent's lease on a migration it holds.
     pub async fn migration_heartbeat(&self, id: MigrationId, agent: &str) -> Result<MigrationJob> {
         let Executor::External { lease } = self.settings.executor else {
-            return Err(Error::conflict(None, "migrations are run by berth itself"));
+            return Err(Error::conflict(Conflict::BuiltInExecutor));
         };
         validate_agent(agent)?;
         let now = now();
@@ -475,7 +489,7 @@ impl Berth {
         if !db.system().migration_heartbeat(id.0, agent, until, now.0).await? {
             return Err(lease_lost(&mut db, id, agent).await?);
         }
-        let row = db.system().migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
+        let row = db.system().migration_get(id.0).await?.ok_or_else(|| Error::not_found(Thing::Migration))?;
         tx.commit().await?;
         Ok(MigrationJob { migration: convert::migration(row)?, lease_expires_at: Timestamp(until) })
     }
@@ -486,7 +500,7 @@ impl Berth {
         {
             let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
-            let row = db.system().migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
+            let row = db.system().migration_get(id.0).await?.ok_or_else(|| Error::not_found(Thing::Migration))?;
             let live = row.lease_expires_at.is_some_and(|at| at >= now().0);
             if row.state != MigrationState::Running.as_str() || row.claimed_by.as_deref() != Some(agent) || !live {
                 return Err(lease_lost(&mut db, id, agent).await?);
@@ -500,12 +514,12 @@ impl Berth {
     pub async fn migration_job_fail(&self, id: MigrationId, agent: &str, reason: &str) -> Result<Migration> {
         validate_agent(agent)?;
         if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-            return Err(Error::invalid("reason", "reason must be at most 500 characters"));
+            return Err(Error::invalid(Field::Reason, Problem::Length { min: 0, max: 500 }));
         }
         {
             let mut conn = self.store.snapshot().await?;
             let mut db = conn.db();
-            let row = db.system().migration_get(id.0).await?.ok_or_else(|| Error::not_found("migration"))?;
+            let row = db.system().migration_get(id.0).await?.ok_or_else(|| Error::not_found(Thing::Migration))?;
             if row.state != MigrationState::Running.as_str() || row.claimed_by.as_deref() != Some(agent) {
                 return Err(lease_lost(&mut db, id, agent).await?);
             }
@@ -621,8 +635,9 @@ impl Berth {
             )
             .await?;
         db.system().migration_start(migration.id.0, self.due_at(now), now.0).await?;
-        let linode = events::instance_entity(&instance);
-        events::record(&mut db, migration.account, None, "linode_migrate", "started", &linode, None).await?;
+        let subject = events::instance_entity(&instance);
+        events::record(&mut db, migration.account, None, Action::InstanceMigrate, EventStatus::Started, &subject, None)
+            .await?;
         let (moving, target) = (instance.id, migration.target_host);
         self.fleets.apply(&migration.source_region, |fleet| fleet.migration_start(moving, target));
         self.commit(tx, &[&migration.source_region]).await?;
@@ -649,7 +664,7 @@ impl Berth {
     pub async fn migration(&self, id: MigrationId) -> Result<Migration> {
         match self.store.read().await?.db().system().migration_get(id.0).await? {
             Some(row) => convert::migration(row),
-            None => Err(Error::not_found("migration")),
+            None => Err(Error::not_found(Thing::Migration)),
         }
     }
 
@@ -692,7 +707,7 @@ impl Berth {
         plan: i64,
     ) -> Result<()> {
         let Some(from) = instance.host else { return Ok(()) };
-        // The group a Linode shows is its regional one; an instance without one shows its
+        // The group an instance shows is its regional one; an instance without one shows its
         // first group.
         let group = groups.iter().find(|g| matches!(g.scope, Scope::Region(_))).or(groups.first()).map(|g| g.id.0);
         tx.db()
@@ -776,17 +791,21 @@ fn validate_agent(agent: &str) -> Result<()> {
     let valid = !agent.is_empty()
         && agent.len() <= 64
         && agent.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid { Ok(()) } else { Err(Error::invalid("agent", "agent must be 1-64 letters, digits, '-', '_' or '.'")) }
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid(Field::Agent, Problem::Malformed { form: Form::PlainName, value: None }))
+    }
 }
 
 /// Why an agent cannot act on a migration: it is unknown, finished, or held by someone else.
 async fn lease_lost(db: &mut Db<'_>, id: MigrationId, agent: &str) -> Result<Error> {
-    let Some(row) = db.system().migration_get(id.0).await? else { return Ok(Error::not_found("migration")) };
-    Ok(if row.state != MigrationState::Running.as_str() {
-        Error::conflict(None, format!("migration {id:?} is {}, not running", row.state))
+    let Some(row) = db.system().migration_get(id.0).await? else { return Ok(Error::not_found(Thing::Migration)) };
+    Ok(Error::conflict(if row.state != MigrationState::Running.as_str() {
+        Conflict::MigrationNotRunning { migration: id, state: row.state }
     } else {
-        Error::conflict(None, format!("agent {agent} does not hold migration {}; claim it first", id.0))
-    })
+        Conflict::MigrationNotHeld { migration: id, agent: agent.to_string() }
+    }))
 }
 
 /// The writes of a migration that begins, once its target is chosen and reserved.

@@ -5,7 +5,7 @@ use std::fmt;
 
 pub use placement::{FailureDomain, GroupId, GroupKind, HostId, HostState, InstanceId, Policy, Resources};
 
-use crate::error::Error;
+use crate::error::{Error, Field, Form, Problem, Thing};
 
 /// An account: the owner of every resource a customer creates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,7 +24,7 @@ pub struct MigrationId(pub i64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(pub i64);
 
-/// A region (Linode) or zone (Exoscale) id, such as `us-mia`.
+/// A region id, such as `us-mia`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RegionId(String);
 
@@ -35,7 +35,11 @@ impl RegionId {
         let valid = !value.is_empty()
             && value.len() <= 64
             && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if valid { Ok(RegionId(value.to_string())) } else { Err(Error::invalid("region", "region is not valid")) }
+        if valid {
+            Ok(RegionId(value.to_string()))
+        } else {
+            Err(Error::invalid(Field::Region, Problem::Malformed { form: Form::RegionId, value: None }))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -55,12 +59,13 @@ impl fmt::Display for RegionId {
 pub struct Label(String);
 
 impl Label {
-    pub fn parse(field: &str, value: &str) -> Result<Label, Error> {
+    /// A label for `field`; the error names it.
+    pub fn parse(field: Field, value: &str) -> Result<Label, Error> {
         if value.is_empty() || value.chars().count() > 255 {
-            return Err(Error::invalid(field, format!("{field} must be 1-255 characters")));
+            return Err(Error::invalid(field, Problem::Length { min: 1, max: 255 }));
         }
         if value.chars().any(char::is_control) {
-            return Err(Error::invalid(field, format!("{field} must not contain control characters")));
+            return Err(Error::invalid(field, Problem::ControlCharacters));
         }
         Ok(Label(value.to_string()))
     }
@@ -90,25 +95,25 @@ pub struct Principal {
     pub grants: Grants,
     /// What the credential may reach, whoever holds it.
     pub scopes: Scopes,
-    /// Which credential authenticated the call (`token:12`, `api-key:EXO…`), for rate limits.
+    /// Which credential authenticated the call (`token:12`, `api-key:…`), for rate limits.
     pub credential: String,
 }
 
 /// The kinds of resource a grant can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EntityKind {
-    Linode,
-    PlacementGroup,
+    Instance,
+    Group,
     Firewall,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 3] = [EntityKind::Linode, EntityKind::PlacementGroup, EntityKind::Firewall];
+    pub const ALL: [EntityKind; 3] = [EntityKind::Instance, EntityKind::Group, EntityKind::Firewall];
 
     pub fn as_str(&self) -> &'static str {
         match self {
-            EntityKind::Linode => "linode",
-            EntityKind::PlacementGroup => "placement_group",
+            EntityKind::Instance => "instance",
+            EntityKind::Group => "group",
             EntityKind::Firewall => "firewall",
         }
     }
@@ -142,62 +147,52 @@ impl Permission {
     }
 }
 
-/// The global grants berth knows, as Linode names them. berth enforces `add_linodes` (creating
-/// Linodes and placement groups, and assigning Linodes) and `add_firewalls`; it keeps the
-/// others so that `GET /profile/grants` shows them as set.
-pub const GLOBAL_GRANTS: &[&str] = &[
-    "account_access",
-    "add_buckets",
-    "add_databases",
-    "add_domains",
-    "add_firewalls",
-    "add_images",
-    "add_kubernetes",
-    "add_linodes",
-    "add_longview",
-    "add_nodebalancers",
-    "add_placement_groups",
-    "add_stackscripts",
-    "add_volumes",
-    "add_vpcs",
-    "cancel_account",
-    "child_account_access",
-    "longview_subscription",
-];
+/// A right over a whole account that berth enforces for a restricted user (an unrestricted
+/// one holds every right).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Right {
+    /// Create instances and groups, and put instances into groups or take them out.
+    CreateInstances,
+    CreateFirewalls,
+}
+
+impl Right {
+    pub const ALL: [Right; 2] = [Right::CreateInstances, Right::CreateFirewalls];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Right::CreateInstances => "create_instances",
+            Right::CreateFirewalls => "create_firewalls",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Right> {
+        Right::ALL.into_iter().find(|right| right.as_str() == value)
+    }
+}
 
 /// A restricted user's grants.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Grants {
-    /// The global grants held, by name.
-    pub global: BTreeSet<String>,
+    /// The rights held over the whole account.
+    pub rights: BTreeSet<Right>,
+    /// Account-wide grants that a dialect keeps for its users but berth does not enforce, by
+    /// the dialect's own names: berth stores and shows them, nothing more.
+    pub kept: BTreeSet<String>,
     pub entities: BTreeMap<(EntityKind, i64), Permission>,
 }
 
-/// The OAuth scopes of a Linode token: `*`, or areas each `read_only` or `read_write`.
+/// What a credential may reach, whoever holds it: everything (`*`), or named areas, each
+/// read-only or read-write. The dialect that issues credentials names the areas.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scopes {
     all: bool,
     areas: BTreeMap<String, Permission>,
 }
 
-/// The areas a scope can name, as Linode lists them.
-pub const SCOPE_AREAS: &[&str] = &[
-    "account",
-    "databases",
-    "domains",
-    "events",
-    "firewall",
-    "images",
-    "ips",
-    "linodes",
-    "lke",
-    "longview",
-    "nodebalancers",
-    "object_storage",
-    "stackscripts",
-    "volumes",
-    "vpc",
-];
+fn malformed(value: Option<String>) -> Problem {
+    Problem::Malformed { form: Form::Scopes, value }
+}
 
 impl Scopes {
     /// Every scope: `*`.
@@ -205,25 +200,37 @@ impl Scopes {
         Scopes { all: true, areas: BTreeMap::new() }
     }
 
-    /// Parses `*` or a space- or comma-separated list of `area:read_only` / `area:read_write`.
-    pub fn parse(text: &str) -> Result<Scopes, Error> {
+    /// Parses `*` or a space- or comma-separated list of `area:read_only` / `area:read_write`,
+    /// where every area is one of `areas`.
+    pub fn parse(text: &str, areas: &[&str]) -> Result<Scopes, Error> {
+        let scopes = Scopes::read(text).map_err(|value| Error::invalid(Field::Scopes, malformed(value)))?;
+        match scopes.areas.keys().find(|area| !areas.contains(&area.as_str())) {
+            Some(area) => Err(Error::invalid(Field::Scopes, malformed(Some(area.clone())))),
+            None => Ok(scopes),
+        }
+    }
+
+    /// Reads scopes as they were stored, once parsed: any area goes.
+    pub fn stored(text: &str) -> Result<Scopes, Error> {
+        Scopes::read(text).map_err(|_| Error::Internal(format!("stored scopes {text:?} are malformed")))
+    }
+
+    /// Reads `*` or a list of `area:level`; the error is the scope at fault, if one is.
+    fn read(text: &str) -> Result<Scopes, Option<String>> {
         let text = text.trim();
         if text == "*" {
             return Ok(Scopes::all());
         }
         let mut areas = BTreeMap::new();
         for scope in text.split([' ', ',']).filter(|s| !s.is_empty()) {
-            let invalid = || Error::invalid("scopes", format!("{scope} is not a valid scope"));
-            let (area, level) = scope.split_once(':').ok_or_else(invalid)?;
-            if !SCOPE_AREAS.contains(&area) {
-                return Err(invalid());
-            }
-            let level = Permission::parse(level).ok_or_else(invalid)?;
+            let (area, level) = scope.split_once(':').ok_or_else(|| Some(scope.to_string()))?;
+            let valid_area = !area.is_empty() && area.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+            let level = Permission::parse(level).filter(|_| valid_area).ok_or_else(|| Some(scope.to_string()))?;
             let entry = areas.entry(area.to_string()).or_insert(level);
             *entry = (*entry).max(level);
         }
         if areas.is_empty() {
-            return Err(Error::invalid("scopes", "scopes must be * or a list of area:read_only or area:read_write"));
+            return Err(None);
         }
         Ok(Scopes { all: false, areas })
     }
@@ -277,8 +284,8 @@ impl Host {
     }
 }
 
-/// Where a group applies: one region, or every region (Exoscale's groups are global, and are
-/// evaluated among the members in each zone).
+/// Where a group applies: one region, or every region (a global group is evaluated among its
+/// members in each region).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
     Region(RegionId),
@@ -372,7 +379,7 @@ pub struct Instance {
     pub firewall: Option<FirewallId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-    /// Key-value labels (Exoscale's), distinct from tags (Linode's).
+    /// Key-value labels, distinct from tags (plain strings).
     pub labels: BTreeMap<String, String>,
     /// Why the instance is offline: its host failed and no other could take it.
     pub offline_reason: Option<String>,
@@ -406,19 +413,21 @@ impl InstanceView {
 /// compliant even when its policy is flexible.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupChoice {
-    pub group: GroupId,
+    pub group: GroupKey,
     pub compliant_only: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceCreate {
-    pub label: Option<Label>,
-    /// Whether the label must be unique among the account's instances (Linode's rule).
+    pub label: Label,
+    /// Whether the label must be unique among the account's instances (a dialect's rule).
     pub unique_label: bool,
     pub region: RegionId,
+    /// The instance type, as the dialect names it; berth keeps it to show it back.
     pub type_id: String,
-    /// The disk, in GiB, for types whose disk is chosen per instance.
-    pub disk_gib: Option<u64>,
+    /// What the instance needs of its host: the type's size, with the disk chosen.
+    pub size: Resources,
+    /// What it boots, as the dialect names it (the dialect checks that it exists).
     pub image: Option<String>,
     pub tags: Vec<String>,
     pub labels: BTreeMap<String, String>,
@@ -430,7 +439,7 @@ pub struct InstanceCreate {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceUpdate {
     pub label: Option<Label>,
-    /// Whether the label must be unique among the account's instances (Linode's rule).
+    /// Whether the label must be unique among the account's instances (a dialect's rule).
     pub unique_label: bool,
     pub tags: Option<Vec<String>>,
     pub labels: Option<BTreeMap<String, String>>,
@@ -447,7 +456,7 @@ pub struct InstanceMigrate {
 /// Why a migration moves an instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MigrationReason {
-    /// Its owner asked (Linode's migrate).
+    /// Its owner asked.
     UserRequest,
     /// The reconciler repairs a non-compliant group.
     Repair,
@@ -557,7 +566,7 @@ pub struct FirewallCreate {
     pub tags: Vec<String>,
 }
 
-/// The state of an asynchronous operation (Exoscale's handle on a change).
+/// The state of an asynchronous operation (a dialect's handle on a change, for clients to poll).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OperationState {
     Pending,
@@ -577,13 +586,21 @@ impl OperationState {
     }
 }
 
-/// How a dialect names a group: a regional group by its integer id (as Linode does), a global
-/// one by its UUID (as Exoscale does). A key of one kind never finds a group of the other, so
+/// How a dialect names a group: a regional group by its integer id, a global one by its UUID. A key of one kind never finds a group of the other, so
 /// each dialect reaches only the groups it can show.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupKey {
     Regional(GroupId),
     Global(String),
+}
+
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupKey::Regional(id) => write!(f, "{id}"),
+            GroupKey::Global(uuid) => f.write_str(uuid),
+        }
+    }
 }
 
 /// What an operation changed: the resource's id, where to read it, and the command that does.
@@ -636,7 +653,8 @@ pub struct Token {
     pub revoked_at: Option<Timestamp>,
 }
 
-/// An Exoscale API key, without its secret (which is shown once, at creation).
+/// An API key (a key and a secret that signs requests), without its secret, which is shown
+/// once, at creation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiKey {
     pub key: String,
@@ -649,20 +667,118 @@ pub struct ApiKey {
 /// A resource an event is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventEntity {
-    /// `linode`, `placement_group`, `anti_affinity_group` (a global group) or `firewall`.
-    pub kind: String,
+    /// An instance, a group, a global group or a firewall.
+    pub kind: Thing,
     pub id: i64,
     pub uuid: String,
     pub label: String,
+}
+
+/// What an event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    InstanceCreate,
+    InstanceUpdate,
+    InstanceDelete,
+    InstanceBoot,
+    InstanceShutdown,
+    /// Moved to another host in its region.
+    InstanceMigrate,
+    /// Moved to another region.
+    InstanceMigrateRegion,
+    GroupCreate,
+    GroupUpdate,
+    GroupDelete,
+    /// An instance joined a group (the event's secondary entity).
+    GroupAssign,
+    /// An instance left a group.
+    GroupUnassign,
+    GroupBecameCompliant,
+    GroupBecameNonCompliant,
+    FirewallCreate,
+    FirewallDelete,
+}
+
+impl Action {
+    pub const ALL: [Action; 16] = [
+        Action::InstanceCreate,
+        Action::InstanceUpdate,
+        Action::InstanceDelete,
+        Action::InstanceBoot,
+        Action::InstanceShutdown,
+        Action::InstanceMigrate,
+        Action::InstanceMigrateRegion,
+        Action::GroupCreate,
+        Action::GroupUpdate,
+        Action::GroupDelete,
+        Action::GroupAssign,
+        Action::GroupUnassign,
+        Action::GroupBecameCompliant,
+        Action::GroupBecameNonCompliant,
+        Action::FirewallCreate,
+        Action::FirewallDelete,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::InstanceCreate => "instance_create",
+            Action::InstanceUpdate => "instance_update",
+            Action::InstanceDelete => "instance_delete",
+            Action::InstanceBoot => "instance_boot",
+            Action::InstanceShutdown => "instance_shutdown",
+            Action::InstanceMigrate => "instance_migrate",
+            Action::InstanceMigrateRegion => "instance_migrate_region",
+            Action::GroupCreate => "group_create",
+            Action::GroupUpdate => "group_update",
+            Action::GroupDelete => "group_delete",
+            Action::GroupAssign => "group_assign",
+            Action::GroupUnassign => "group_unassign",
+            Action::GroupBecameCompliant => "group_became_compliant",
+            Action::GroupBecameNonCompliant => "group_became_non_compliant",
+            Action::FirewallCreate => "firewall_create",
+            Action::FirewallDelete => "firewall_delete",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|action| action.as_str() == value)
+    }
+}
+
+/// Where an event stands: a change `started` (and later `finished` or `failed`), one that
+/// `finished` at once, or a `notification` of something berth observed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventStatus {
+    Started,
+    Finished,
+    Failed,
+    Notification,
+}
+
+impl EventStatus {
+    pub const ALL: [EventStatus; 4] =
+        [EventStatus::Started, EventStatus::Finished, EventStatus::Failed, EventStatus::Notification];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventStatus::Started => "started",
+            EventStatus::Finished => "finished",
+            EventStatus::Failed => "failed",
+            EventStatus::Notification => "notification",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<EventStatus> {
+        EventStatus::ALL.into_iter().find(|status| status.as_str() == value)
+    }
 }
 
 /// An audit record of a change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     pub id: i64,
-    pub action: String,
-    /// `finished`, `started` or `notification`.
-    pub status: String,
+    pub action: Action,
+    pub status: EventStatus,
     pub username: Option<String>,
     pub entity: EventEntity,
     pub secondary: Option<EventEntity>,
@@ -672,13 +788,13 @@ pub struct Event {
 
 /// A plain name (of an account, a user, a rack, a host, a host label's key): 1–64 letters,
 /// digits, `-`, `_` and `.`; `field` names it in the error.
-pub(crate) fn plain_name(field: &str, value: &str) -> Result<String, Error> {
+pub(crate) fn plain_name(field: Field, value: &str) -> Result<String, Error> {
     let valid = !value.is_empty()
         && value.len() <= 64
         && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if valid {
         Ok(value.to_string())
     } else {
-        Err(Error::invalid(field, format!("{field} must be 1-64 letters, digits, '-', '_' or '.'")))
+        Err(Error::invalid(field, Problem::Malformed { form: Form::PlainName, value: None }))
     }
 }

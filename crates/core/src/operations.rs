@@ -1,11 +1,11 @@
-//! Operations: the Exoscale dialect's handle on a change, kept so that a client can poll it.
+//! Operations: a dialect's handle on a change, kept so that a client can poll it.
 
 use std::time::Duration;
 
 use store::{Db, OperationRow};
 
 use crate::convert;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Thing};
 use crate::model::*;
 use crate::{Berth, now};
 
@@ -13,8 +13,8 @@ use crate::{Berth, now};
 pub const OPERATION_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// An operation to record with a change, in the change's own transaction, so that a client
-/// never sees the change without its operation or the operation without its change: the
-/// Exoscale dialect's handle on a change. The dialect says how to name the changed resource.
+/// never sees the change without its operation or the operation without its change. The
+/// dialect says how to name the changed resource.
 #[derive(Clone, Copy, Debug)]
 pub struct OperationRequest {
     /// The reference of the changed resource, given its UUID.
@@ -42,7 +42,7 @@ impl Berth {
     pub async fn operation_get(&self, principal: &Principal, id: &str) -> Result<Operation> {
         match self.store.read().await?.db().tenant(principal.account.0).operation_get(id).await? {
             Some(row) => convert::operation(row),
-            None => Err(Error::not_found("operation")),
+            None => Err(Error::not_found(Thing::Operation)),
         }
     }
 

@@ -8,7 +8,7 @@
 use placement::{ChooseError, NoHost, Placement, PlacementRequest};
 use store::{Db, Tx};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, GroupRef, Limit, Refusal, Result};
 use crate::fleets::{engine, ensure_groups, groups_fleet, lock};
 use crate::groups::member_limit;
 use crate::model::*;
@@ -204,28 +204,26 @@ async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bo
     }
 }
 
-/// A group as messages name it, by the id its dialect knows: the integer of a regional
-/// (Linode) group, the UUID of a global (Exoscale) one, and its label.
-pub(crate) fn group_name(group: &Group) -> String {
-    match group.scope {
-        Scope::Region(_) => format!("group {} ({})", group.id, group.label),
-        Scope::Global => format!("group {} ({})", group.uuid, group.label),
+/// A group as errors name it.
+pub(crate) fn group_ref(group: &Group) -> GroupRef {
+    GroupRef {
+        id: group.id,
+        uuid: group.uuid.clone(),
+        label: group.label.to_string(),
+        global: group.scope == Scope::Global,
     }
 }
 
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
-}
-
-/// The refusal of `want` as an error that names the groups: no host can take the instance.
+/// The refusal of `want`: no host can take the instance.
 pub(crate) fn refusal(want: &Want<'_>, no_host: NoHost) -> Error {
-    let field = (!want.groups.is_empty()).then_some("placement_group.id");
-    let name = |id: GroupId| match want.groups.iter().find(|g| g.id == id) {
-        Some(group) => group_name(group),
-        None => format!("group {id}"),
-    };
-    Error::placement(field, format!("No host in {} can take this instance: {}", want.region, no_host.render(&name)))
+    Error::Refused {
+        field: (!want.groups.is_empty()).then_some(Field::Group),
+        refusal: Refusal::NoHost {
+            region: want.region.clone(),
+            no_host,
+            groups: want.groups.iter().map(group_ref).collect(),
+        },
+    }
 }
 
 /// Re-validates a chosen or planned host against the rows as they are now, then reserves the
@@ -239,10 +237,10 @@ pub(crate) async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -
     let limit = member_limit(db, group).await?;
     let members = db.system().members_of_groups(&[group.id.0]).await?.len();
     if members + joining > limit as usize {
-        return Err(Error::limit(
-            Some("placement_group.id"),
-            format!("{} can hold at most {limit} members; it has {members}", capitalized(&group_name(group))),
-        ));
+        return Err(Error::Limit {
+            field: Some(Field::Group),
+            limit: Limit::MembersPerGroup { group: group_ref(group), limit, members },
+        });
     }
     Ok(())
 }

@@ -289,9 +289,10 @@ impl PlacementChange for PlaceOffline<'_> {
                 now().0,
             )
             .await?;
-        let linode = events::instance_entity(instance);
-        events::record(&mut db, instance.account, None, "linode_boot", "finished", &linode, None).await?;
-        events::compliance_changes(&mut db, None, groups, &before, Some(&linode)).await?;
+        let subject = events::instance_entity(instance);
+        events::record(&mut db, instance.account, None, Action::InstanceBoot, EventStatus::Finished, &subject, None)
+            .await?;
+        events::compliance_changes(&mut db, None, groups, &before, Some(&subject)).await?;
         berth.fleets.invalidate(&instance.region);
         tracing::info!(instance = %instance.id, host = %host, "offline instance placed");
         Ok(Attempt::Done(true))

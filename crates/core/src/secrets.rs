@@ -1,4 +1,4 @@
-//! Secrets kept at rest: an Exoscale API secret must be recoverable to verify the requests it
+//! Secrets kept at rest: an API secret must be recoverable to verify the requests it
 //! signs, so it is sealed with XChaCha20-Poly1305 under a key that lives outside the database.
 
 use base64::Engine;

@@ -1,11 +1,11 @@
-//! Seeding: regions and hosts described up front, the demo fleet and the demo account that
+//! Seeding: regions and hosts described up front, and the demo fleet and account that
 //! `berth serve` creates on an empty database.
 
 use store::{Db, NewHost, RegionRow};
 
 use crate::auth::{api_key_generate, api_secret_generate, token_generate, token_hash};
 use crate::convert;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Field, Result, Thing};
 use crate::model::*;
 use crate::{Berth, now};
 
@@ -46,9 +46,9 @@ pub struct DemoOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DemoCredentials {
     pub username: String,
-    /// The demo account's Linode bearer token.
+    /// The demo account's bearer token.
     pub token: String,
-    /// The demo account's Exoscale API key and secret.
+    /// The demo account's API key and secret.
     pub api_key: String,
     pub api_secret: String,
     /// The operator's bearer token for the native `/v1` API.
@@ -57,55 +57,11 @@ pub struct DemoCredentials {
 
 const DEMO_SEEDED: &str = "demo_seeded";
 
-const GIB: u64 = 1024;
-
-fn capacity(vcpus: u32, memory_gib: u64, disk_gib: u64, gpus: u32) -> Resources {
-    Resources { vcpus, memory_mib: memory_gib * GIB, disk_mib: disk_gib * GIB, gpus }
-}
-
-/// The demo fleet: four Linode regions and two Exoscale zones of sixteen hosts each, in four
-/// racks of four, with the capacities of current two-socket servers. One rack in `us-east`
-/// carries GPUs; in `de-fra-1` only two hosts do, so GPU instances there run out of hosts
-/// first, as they do in real zones.
-pub fn demo_fleet() -> FleetSeed {
-    let region = |id: &str, label: &str, country: &str| RegionSeed {
-        id: id.to_string(),
-        label: label.to_string(),
-        country: country.to_string(),
-        max_members_per_group: 5,
-        max_groups_per_account: None,
-        racks: (1..=4)
-            .map(|rack| RackSeed {
-                name: format!("r{rack}"),
-                hosts: (0..4)
-                    .map(|host| match (rack, id, host) {
-                        (1 | 2, _, _) => capacity(64, 256, 3840, 0),
-                        (3, _, _) => capacity(96, 384, 7680, 0),
-                        (_, "us-east", _) => capacity(64, 512, 7680, 4),
-                        (_, "de-fra-1", 0 | 1) => capacity(64, 512, 7680, 4),
-                        _ => capacity(128, 512, 7680, 0),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    };
-    FleetSeed {
-        regions: vec![
-            region("ch-gva-2", "Geneva, CH", "ch"),
-            region("de-fra-1", "Frankfurt, DE", "de"),
-            region("eu-central", "Frankfurt, DE", "de"),
-            region("us-east", "Newark, NJ", "us"),
-            region("us-mia", "Miami, FL", "us"),
-            region("us-ord", "Chicago, IL", "us"),
-        ],
-    }
-}
-
 impl Berth {
-    /// On an empty database: seeds the demo fleet, the demo account (a Linode token and an
-    /// Exoscale API key) and the operator's token, and returns the credentials (those given in
-    /// `options`, else fresh ones). Once seeded, returns `None` and changes nothing.
-    pub async fn demo_seed(&self, options: DemoOptions) -> Result<Option<DemoCredentials>> {
+    /// On an empty database: seeds `fleet`, the demo account (a bearer token and an API key)
+    /// and the operator's token, and returns the credentials (those given in `options`, else
+    /// fresh ones). Once seeded, returns `None` and changes nothing.
+    pub async fn demo_seed(&self, fleet: &FleetSeed, options: DemoOptions) -> Result<Option<DemoCredentials>> {
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         // Claimed first: a second process starting on the same new database waits here for
@@ -113,10 +69,10 @@ impl Berth {
         if !db.meta_claim(DEMO_SEEDED, &now().0.to_string()).await? {
             return Ok(None);
         }
-        seed_fleet(&mut db, &demo_fleet()).await?;
+        seed_fleet(&mut db, fleet).await?;
         let token = options.token.unwrap_or_else(token_generate);
         let (account, user) = seed_account(&mut db, "demo", "demo", "demo@berth.localhost", &token).await?;
-        let api_key = options.api_key.unwrap_or_else(api_key_generate);
+        let api_key = options.api_key.unwrap_or_else(|| api_key_generate(&self.settings.api_key_prefix));
         let api_secret = options.api_secret.unwrap_or_else(api_secret_generate);
         let sealed = self.settings.secret_key.seal(&api_secret);
         db.tenant(account.0).api_key_insert(user.0, &api_key, &sealed, "demo", now().0).await?;
@@ -126,7 +82,7 @@ impl Berth {
         Ok(Some(DemoCredentials { username: "demo".to_string(), token, api_key, api_secret, operator_token }))
     }
 
-    /// Gives a user an Exoscale API key (`key` and `secret` when given, else fresh ones) and
+    /// Gives a user an API key (`key` and `secret` when given, else fresh ones) and
     /// returns both; the secret is shown only here.
     pub async fn api_key_create(
         &self,
@@ -135,7 +91,7 @@ impl Berth {
         key: Option<String>,
         secret: Option<String>,
     ) -> Result<(String, String)> {
-        let key = key.unwrap_or_else(api_key_generate);
+        let key = key.unwrap_or_else(|| api_key_generate(&self.settings.api_key_prefix));
         let secret = secret.unwrap_or_else(api_secret_generate);
         let sealed = self.settings.secret_key.seal(&secret);
         let mut tx = self.store.write().await?;
@@ -180,7 +136,9 @@ async fn seed_fleet(db: &mut Db<'_>, seed: &FleetSeed) -> Result<()> {
     for region in &seed.regions {
         let id = RegionId::parse(&region.id)?;
         if db.region_get(id.as_str()).await?.is_some() {
-            return Err(Error::conflict(Some("region"), format!("region {id} already exists")));
+            return Err(
+                Error::conflict(Conflict::Exists { thing: Thing::Region, name: id.to_string() }).about(Field::Region)
+            );
         }
         db.region_insert(&RegionRow {
             id: id.as_str().to_string(),

@@ -2,9 +2,9 @@
 
 use store::{AccountRow, ApiKeyRow, Db, EntityGrantRow, TokenRow, UserRow};
 
-use crate::auth::{api_key_generate, api_secret_generate, token_generate, token_hash};
+use crate::auth::{api_key_generate, api_secret_generate, token_generate, token_hash, user_grants};
 use crate::convert;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Field, Form, Problem, Result, Thing};
 use crate::model::*;
 use crate::{Berth, now};
 
@@ -37,7 +37,7 @@ fn token(row: TokenRow) -> Result<Token> {
         id: row.id,
         user: UserId(row.user_id),
         label: row.label,
-        scopes: Scopes::parse(&row.scopes).map_err(|_| Error::Internal(format!("token {} has bad scopes", row.id)))?,
+        scopes: Scopes::stored(&row.scopes)?,
         created_at: Timestamp(row.created_at),
         expires_at: row.expires_at.map(Timestamp),
         revoked_at: row.revoked_at.map(Timestamp),
@@ -55,20 +55,22 @@ fn api_key(row: ApiKeyRow) -> ApiKey {
 }
 
 async fn account_get(db: &mut Db<'_>, id: AccountId) -> Result<Account> {
-    db.account_get(id.0).await?.map(account).ok_or_else(|| Error::not_found("account"))
+    db.account_get(id.0).await?.map(account).ok_or_else(|| Error::not_found(Thing::Account))
 }
 
 async fn user_get(db: &mut Db<'_>, account: AccountId, id: UserId) -> Result<User> {
-    db.tenant(account.0).user_get(id.0).await?.map(user).ok_or_else(|| Error::not_found("user"))
+    db.tenant(account.0).user_get(id.0).await?.map(user).ok_or_else(|| Error::not_found(Thing::User))
 }
 
 impl Berth {
     pub async fn account_create(&self, account_name: &str) -> Result<Account> {
-        let account_name = plain_name("name", account_name)?;
+        let account_name = plain_name(Field::Name, account_name)?;
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         if db.account_by_name(&account_name).await?.is_some() {
-            return Err(Error::conflict(Some("name"), format!("an account named {account_name} exists already")));
+            return Err(
+                Error::conflict(Conflict::Exists { thing: Thing::Account, name: account_name }).about(Field::Name)
+            );
         }
         let row = db.account_insert(&account_name, now().0).await?;
         tx.commit().await?;
@@ -84,17 +86,17 @@ impl Berth {
     }
 
     pub async fn user_create(&self, account: AccountId, username: &str, email: &str, restricted: bool) -> Result<User> {
-        let username = plain_name("username", username)?;
+        let username = plain_name(Field::Username, username)?;
         let valid_email =
             email.len() <= 254 && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
         if !valid_email || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::invalid("email", "email must be an address like name@example.com"));
+            return Err(Error::invalid(Field::Email, Problem::Malformed { form: Form::Email, value: None }));
         }
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         account_get(&mut db, account).await?;
         if db.system().user_by_username(&username).await?.is_some() {
-            return Err(Error::conflict(Some("username"), format!("the username {username} is taken")));
+            return Err(Error::conflict(Conflict::Exists { thing: Thing::User, name: username }).about(Field::Username));
         }
         let row = db.tenant(account.0).user_insert(&username, email, restricted, now().0).await?;
         tx.commit().await?;
@@ -123,10 +125,10 @@ impl Berth {
         expires_at: Option<Timestamp>,
     ) -> Result<(Token, String)> {
         if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
-            return Err(Error::invalid("label", "label must be 1-100 characters"));
+            return Err(Error::invalid(Field::Label, Problem::Length { min: 1, max: 100 }));
         }
         if expires_at.is_some_and(|at| at <= now()) {
-            return Err(Error::invalid("expiry", "expiry must be in the future"));
+            return Err(Error::invalid(Field::Expiry, Problem::Past));
         }
         let secret = token_generate();
         let mut tx = self.store.write().await?;
@@ -150,19 +152,19 @@ impl Berth {
     pub async fn token_revoke(&self, account: AccountId, id: i64) -> Result<()> {
         let mut tx = self.store.write().await?;
         if !tx.db().tenant(account.0).token_revoke(id, now().0).await? {
-            return Err(Error::not_found("token"));
+            return Err(Error::not_found(Thing::Token));
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Issues an Exoscale API key to a user and returns it with its secret, which is shown only
-    /// here: the store keeps the secret sealed.
+    /// Issues an API key to a user and returns it with its secret, which is shown only here:
+    /// the store keeps the secret sealed.
     pub async fn api_key_issue(&self, account: AccountId, user: UserId, key_name: &str) -> Result<(ApiKey, String)> {
         if key_name.is_empty() || key_name.chars().count() > 100 || key_name.chars().any(char::is_control) {
-            return Err(Error::invalid("name", "name must be 1-100 characters"));
+            return Err(Error::invalid(Field::Name, Problem::Length { min: 1, max: 100 }));
         }
-        let (key, secret) = (api_key_generate(), api_secret_generate());
+        let (key, secret) = (api_key_generate(&self.settings.api_key_prefix), api_secret_generate());
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         user_get(&mut db, account, user).await?;
@@ -185,7 +187,7 @@ impl Berth {
     pub async fn api_key_revoke(&self, account: AccountId, key: &str) -> Result<()> {
         let mut tx = self.store.write().await?;
         if !tx.db().tenant(account.0).api_key_revoke(key, now().0).await? {
-            return Err(Error::not_found("API key"));
+            return Err(Error::not_found(Thing::ApiKey));
         }
         tx.commit().await?;
         Ok(())
@@ -208,28 +210,24 @@ impl Berth {
 
     /// Replaces a restricted user's grants. Every entity named must exist in the account.
     pub async fn grants_set(&self, account: AccountId, user: UserId, grants: Grants) -> Result<Grants> {
-        for name in &grants.global {
-            if !GLOBAL_GRANTS.contains(&name.as_str()) {
-                return Err(Error::invalid("global", format!("{name} is not a global grant")));
-            }
-        }
         let mut tx = self.store.write().await?;
         let mut db = tx.db();
         let found = user_get(&mut db, account, user).await?;
         if !found.restricted {
-            return Err(Error::invalid("user", "grants apply only to restricted users"));
+            return Err(Error::invalid(Field::User, Problem::NotRestricted));
         }
         for (kind, id) in grants.entities.keys() {
             let exists = match kind {
-                EntityKind::Linode => db.tenant(account.0).instance_get(*id).await?.is_some(),
-                EntityKind::PlacementGroup => db.tenant(account.0).group_get(*id).await?.is_some(),
+                EntityKind::Instance => db.tenant(account.0).instance_get(*id).await?.is_some(),
+                EntityKind::Group => db.tenant(account.0).group_get(*id).await?.is_some(),
                 EntityKind::Firewall => db.tenant(account.0).firewall_get(*id).await?.is_some(),
             };
             if !exists {
-                return Err(Error::invalid(kind.as_str(), format!("{} {id} not found in this account", kind.as_str())));
+                return Err(Error::invalid(Field::Grants(*kind), Problem::Unknown(id.to_string())));
             }
         }
-        let global: Vec<String> = grants.global.iter().cloned().collect();
+        let global: Vec<String> =
+            grants.rights.iter().map(|right| right.as_str().to_string()).chain(grants.kept.iter().cloned()).collect();
         let entities: Vec<EntityGrantRow> = grants
             .entities
             .iter()
@@ -245,37 +243,24 @@ impl Berth {
     }
 }
 
-async fn user_grants(db: &mut Db<'_>, user: UserId) -> Result<Grants> {
-    let mut grants =
-        Grants { global: db.system().global_grants_of_user(user.0).await?.into_iter().collect(), ..Grants::default() };
-    for row in db.system().entity_grants_of_user(user.0).await? {
-        if let (Some(kind), Some(permission)) =
-            (EntityKind::parse(&row.entity_type), Permission::parse(&row.permission))
-        {
-            grants.entities.insert((kind, row.entity_id), permission);
-        }
-    }
-    Ok(grants)
-}
-
 /// Every resource of the account a grant can name, with the permission `grants` holds on it.
 async fn entities_with(db: &mut Db<'_>, account: AccountId, grants: &Grants) -> Result<Vec<EntityPermission>> {
     let permission = |kind: EntityKind, id: i64| grants.entities.get(&(kind, id)).copied();
     let mut entities = Vec::new();
     for row in db.tenant(account.0).instances_of_account().await? {
         entities.push(EntityPermission {
-            kind: EntityKind::Linode,
+            kind: EntityKind::Instance,
             id: row.id,
-            permission: permission(EntityKind::Linode, row.id),
+            permission: permission(EntityKind::Instance, row.id),
             label: row.label,
         });
     }
     for row in db.tenant(account.0).groups_of_account().await? {
         let group = convert::group(row)?;
         entities.push(EntityPermission {
-            kind: EntityKind::PlacementGroup,
+            kind: EntityKind::Group,
             id: group.id.0,
-            permission: permission(EntityKind::PlacementGroup, group.id.0),
+            permission: permission(EntityKind::Group, group.id.0),
             label: group.label.to_string(),
         });
     }

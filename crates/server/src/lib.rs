@@ -6,6 +6,8 @@
 //! in its own format.
 
 mod admin_v1;
+pub mod catalog;
+mod demo;
 mod exoscale_v2;
 mod http;
 mod linode_v4;
@@ -33,6 +35,9 @@ use tower_http::trace::TraceLayer;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub use admin_v1::openapi_document;
+pub use demo::demo_fleet;
+pub use exoscale_v2::API_KEY_PREFIX;
+pub use linode_v4::grants::SCOPE_AREAS;
 pub use rate_limit::RateLimit;
 pub use routes::{Access, Dialect, RouteSpec};
 

@@ -3669,3 +3669,72 @@ async fn the_sqlite_and_postgresql_migrations_define_the_same_schema() -> Outcom
     assert!(!sqlite.tables.is_empty());
     Ok(())
 }
+
+/// A database written before core named grants and events in its own terms keeps every row,
+/// under the domain's names, once `Store::open` brings its schema up to date.
+#[tokio::test]
+async fn rows_written_under_the_dialect_names_keep_their_meaning_under_the_domain_names()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let earlier = dir.path().join("migrations");
+    std::fs::create_dir(&earlier)?;
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for entry in std::fs::read_dir(&all)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if name.as_str() < "0006" {
+            std::fs::copy(&path, earlier.join(&name))?;
+        }
+    }
+    let path = dir.path().join("berth.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await?;
+    sqlx::migrate::Migrator::new(earlier.as_path()).await?.run(&pool).await?;
+    for statement in [
+        "INSERT INTO accounts (id, name, created_at) VALUES (1, 'old', 0)",
+        "INSERT INTO users (id, account_id, username, email, restricted, created_at) \
+         VALUES (1, 1, 'dev', 'dev@example.com', 1, 0)",
+        "INSERT INTO global_grants (account_id, user_id, grant_name) VALUES (1, 1, 'add_linodes'), \
+         (1, 1, 'add_firewalls'), (1, 1, 'add_volumes')",
+        "INSERT INTO entity_grants (account_id, user_id, entity_type, entity_id, permission) \
+         VALUES (1, 1, 'linode', 7, 'read_write'), (1, 1, 'placement_group', 3, 'read_only')",
+        "INSERT INTO events (account_id, username, action, status, entity_type, entity_id, entity_uuid, \
+         entity_label, secondary_type, secondary_id, secondary_label, message, created_at) VALUES \
+         (1, 'dev', 'placement_group_assign', 'finished', 'placement_group', 3, '', 'g', 'linode', 7, 'vm', '', 1), \
+         (1, NULL, 'linode_migrate_datacenter', 'started', 'linode', 7, '', 'vm', NULL, NULL, NULL, '', 2), \
+         (1, NULL, 'placement_group_became_compliant', 'notification', 'anti_affinity_group', 4, '', 'a', NULL, \
+         NULL, NULL, '', 3)",
+    ] {
+        sqlx::query(statement).execute(&pool).await?;
+    }
+    pool.close().await;
+
+    let store = Store::open(path.to_str().expect("a UTF-8 path")).await?;
+    let mut conn = store.read().await?;
+    let mut db = conn.db();
+    assert_eq!(
+        db.system().global_grants_of_user(1).await?,
+        ["add_volumes", "create_firewalls", "create_instances"],
+        "grants core enforces take its names; the others stay as the dialect named them"
+    );
+    let kinds: Vec<(String, i64)> =
+        db.system().entity_grants_of_user(1).await?.into_iter().map(|g| (g.entity_type, g.entity_id)).collect();
+    assert_eq!(kinds, [("group".to_string(), 3), ("instance".to_string(), 7)]);
+    let events: Vec<(String, String, Option<String>)> = db
+        .tenant(1)
+        .events_of_account()
+        .await?
+        .into_iter()
+        .map(|e| (e.action, e.entity_type, e.secondary_type))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("group_became_compliant".to_string(), "global_group".to_string(), None),
+            ("instance_migrate_region".to_string(), "instance".to_string(), None),
+            ("group_assign".to_string(), "group".to_string(), Some("instance".to_string())),
+        ]
+    );
+    Ok(())
+}

@@ -7,7 +7,8 @@ mod stale_cache;
 use std::time::Duration;
 
 use berth_core::{
-    Berth, FleetSeed, GroupChoice, InstanceCreate, InstanceState, RackSeed, RegionId, RegionSeed, Resources, Settings,
+    Berth, Field, FleetSeed, GroupChoice, InstanceCreate, InstanceState, Label, RackSeed, RegionId, RegionSeed,
+    Resources, Settings,
 };
 
 /// The one region of [`fleet`].
@@ -36,14 +37,16 @@ fn fleet(hosts: usize, vcpus: u32) -> FleetSeed {
     }
 }
 
-/// A two-vCPU instance in [`REGION`], in `groups`.
+/// A two-vCPU instance in [`REGION`], in `groups`, with a label of its own.
 fn create(groups: Vec<GroupChoice>) -> InstanceCreate {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     InstanceCreate {
-        label: None,
+        label: Label::parse(Field::Label, &format!("vm-{number}")).unwrap(),
         unique_label: true,
         region: RegionId::parse(REGION).unwrap(),
-        type_id: "g6-standard-2".into(),
-        disk_gib: None,
+        type_id: "standard-2".into(),
+        size: Resources { vcpus: 2, memory_mib: 4 * 1024, disk_mib: 80 * 1024, gpus: 0 },
         image: None,
         tags: Vec::new(),
         labels: Default::default(),

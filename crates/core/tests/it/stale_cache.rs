@@ -3,7 +3,7 @@
 //! fleet, so each acts on a stale cache as soon as the other changes something. A stale cache
 //! must cost a retry, never a broken group or an overcommitted host.
 
-use berth_core::{FailureDomain, GroupChoice, GroupCreate, GroupKey, GroupKind, Label, Policy, RegionId, Scope};
+use berth_core::{FailureDomain, Field, GroupChoice, GroupCreate, GroupKey, GroupKind, Label, Policy, RegionId, Scope};
 
 use crate::{create, fleet, open};
 
@@ -22,7 +22,7 @@ async fn a_choice_from_a_stale_cache_is_caught_in_the_transaction_and_retried() 
         .group_create(
             &principal,
             GroupCreate {
-                label: Label::parse("label", "apart").unwrap(),
+                label: Label::parse(Field::Label, "apart").unwrap(),
                 description: String::new(),
                 scope: Scope::Region(RegionId::parse("two-proc").unwrap()),
                 kind: GroupKind::AntiAffinity,
@@ -34,7 +34,7 @@ async fn a_choice_from_a_stale_cache_is_caught_in_the_transaction_and_retried() 
         )
         .await
         .unwrap();
-    let into_group = || vec![GroupChoice { group: group.group.id, compliant_only: false }];
+    let into_group = || vec![GroupChoice { group: GroupKey::Regional(group.group.id), compliant_only: false }];
     let a = first.instance_create(&principal, create(into_group())).await.unwrap();
     let b = second.instance_create(&principal, create(into_group())).await.unwrap();
     assert_ne!(a.instance.host, b.instance.host, "the stale choice was re-validated and retried");

@@ -391,7 +391,7 @@ fn host_state(value: &str) -> Result<HostState> {
 fn size_of(type_id: Option<&str>, disk_gib: Option<u64>, explicit: Option<Capacity>) -> Result<Resources> {
     match (type_id, explicit) {
         (Some(type_id), None) => {
-            let (mut size, disk_included) = berth_core::catalog::type_size(type_id)
+            let (mut size, disk_included) = crate::catalog::type_size(type_id)
                 .ok_or_else(|| V1Error::invalid("type", format!("{type_id} is not an instance type")))?;
             match (disk_included, disk_gib) {
                 (_, Some(disk)) => size.disk_mib = disk.saturating_mul(1024),
@@ -443,7 +443,8 @@ pub(crate) async fn region_view(
     _: Operator,
     V1Path(region): V1Path<String>,
 ) -> Result<Json<RegionBody>> {
-    let id = RegionId::parse(&region).map_err(|_| V1Error::from(berth_core::Error::not_found("region")))?;
+    let id =
+        RegionId::parse(&region).map_err(|_| V1Error::from(berth_core::Error::not_found(berth_core::Thing::Region)))?;
     Ok(Json(region_body(state.berth.region(&id).await?)))
 }
 

@@ -255,18 +255,20 @@ impl IntoResponse for V1Error {
     }
 }
 
+/// `/v1` speaks the domain's own words: a fact's message is its `Display`, and a field is
+/// named by its domain name.
 impl From<Error> for V1Error {
     fn from(error: Error) -> V1Error {
-        match error {
-            Error::Invalid { field, reason } => V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", reason, field),
-            Error::NotFound { what } => {
-                V1Error::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"), None)
-            }
-            Error::Conflict { field, reason } => V1Error::new(StatusCode::CONFLICT, "conflict", reason, field),
-            Error::Forbidden { reason } => V1Error::new(StatusCode::FORBIDDEN, "forbidden", reason, None),
-            Error::Limit { field, reason } => V1Error::new(StatusCode::CONFLICT, "limit_exceeded", reason, field),
-            Error::Placement { field, reason } => {
-                V1Error::new(StatusCode::UNPROCESSABLE_ENTITY, "placement_refused", reason, field)
+        let field = error.field().map(|field| field.name().to_string());
+        let message = error.to_string();
+        match &error {
+            Error::Invalid { .. } => V1Error::new(StatusCode::BAD_REQUEST, "invalid_request", message, field),
+            Error::NotFound(_) => V1Error::new(StatusCode::NOT_FOUND, "not_found", message, None),
+            Error::Conflict { .. } => V1Error::new(StatusCode::CONFLICT, "conflict", message, field),
+            Error::Forbidden(_) => V1Error::new(StatusCode::FORBIDDEN, "forbidden", message, None),
+            Error::Limit { .. } => V1Error::new(StatusCode::CONFLICT, "limit_exceeded", message, field),
+            Error::Refused { .. } => {
+                V1Error::new(StatusCode::UNPROCESSABLE_ENTITY, "placement_refused", message, field)
             }
             Error::Unauthenticated => {
                 V1Error::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid operator token is required", None)

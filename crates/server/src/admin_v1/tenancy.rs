@@ -1,7 +1,5 @@
 //! `/v1/accounts`: accounts, their users, the users' tokens, API keys and grants.
 
-use std::collections::BTreeSet;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Operator, Result, V1Body, V1Error, V1Path};
+use crate::linode_v4::grants::{self, SCOPE_AREAS};
 use crate::{AppState, time_format};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,8 +91,8 @@ pub(crate) struct ApiKeyCreate {
     name: String,
 }
 
-/// A restricted user's grants: global grants by name, and a permission on each resource of the
-/// account (`null`: none).
+/// A restricted user's grants, in the Linode shape the tokens they go with are used in: global
+/// grants by Linode's names, and a permission on each resource of the account (`null`: none).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct GrantsBody {
     /// Global grants held, such as `add_linodes`.
@@ -158,7 +157,7 @@ fn api_key_body(key: ApiKey, secret: Option<String>) -> ApiKeyBody {
 
 fn grants_body(grants: &Grants, entities: Vec<EntityPermission>) -> GrantsBody {
     let mut body = GrantsBody {
-        global: grants.global.iter().cloned().collect(),
+        global: grants::names(grants).into_iter().map(str::to_string).collect(),
         linode: Vec::new(),
         placement_group: Vec::new(),
         firewall: Vec::new(),
@@ -170,8 +169,8 @@ fn grants_body(grants: &Grants, entities: Vec<EntityPermission>) -> GrantsBody {
             permissions: entity.permission.map(|p| p.as_str().to_string()),
         };
         match entity.kind {
-            EntityKind::Linode => body.linode.push(grant),
-            EntityKind::PlacementGroup => body.placement_group.push(grant),
+            EntityKind::Instance => body.linode.push(grant),
+            EntityKind::Group => body.placement_group.push(grant),
             EntityKind::Firewall => body.firewall.push(grant),
         }
     }
@@ -279,7 +278,7 @@ pub(crate) async fn token_create(
     V1Path((account, user)): V1Path<(i64, i64)>,
     V1Body(body): V1Body<TokenCreate>,
 ) -> Result<(StatusCode, Json<TokenBody>)> {
-    let scopes = Scopes::parse(body.scopes.as_deref().unwrap_or("*"))?;
+    let scopes = Scopes::parse(body.scopes.as_deref().unwrap_or("*"), SCOPE_AREAS)?;
     let expiry = body.expiry.as_deref().map(parse_time).transpose()?;
     let (token, secret) =
         state.berth.token_create(AccountId(account), UserId(user), &body.label, scopes, expiry).await?;
@@ -299,7 +298,7 @@ pub(crate) async fn token_revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The Exoscale API keys of an account, without their secrets.
+/// The API keys of an account (for the Exoscale dialect), without their secrets.
 #[utoipa::path(get, path = "/v1/accounts/{account}/api-keys", operation_id = "api_key_list", tag = "tenancy",
     params(("account" = i64, Path)),
     responses((status = 200, body = [ApiKeyBody]), (status = 401, body = super::ErrorBody),
@@ -312,7 +311,8 @@ pub(crate) async fn api_key_list(
     Ok(Json(state.berth.api_keys(AccountId(account)).await?.into_iter().map(|k| api_key_body(k, None)).collect()))
 }
 
-/// Issues an Exoscale API key to a user; the answer holds the secret, shown only here.
+/// Issues an API key (for the Exoscale dialect) to a user; the answer holds the secret, shown
+/// only here.
 #[utoipa::path(post, path = "/v1/accounts/{account}/users/{user}/api-keys", operation_id = "api_key_create",
     tag = "tenancy", params(("account" = i64, Path), ("user" = i64, Path)), request_body = ApiKeyCreate,
     responses((status = 201, body = ApiKeyBody), (status = 400, body = super::ErrorBody),
@@ -365,16 +365,17 @@ pub(crate) async fn grants_set(
     V1Path((account, user)): V1Path<(i64, i64)>,
     V1Body(body): V1Body<GrantsBody>,
 ) -> Result<Json<GrantsBody>> {
-    let mut grants = Grants { global: body.global.into_iter().collect::<BTreeSet<_>>(), ..Grants::default() };
+    let mut grants = grants::from_names(body.global.iter().map(String::as_str))?;
     for (kind, list) in [
-        (EntityKind::Linode, body.linode),
-        (EntityKind::PlacementGroup, body.placement_group),
+        (EntityKind::Instance, body.linode),
+        (EntityKind::Group, body.placement_group),
         (EntityKind::Firewall, body.firewall),
     ] {
         for grant in list {
             let Some(text) = grant.permissions else { continue };
             let permission = Permission::parse(&text).ok_or_else(|| {
-                V1Error::invalid(kind.as_str(), format!("{text} is not a permission: use read_only or read_write"))
+                let field = grants::kind_name(kind);
+                V1Error::invalid(field, format!("{text} is not a permission: use read_only or read_write"))
             })?;
             grants.entities.insert((kind, grant.id), permission);
         }

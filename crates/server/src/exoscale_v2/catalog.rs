@@ -1,9 +1,9 @@
 //! Zones, instance types and templates: what clients read before they create anything.
 
+use crate::catalog::{EXOSCALE_TYPES, TEMPLATES, exoscale_type, template};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use berth_core::catalog::{EXOSCALE_TYPES, TEMPLATES, exoscale_type, template};
 
 use super::{ExoError, ExoId, Result, Signed, Zone, wire};
 use crate::AppState;

@@ -7,7 +7,7 @@ use berth_core::{
 };
 
 use super::wire::{self, GroupCreateBody};
-use super::{ExoError, ExoId, Result, Signed};
+use super::{ExoId, Result, Signed};
 use crate::AppState;
 
 /// The most instances an anti-affinity group holds, as on Exoscale.
@@ -47,19 +47,7 @@ pub(crate) async fn delete(
     request: Signed,
 ) -> Result<Json<wire::OperationBody>> {
     let id = id.uuid("anti-affinity group")?;
-    let key = GroupKey::Global(id.clone());
-    // Core refuses to delete a group with members too, in words of its own: this check words
-    // the refusal as Exoscale does.
-    let view = state.berth.group_get(&request.principal, &key).await?;
-    if !view.members.is_empty() {
-        return Err(ExoError::new(
-            axum::http::StatusCode::CONFLICT,
-            format!(
-                "anti-affinity group {id} still has {} instance(s); delete them before deleting the group",
-                view.members.len()
-            ),
-        ));
-    }
+    let key = GroupKey::Global(id);
     let operation = state.berth.group_delete_with_operation(&request.principal, &key, OPERATION).await?;
     Ok(Json(wire::operation(&operation)))
 }

@@ -1,12 +1,12 @@
 //! `/instance`: instances of one zone, placed by the engine; membership of anti-affinity groups
 //! is set at creation and never changes.
 
+use crate::catalog::{exoscale_type, template};
 use axum::Json;
 use axum::extract::State;
-use berth_core::catalog::{exoscale_type, template};
 use berth_core::{
-    Error, GroupChoice, GroupKey, InstanceCreate, InstanceState, InstanceUpdate, InstanceView, OperationReference,
-    OperationRequest, OperationState, Principal, Region,
+    Error, Field, GroupChoice, GroupKey, InstanceCreate, InstanceState, InstanceUpdate, InstanceView, Label,
+    OperationReference, OperationRequest, OperationState, Principal, Region, Resources,
 };
 
 use super::wire::{self, InstanceCreateBody, InstanceUpdateBody};
@@ -33,8 +33,9 @@ pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Re
         template(&template_id).ok_or_else(|| ExoError::bad_request(format!("template {template_id} not found")))?;
     let disk = wire::disk_size(body.disk_size)?;
     let name = match body.name.as_deref() {
-        Some(name) => Some(wire::instance_name(name)?),
-        None => None,
+        Some(name) => wire::instance_name(name)?,
+        // 64 random bits, as a hostname: two defaults in one account are as good as never.
+        None => Label::parse(Field::Label, &format!("vm-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]))?,
     };
     wire::user_data(body.user_data.as_deref())?;
     wire::public_ip_assignment(body.public_ip_assignment.as_deref())?;
@@ -43,13 +44,27 @@ pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Re
             return Err(ExoError::bad_request(format!("Invalid value in {field} - every item needs an id")));
         }
     }
-    let groups = groups(&state, &request.principal, body.anti_affinity_groups).await?;
+    let groups = body
+        .anti_affinity_groups
+        .unwrap_or_default()
+        .into_iter()
+        .map(|reference| {
+            let id = reference_id(Some(reference), "anti-affinity-groups")?;
+            Ok(GroupChoice { group: GroupKey::Global(id), compliant_only: false })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let size = Resources {
+        vcpus: instance_type.cpus,
+        memory_mib: instance_type.memory_mib,
+        disk_mib: disk.saturating_mul(1024),
+        gpus: instance_type.gpus,
+    };
     let create = InstanceCreate {
         label: name,
         unique_label: false,
         region: request.zone.id.clone(),
         type_id: instance_type.id.to_string(),
-        disk_gib: Some(disk),
+        size,
         image: Some(template.id.to_string()),
         tags: Vec::new(),
         labels: wire::labels(body.labels)?,
@@ -59,11 +74,12 @@ pub(crate) async fn create(State(state): State<AppState>, request: Signed) -> Re
     };
     let operation = match state.berth.instance_create_with_operation(&request.principal, create, OPERATION).await {
         Ok((_, operation)) => operation,
-        Err(Error::Placement { reason, .. }) => {
+        Err(Error::Refused { refusal, .. }) => {
             // The instance that could not be placed never existed; the reference names the id
             // it would have had, as the failed operation's subject.
             let id = uuid::Uuid::new_v4().to_string();
-            let failure = (OperationState::Failure, Some("unavailable"), reason.as_str(), reference(&id));
+            let message = super::error::refused(&refusal);
+            let failure = (OperationState::Failure, Some("unavailable"), message.as_str(), reference(&id));
             state.berth.operation_record(&request.principal, failure.0, failure.1, failure.2, failure.3).await?
         }
         Err(error) => return Err(error.into()),
@@ -118,29 +134,6 @@ fn reference_id(reference: Option<wire::Reference>, field: &str) -> Result<Strin
     let id =
         reference.and_then(|r| r.id).ok_or_else(|| ExoError::bad_request(format!("Missing value for {field}.id")))?;
     canonical_uuid(&id).ok_or_else(|| ExoError::bad_request(format!("Invalid value in {field}.id - should be a UUID")))
-}
-
-/// The anti-affinity groups a new instance joins: each must exist, be distinct, and be one this
-/// dialect shows.
-async fn groups(
-    state: &AppState,
-    principal: &Principal,
-    references: Option<Vec<wire::Reference>>,
-) -> Result<Vec<GroupChoice>> {
-    let mut choices: Vec<GroupChoice> = Vec::new();
-    for reference in references.unwrap_or_default() {
-        let id = reference_id(Some(reference), "anti-affinity-groups")?;
-        let view =
-            state.berth.group_get(principal, &GroupKey::Global(id.clone())).await.map_err(|error| match error {
-                Error::NotFound { .. } => ExoError::bad_request(format!("anti-affinity group {id} not found")),
-                other => other.into(),
-            })?;
-        if choices.iter().any(|c| c.group == view.group.id) {
-            return Err(ExoError::bad_request(format!("Invalid value in anti-affinity-groups - {id} is listed twice")));
-        }
-        choices.push(GroupChoice { group: view.group.id, compliant_only: false });
-    }
-    Ok(choices)
 }
 
 /// An instance of the caller in the zone the request addresses; elsewhere it does not exist.

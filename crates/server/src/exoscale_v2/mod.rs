@@ -3,19 +3,23 @@
 //! behind EXO2-HMAC-SHA256 request signing.
 
 mod catalog;
+mod error;
 mod groups;
 mod instances;
 mod operations;
 mod signature;
 mod wire;
 
+/// What every Exoscale API key starts with, as the real ones do.
+pub const API_KEY_PREFIX: &str = "EXO";
+
 use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request, State};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use berth_core::{Error, Principal, Region, RegionId};
@@ -24,6 +28,7 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::http::{self, Refusal};
 use crate::routes::{Access, route_table};
+pub(crate) use error::ExoError;
 use signature::Pragmas;
 
 route_table! { ROUTES, routes;
@@ -107,68 +112,6 @@ async fn verify(state: &AppState, parts: &mut Parts, body: Body) -> Result<(Auth
     Ok((Authenticated { principal, zone }, body))
 }
 
-/// An error in the Exoscale format: `{"message": ...}`.
-#[derive(Debug)]
-pub(crate) struct ExoError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ExoError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ExoError {
-        ExoError { status, message: message.into() }
-    }
-
-    pub(crate) fn bad_request(message: impl Into<String>) -> ExoError {
-        ExoError::new(StatusCode::BAD_REQUEST, message)
-    }
-
-    pub(crate) fn not_found(message: impl Into<String>) -> ExoError {
-        ExoError::new(StatusCode::NOT_FOUND, message)
-    }
-
-    pub(crate) fn forbidden(message: impl Into<String>) -> ExoError {
-        ExoError::new(StatusCode::FORBIDDEN, message)
-    }
-}
-
-impl IntoResponse for ExoError {
-    fn into_response(self) -> Response {
-        crate::with_retry_after(self.status, axum::Json(wire::ErrorBody { message: self.message }))
-    }
-}
-
-impl From<Error> for ExoError {
-    fn from(error: Error) -> ExoError {
-        match error {
-            Error::Invalid { reason, .. } | Error::Limit { reason, .. } | Error::Placement { reason, .. } => {
-                ExoError::bad_request(reason)
-            }
-            Error::Conflict { reason, .. } => ExoError::new(StatusCode::CONFLICT, reason),
-            Error::Forbidden { reason } => ExoError::forbidden(reason),
-            Error::NotFound { what } => ExoError::not_found(format!("{what} not found")),
-            Error::Unauthenticated => ExoError::forbidden("Invalid request signature"),
-            Error::Unavailable | Error::Contended => {
-                ExoError::new(StatusCode::SERVICE_UNAVAILABLE, crate::unavailable_reason(&error))
-            }
-            Error::Store(_) | Error::Internal(_) => {
-                tracing::error!(error = ?error, "request failed");
-                ExoError::new(StatusCode::INTERNAL_SERVER_ERROR, "An unexpected error occurred; please try again")
-            }
-        }
-    }
-}
-
-impl From<Refusal> for ExoError {
-    fn from(refusal: Refusal) -> ExoError {
-        let status = refusal.status();
-        match refusal {
-            Refusal::BadValue { path, message } => ExoError::new(status, format!("Invalid value in {path}: {message}")),
-            other => ExoError::new(status, other.standard_text().unwrap_or_default()),
-        }
-    }
-}
-
 pub(crate) type Result<T, E = ExoError> = std::result::Result<T, E>;
 
 /// The zone a request addresses: the first segment of `/{zone}/v2/...`, or the default zone
@@ -187,7 +130,7 @@ impl FromRequestParts<AppState> for Zone {
         let unknown = || ExoError::not_found(format!("zone {name} not found"));
         let id = RegionId::parse(name).map_err(|_| unknown())?;
         let region = state.berth.region(&id).await.map_err(|error| match error {
-            Error::NotFound { .. } => unknown(),
+            Error::NotFound(_) => unknown(),
             other => ExoError::from(other),
         })?;
         Ok(Zone(region))

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use berth_core::catalog::{ExoscaleType, Template};
-use berth_core::{GroupView, InstanceState, InstanceView, Label, Operation, Region, Scope};
+use crate::catalog::{ExoscaleType, Template};
+use berth_core::{Field, GroupView, InstanceState, InstanceView, Label, Operation, Region, Scope};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -71,7 +71,8 @@ pub(crate) fn group_name(name: Option<String>) -> Result<Label, ExoError> {
     if name.is_empty() || name.chars().count() > 255 {
         return Err(ExoError::bad_request("Invalid value in name - should be between 1 and 255 characters"));
     }
-    Label::parse("name", &name).map_err(|_| ExoError::bad_request("Invalid value in name - no control characters"))
+    Label::parse(Field::Label, &name)
+        .map_err(|_| ExoError::bad_request("Invalid value in name - no control characters"))
 }
 
 pub(crate) fn group_description(description: Option<String>) -> Result<String, ExoError> {
@@ -100,7 +101,7 @@ pub(crate) fn instance_name(name: &str) -> Result<Label, ExoError> {
              labels of at most 63 characters",
         ));
     }
-    Label::parse("name", name).map_err(|_| ExoError::bad_request("Invalid value in name"))
+    Label::parse(Field::Label, name).map_err(|_| ExoError::bad_request("Invalid value in name"))
 }
 
 /// The disk size in GiB: an integer between 10 and 51200.

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use berth_core::{FirewallCreate, FirewallId, InstanceView};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::wire::{self, FirewallCreateBody, required};
 use super::{Auth, Body, Id, LinodeError, Result, page};
@@ -23,7 +23,7 @@ pub(crate) async fn list(
         .map(|f| {
             let devices: Vec<InstanceView> =
                 instances.iter().filter(|i| i.instance.firewall == Some(f.id)).cloned().collect();
-            wire::firewall(f, &devices)
+            wire::to_value(wire::firewall(f, &devices))
         })
         .collect();
     Ok(Json(page(items, query.as_deref(), &headers, wire::FIREWALL_FILTER_FIELDS)?))
@@ -33,7 +33,7 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Body(body): Body<FirewallCreateBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<wire::FirewallObject>> {
     let label = wire::firewall_label(&required(body.label, "label")?)?;
     let rules = required(body.rules, "rules")?;
     for policy in ["inbound_policy", "outbound_policy"] {
@@ -66,15 +66,23 @@ pub(crate) async fn create(
     Ok(Json(wire::firewall(&firewall, &[])))
 }
 
-pub(crate) async fn view(State(state): State<AppState>, Auth(principal): Auth, Id(id): Id) -> Result<Json<Value>> {
+pub(crate) async fn view(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Id(id): Id,
+) -> Result<Json<wire::FirewallObject>> {
     let firewall = state.berth.firewall_get(&principal, FirewallId(id)).await?;
     let devices = devices_of(&state, &principal, firewall.id).await?;
     Ok(Json(wire::firewall(&firewall, &devices)))
 }
 
-pub(crate) async fn delete(State(state): State<AppState>, Auth(principal): Auth, Id(id): Id) -> Result<Json<Value>> {
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Id(id): Id,
+) -> Result<Json<wire::Empty>> {
     state.berth.firewall_delete(&principal, FirewallId(id)).await?;
-    Ok(Json(json!({})))
+    Ok(Json(wire::Empty {}))
 }
 
 pub(crate) async fn devices(
@@ -86,7 +94,7 @@ pub(crate) async fn devices(
 ) -> Result<Json<Value>> {
     let firewall = state.berth.firewall_get(&principal, FirewallId(id)).await?;
     let devices = devices_of(&state, &principal, firewall.id).await?;
-    let items = wire::firewall(&firewall, &devices)["entities"].as_array().cloned().unwrap_or_default();
+    let items = wire::devices(&devices).into_iter().map(wire::to_value).collect();
     Ok(Json(page(items, query.as_deref(), &headers, &["id", "label", "type"])?))
 }
 

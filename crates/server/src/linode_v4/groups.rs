@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use berth_core::{FailureDomain, GroupCreate, GroupId, GroupKey, InstanceId, RegionId, Scope};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::wire::{self, AssignBody, GroupCreateBody, GroupUpdateBody, required};
 use super::{Auth, Body, Id, LinodeError, Result, page};
@@ -61,9 +61,13 @@ pub(crate) async fn update(
     Ok(Json(wire::to_value(wire::placement_group(&view))))
 }
 
-pub(crate) async fn delete(State(state): State<AppState>, Auth(principal): Auth, Id(id): Id) -> Result<Json<Value>> {
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Id(id): Id,
+) -> Result<Json<wire::Empty>> {
     state.berth.group_delete(&principal, &key(id)).await?;
-    Ok(Json(json!({})))
+    Ok(Json(wire::Empty {}))
 }
 
 pub(crate) async fn assign(

@@ -4,14 +4,15 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use berth_core::{
-    FirewallId, GroupChoice, GroupId, InstanceCreate, InstanceId, InstanceMigrate, InstanceState, InstanceUpdate,
-    RegionId,
+    Field, FirewallId, GroupChoice, GroupId, GroupKey, InstanceCreate, InstanceId, InstanceMigrate, InstanceState,
+    InstanceUpdate, Label, RegionId,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::wire::{self, InstanceCreateBody, InstanceUpdateBody, MigrateBody, PlacementGroupInput, required};
 use super::{Auth, Body, Id, LinodeError, Result, page};
 use crate::AppState;
+use crate::catalog::{image, instance_type};
 
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -30,8 +31,20 @@ pub(crate) async fn create(
     Body(body): Body<InstanceCreateBody>,
 ) -> Result<Json<Value>> {
     let type_id = required(body.type_id, "type")?;
+    let plan = instance_type(&type_id)
+        .ok_or_else(|| LinodeError::bad_request("A valid plan type by that ID was not found", "type"))?;
     let region = RegionId::parse(&required(body.region, "region")?)?;
-    let label = body.label.as_deref().map(wire::linode_label).transpose()?;
+    let label = match body.label.as_deref() {
+        Some(label) => wire::linode_label(label)?,
+        // 64 random bits: an account would need billions of Linodes before two defaults met
+        // (and a meeting would be refused as a taken label).
+        None => Label::parse(Field::Label, &format!("linode-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]))?,
+    };
+    if let Some(id) = &body.image
+        && image(id).is_none()
+    {
+        return Err(LinodeError::bad_request(format!("Image {id} not found"), "image"));
+    }
     if let Some(root_pass) = &body.root_pass
         && (root_pass.len() < 7 || root_pass.len() > 128)
     {
@@ -48,7 +61,7 @@ pub(crate) async fn create(
         unique_label: true,
         region,
         type_id,
-        disk_gib: None,
+        size: plan.size,
         image: body.image,
         tags: wire::tags(body.tags)?,
         labels: Default::default(),
@@ -81,9 +94,13 @@ pub(crate) async fn update(
     Ok(Json(wire::to_value(wire::linode(&view))))
 }
 
-pub(crate) async fn delete(State(state): State<AppState>, Auth(principal): Auth, Id(id): Id) -> Result<Json<Value>> {
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Id(id): Id,
+) -> Result<Json<wire::Empty>> {
     state.berth.instance_delete(&principal, InstanceId(id)).await?;
-    Ok(Json(json!({})))
+    Ok(Json(wire::Empty {}))
 }
 
 pub(crate) async fn migrate(
@@ -91,7 +108,7 @@ pub(crate) async fn migrate(
     Auth(principal): Auth,
     Id(id): Id,
     Body(body): Body<MigrateBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<wire::Empty>> {
     if let Some(kind) = &body.migration_type
         && kind != "cold"
         && kind != "warm"
@@ -103,10 +120,10 @@ pub(crate) async fn migrate(
         group: body.placement_group.map(group_choice).transpose()?,
     };
     state.berth.instance_migrate(&principal, InstanceId(id), migrate).await?;
-    Ok(Json(json!({})))
+    Ok(Json(wire::Empty {}))
 }
 
 fn group_choice(input: PlacementGroupInput) -> Result<GroupChoice> {
     let id = required(input.id, "placement_group.id")?;
-    Ok(GroupChoice { group: GroupId(id), compliant_only: input.compliant_only.unwrap_or(false) })
+    Ok(GroupChoice { group: GroupKey::Regional(GroupId(id)), compliant_only: input.compliant_only.unwrap_or(false) })
 }

@@ -2,9 +2,11 @@
 //! regions, types, images, firewalls, account and profile that clients touch around them.
 
 mod catalog;
+mod error;
 mod events;
 mod filter;
 mod firewalls;
+pub(crate) mod grants;
 mod groups;
 mod instances;
 mod pagination;
@@ -17,13 +19,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use berth_core::{Error, Permission, Principal};
+use berth_core::{Permission, Principal};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::AppState;
-use crate::http::{self, Refusal};
+use crate::http;
 use crate::routes::{Access, route_table};
+pub(crate) use error::LinodeError;
 use filter::Filter;
 use pagination::{PageRequest, paginate};
 
@@ -115,73 +118,6 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
     };
     response.headers_mut().extend(headers);
     response
-}
-
-/// An error in the Linode format: `{"errors": [{"reason": ..., "field": ...}]}`.
-#[derive(Debug)]
-pub(crate) struct LinodeError {
-    status: StatusCode,
-    reason: String,
-    field: Option<String>,
-}
-
-impl LinodeError {
-    pub(crate) fn new(status: StatusCode, reason: impl Into<String>, field: Option<&str>) -> LinodeError {
-        LinodeError { status, reason: reason.into(), field: field.map(str::to_string) }
-    }
-
-    pub(crate) fn bad_request(reason: impl Into<String>, field: &str) -> LinodeError {
-        LinodeError::new(StatusCode::BAD_REQUEST, reason, Some(field))
-    }
-
-    pub(crate) fn not_found() -> LinodeError {
-        LinodeError::new(StatusCode::NOT_FOUND, "Not found", None)
-    }
-}
-
-impl IntoResponse for LinodeError {
-    fn into_response(self) -> Response {
-        let mut error = json!({"reason": self.reason});
-        if let Some(field) = self.field {
-            error["field"] = Value::String(field);
-        }
-        crate::with_retry_after(self.status, axum::Json(json!({"errors": [error]})))
-    }
-}
-
-impl From<Error> for LinodeError {
-    fn from(error: Error) -> LinodeError {
-        match error {
-            Error::Invalid { field, reason }
-            | Error::Conflict { field, reason }
-            | Error::Limit { field, reason }
-            | Error::Placement { field, reason } => LinodeError { status: StatusCode::BAD_REQUEST, reason, field },
-            Error::NotFound { .. } => LinodeError::not_found(),
-            Error::Forbidden { reason } => LinodeError::new(StatusCode::FORBIDDEN, reason, None),
-            Error::Unauthenticated => LinodeError::new(StatusCode::UNAUTHORIZED, "Invalid Token", None),
-            Error::Unavailable | Error::Contended => {
-                LinodeError::new(StatusCode::SERVICE_UNAVAILABLE, crate::unavailable_reason(&error), None)
-            }
-            Error::Store(_) | Error::Internal(_) => {
-                tracing::error!(error = ?error, "request failed");
-                LinodeError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "An unexpected error occurred; please try again",
-                    None,
-                )
-            }
-        }
-    }
-}
-
-impl From<Refusal> for LinodeError {
-    fn from(refusal: Refusal) -> LinodeError {
-        let status = refusal.status();
-        match refusal {
-            Refusal::BadValue { path, message } => LinodeError::new(status, format!("{path}: {message}"), Some(&path)),
-            other => LinodeError::new(status, other.standard_text().unwrap_or_default(), None),
-        }
-    }
 }
 
 pub(crate) type Result<T, E = LinodeError> = std::result::Result<T, E>;

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The page size when the client sends none.
 pub const DEFAULT_PAGE_SIZE: u64 = 100;
@@ -29,7 +29,7 @@ pub struct PageError {
 }
 
 /// One page of results, with the counts the envelope reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub page: u64,
@@ -108,7 +108,7 @@ impl<T> Page<T> {
 impl Page<Value> {
     /// The list envelope as the real API sends it: `{"data": [...], "page", "pages", "results"}`.
     pub fn into_envelope(self) -> Value {
-        json!({"data": self.data, "page": self.page, "pages": self.pages, "results": self.results})
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 
@@ -134,6 +134,7 @@ fn page_size_error() -> PageError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn request(page: u64, page_size: u64) -> PageRequest {
         PageRequest { page, page_size }

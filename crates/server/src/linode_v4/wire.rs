@@ -1,9 +1,11 @@
 //! Linode's wire shapes: the JSON bodies clients send and the objects berth returns, and the
 //! conversions between them and the domain.
 
-use berth_core::catalog::{Image, InstanceType};
+use crate::catalog::{Image, InstanceType};
+use std::collections::BTreeMap;
+
 use berth_core::{
-    Firewall, GroupKind, GroupView, InstanceState, InstanceView, Label, Policy, Principal, Region, Scope,
+    Field, Firewall, GroupKind, GroupView, InstanceState, InstanceView, Label, Policy, Principal, Region, Scope,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -117,7 +119,7 @@ pub(crate) fn group_label(label: &str) -> Result<Label, LinodeError> {
             "label",
         ));
     }
-    Ok(Label::parse("label", label)?)
+    Ok(Label::parse(Field::Label, label)?)
 }
 
 /// A Linode's label: 3–64 characters of letters, digits, `-`, `_` and `.`, starting and ending
@@ -134,7 +136,7 @@ pub(crate) fn linode_label(label: &str) -> Result<Label, LinodeError> {
             "label",
         ));
     }
-    Ok(Label::parse("label", label)?)
+    Ok(Label::parse(Field::Label, label)?)
 }
 
 /// A firewall's label: 3–32 characters of letters, digits, `-`, `_` and `.`.
@@ -146,7 +148,7 @@ pub(crate) fn firewall_label(label: &str) -> Result<Label, LinodeError> {
             "label",
         ));
     }
-    Ok(Label::parse("label", label)?)
+    Ok(Label::parse(Field::Label, label)?)
 }
 
 /// Tags: each 1–50 characters, without control characters.
@@ -272,8 +274,8 @@ pub(crate) struct Linode {
     created: String,
     updated: String,
     specs: Specs,
-    alerts: Value,
-    backups: Value,
+    alerts: Alerts,
+    backups: Backups,
     hypervisor: &'static str,
     watchdog_enabled: bool,
     tags: Vec<String>,
@@ -298,6 +300,29 @@ struct Specs {
 }
 
 #[derive(Debug, Serialize)]
+struct Alerts {
+    cpu: u32,
+    network_in: u32,
+    network_out: u32,
+    transfer_quota: u32,
+    io: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct Backups {
+    enabled: bool,
+    available: bool,
+    schedule: Schedule,
+    last_successful: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Schedule {
+    day: Option<String>,
+    window: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
 struct PlacementGroupRef {
     id: i64,
     label: String,
@@ -309,7 +334,7 @@ struct PlacementGroupRef {
 pub(crate) fn linode(view: &InstanceView) -> Linode {
     let instance = &view.instance;
     let id = instance.id.0;
-    let transfer = berth_core::catalog::instance_type(&instance.type_id).map_or(0, |t| t.transfer);
+    let transfer = crate::catalog::instance_type(&instance.type_id).map_or(0, |t| t.transfer);
     let regional: Vec<_> = view.groups.iter().filter(|g| matches!(g.scope, Scope::Region(_))).collect();
     // During a move into another group the Linode still shows the group it leaves, with the
     // target in `migrating_to`; a Linode that had none shows the target.
@@ -342,10 +367,13 @@ pub(crate) fn linode(view: &InstanceView) -> Linode {
             gpus: instance.size.gpus,
             transfer,
         },
-        alerts: serde_json::json!({"cpu": 90, "network_in": 10, "network_out": 10, "transfer_quota": 80, "io": 10000}),
-        backups: serde_json::json!({
-            "enabled": false, "available": false, "schedule": {"day": null, "window": null}, "last_successful": null
-        }),
+        alerts: Alerts { cpu: 90, network_in: 10, network_out: 10, transfer_quota: 80, io: 10_000 },
+        backups: Backups {
+            enabled: false,
+            available: false,
+            schedule: Schedule { day: None, window: None },
+            last_successful: None,
+        },
         hypervisor: "kvm",
         watchdog_enabled: true,
         tags: instance.tags.clone(),
@@ -374,9 +402,22 @@ pub(crate) struct RegionObject {
     country: String,
     capabilities: Vec<&'static str>,
     status: String,
-    resolvers: Value,
+    resolvers: Resolvers,
     site_type: String,
-    placement_group_limits: Value,
+    placement_group_limits: GroupLimits,
+}
+
+#[derive(Debug, Serialize)]
+struct Resolvers {
+    ipv4: &'static str,
+    ipv6: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct GroupLimits {
+    maximum_pgs_per_customer: Option<u32>,
+    maximum_linodes_per_pg: u32,
+    maximum_linodes_per_flexible_pg: u32,
 }
 
 pub(crate) fn region(region: &Region) -> RegionObject {
@@ -386,93 +427,316 @@ pub(crate) fn region(region: &Region) -> RegionObject {
         country: region.country.clone(),
         capabilities: vec!["Linodes", "Cloud Firewall", "Placement Group", "Vlans"],
         status: region.status.clone(),
-        resolvers: serde_json::json!({"ipv4": "192.0.2.53,198.51.100.53", "ipv6": "2001:db8::53"}),
+        resolvers: Resolvers { ipv4: "192.0.2.53,198.51.100.53", ipv6: "2001:db8::53" },
         site_type: region.site_type.clone(),
-        placement_group_limits: serde_json::json!({
-            "maximum_pgs_per_customer": region.max_groups_per_account,
-            "maximum_linodes_per_pg": region.max_members_per_group,
-            "maximum_linodes_per_flexible_pg": region.max_members_per_group,
-        }),
+        placement_group_limits: GroupLimits {
+            maximum_pgs_per_customer: region.max_groups_per_account,
+            maximum_linodes_per_pg: region.max_members_per_group,
+            maximum_linodes_per_flexible_pg: region.max_members_per_group,
+        },
     }
 }
 
-pub(crate) fn linode_type(t: &InstanceType) -> Value {
-    serde_json::json!({
-        "id": t.id,
-        "label": t.label,
-        "class": t.class,
-        "disk": t.size.disk_mib,
-        "memory": t.size.memory_mib,
-        "vcpus": t.size.vcpus,
-        "gpus": t.size.gpus,
-        "transfer": t.transfer,
-        "network_out": t.network_out,
-        "price": {"hourly": t.price_hourly, "monthly": t.price_monthly},
-        "addons": {"backups": {"price": {"hourly": t.price_hourly / 4.0, "monthly": t.price_monthly / 4.0}, "region_prices": []}},
-        "region_prices": [],
-        "successor": null,
-        "accelerated_devices": 0,
-    })
+/// A plan, as `GET /linode/types` shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct LinodeType {
+    id: &'static str,
+    label: &'static str,
+    class: &'static str,
+    disk: u64,
+    memory: u64,
+    vcpus: u32,
+    gpus: u32,
+    transfer: u32,
+    network_out: u32,
+    price: Price,
+    addons: Addons,
+    region_prices: [Price; 0],
+    successor: Option<String>,
+    accelerated_devices: u32,
 }
 
-pub(crate) fn image(image: &Image) -> Value {
-    serde_json::json!({
-        "id": image.id,
-        "label": image.label,
-        "description": "",
-        "vendor": image.vendor,
-        "is_public": true,
-        "status": "available",
-        "size": image.size,
-        "total_size": image.size,
-        "type": "manual",
-        "deprecated": false,
-        "created": image.created,
-        "updated": image.created,
-        "created_by": "linode",
-        "capabilities": ["cloud-init"],
-        "tags": [],
-        "expiry": null,
-        "eol": null,
-        "regions": [],
-    })
+#[derive(Debug, Serialize)]
+struct Price {
+    hourly: f64,
+    monthly: f64,
 }
 
-pub(crate) fn firewall(firewall: &Firewall, devices: &[InstanceView]) -> Value {
-    let rules: Value = serde_json::from_str(&firewall.rules).unwrap_or_else(|_| serde_json::json!({}));
-    serde_json::json!({
-        "id": firewall.id.0,
-        "label": firewall.label.as_str(),
-        "status": firewall.status,
-        "rules": rules,
-        "tags": firewall.tags,
-        "created": time_format::linode(firewall.created_at),
-        "updated": time_format::linode(firewall.updated_at),
-        "entities": devices.iter().map(|d| serde_json::json!({
-            "id": d.instance.id.0,
-            "label": d.instance.label.as_str(),
-            "type": "linode",
-            "url": format!("/v4/linode/instances/{}", d.instance.id.0),
-        })).collect::<Vec<_>>(),
-    })
+#[derive(Debug, Serialize)]
+struct Addons {
+    backups: BackupsAddon,
 }
 
-pub(crate) fn profile(principal: &Principal) -> Value {
-    serde_json::json!({
-        "uid": principal.user.0,
-        "username": principal.username,
-        "email": principal.email,
-        "restricted": principal.restricted,
-        "timezone": "UTC",
-        "email_notifications": true,
-        "ip_whitelist_enabled": false,
-        "lish_auth_method": "keys_only",
-        "authorized_keys": [],
-        "two_factor_auth": false,
-        "authentication_type": "password",
-        "verified_phone_number": null,
-        "referrals": {"code": "", "url": "", "total": 0, "completed": 0, "pending": 0, "credit": 0},
-    })
+#[derive(Debug, Serialize)]
+struct BackupsAddon {
+    price: Price,
+    region_prices: [Price; 0],
+}
+
+pub(crate) fn linode_type(t: &InstanceType) -> LinodeType {
+    LinodeType {
+        id: t.id,
+        label: t.label,
+        class: t.class,
+        disk: t.size.disk_mib,
+        memory: t.size.memory_mib,
+        vcpus: t.size.vcpus,
+        gpus: t.size.gpus,
+        transfer: t.transfer,
+        network_out: t.network_out,
+        price: Price { hourly: t.price_hourly, monthly: t.price_monthly },
+        addons: Addons {
+            backups: BackupsAddon {
+                price: Price { hourly: t.price_hourly / 4.0, monthly: t.price_monthly / 4.0 },
+                region_prices: [],
+            },
+        },
+        region_prices: [],
+        successor: None,
+        accelerated_devices: 0,
+    }
+}
+
+/// An image, as `GET /images` shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct ImageObject {
+    id: &'static str,
+    label: &'static str,
+    description: &'static str,
+    vendor: &'static str,
+    is_public: bool,
+    status: &'static str,
+    size: u32,
+    total_size: u32,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    deprecated: bool,
+    created: &'static str,
+    updated: &'static str,
+    created_by: &'static str,
+    capabilities: [&'static str; 1],
+    tags: [String; 0],
+    expiry: Option<String>,
+    eol: Option<String>,
+    regions: [String; 0],
+}
+
+pub(crate) fn image(image: &Image) -> ImageObject {
+    ImageObject {
+        id: image.id,
+        label: image.label,
+        description: "",
+        vendor: image.vendor,
+        is_public: true,
+        status: "available",
+        size: image.size,
+        total_size: image.size,
+        kind: "manual",
+        deprecated: false,
+        created: image.created,
+        updated: image.created,
+        created_by: "linode",
+        capabilities: ["cloud-init"],
+        tags: [],
+        expiry: None,
+        eol: None,
+        regions: [],
+    }
+}
+
+/// A firewall, as `/networking/firewalls` shows it. Its rules are the document the client
+/// gave, kept as it was.
+#[derive(Debug, Serialize)]
+pub(crate) struct FirewallObject {
+    id: i64,
+    label: String,
+    status: String,
+    rules: Value,
+    tags: Vec<String>,
+    created: String,
+    updated: String,
+    entities: Vec<DeviceEntity>,
+}
+
+/// An instance a firewall protects.
+#[derive(Debug, Serialize)]
+pub(crate) struct DeviceEntity {
+    id: i64,
+    label: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: String,
+}
+
+pub(crate) fn firewall(firewall: &Firewall, devices: &[InstanceView]) -> FirewallObject {
+    let rules: Value = serde_json::from_str(&firewall.rules).unwrap_or_else(|_| Value::Object(Default::default()));
+    FirewallObject {
+        id: firewall.id.0,
+        label: firewall.label.to_string(),
+        status: firewall.status.clone(),
+        rules,
+        tags: firewall.tags.clone(),
+        created: time_format::linode(firewall.created_at),
+        updated: time_format::linode(firewall.updated_at),
+        entities: self::devices(devices),
+    }
+}
+
+/// The instances a firewall protects, as entities.
+pub(crate) fn devices(devices: &[InstanceView]) -> Vec<DeviceEntity> {
+    devices
+        .iter()
+        .map(|d| DeviceEntity {
+            id: d.instance.id.0,
+            label: d.instance.label.to_string(),
+            kind: "linode",
+            url: format!("/v4/linode/instances/{}", d.instance.id.0),
+        })
+        .collect()
+}
+
+/// What each region offers an account (`GET /account/availability`).
+#[derive(Debug, Serialize)]
+pub(crate) struct Availability {
+    region: String,
+    available: [&'static str; 3],
+    unavailable: [&'static str; 0],
+}
+
+pub(crate) fn availability(region: &Region) -> Availability {
+    Availability {
+        region: region.id.to_string(),
+        available: ["Linodes", "Cloud Firewall", "Placement Group"],
+        unavailable: [],
+    }
+}
+
+/// The empty object a change with nothing to show answers with.
+#[derive(Debug, Serialize)]
+pub(crate) struct Empty {}
+
+/// `GET /profile`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Profile {
+    uid: i64,
+    username: String,
+    email: String,
+    restricted: bool,
+    timezone: &'static str,
+    email_notifications: bool,
+    ip_whitelist_enabled: bool,
+    lish_auth_method: &'static str,
+    authorized_keys: [String; 0],
+    two_factor_auth: bool,
+    authentication_type: &'static str,
+    verified_phone_number: Option<String>,
+    referrals: Referrals,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Referrals {
+    code: &'static str,
+    url: &'static str,
+    total: u32,
+    completed: u32,
+    pending: u32,
+    credit: u32,
+}
+
+pub(crate) fn profile(principal: &Principal) -> Profile {
+    Profile {
+        uid: principal.user.0,
+        username: principal.username.clone(),
+        email: principal.email.clone(),
+        restricted: principal.restricted,
+        timezone: "UTC",
+        email_notifications: true,
+        ip_whitelist_enabled: false,
+        lish_auth_method: "keys_only",
+        authorized_keys: [],
+        two_factor_auth: false,
+        authentication_type: "password",
+        verified_phone_number: None,
+        referrals: Referrals::default(),
+    }
+}
+
+/// `GET /account`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Account {
+    euuid: String,
+    company: &'static str,
+    email: String,
+    first_name: String,
+    last_name: &'static str,
+    balance: u32,
+    balance_uninvoiced: u32,
+    active_since: &'static str,
+    capabilities: [&'static str; 3],
+    country: &'static str,
+    address_1: &'static str,
+    address_2: &'static str,
+    city: &'static str,
+    state: &'static str,
+    zip: &'static str,
+    phone: &'static str,
+    tax_id: &'static str,
+    credit_card: CreditCard,
+}
+
+#[derive(Debug, Serialize)]
+struct CreditCard {
+    last_four: Option<String>,
+    expiry: Option<String>,
+}
+
+pub(crate) fn account(principal: &Principal) -> Account {
+    Account {
+        euuid: format!("00000000-0000-0000-0000-{:012x}", principal.account.0),
+        company: "",
+        email: principal.email.clone(),
+        first_name: principal.username.clone(),
+        last_name: "",
+        balance: 0,
+        balance_uninvoiced: 0,
+        active_since: "2024-01-01T00:00:00",
+        capabilities: ["Linodes", "Cloud Firewall", "Placement Group"],
+        country: "US",
+        address_1: "",
+        address_2: "",
+        city: "",
+        state: "",
+        zip: "",
+        phone: "",
+        tax_id: "",
+        credit_card: CreditCard { last_four: None, expiry: None },
+    }
+}
+
+/// `GET /profile/grants` of a restricted user: every global grant, and every resource of the
+/// account with the permission held on it (`null` for none). Kinds of resource berth does not
+/// keep are listed empty.
+#[derive(Debug, Serialize)]
+pub(crate) struct GrantsView {
+    pub(crate) global: BTreeMap<&'static str, Value>,
+    pub(crate) linode: Vec<EntityGrant>,
+    pub(crate) placement_group: Vec<EntityGrant>,
+    pub(crate) firewall: Vec<EntityGrant>,
+    pub(crate) database: [EntityGrant; 0],
+    pub(crate) domain: [EntityGrant; 0],
+    pub(crate) image: [EntityGrant; 0],
+    pub(crate) longview: [EntityGrant; 0],
+    pub(crate) nodebalancer: [EntityGrant; 0],
+    pub(crate) stackscript: [EntityGrant; 0],
+    pub(crate) volume: [EntityGrant; 0],
+    pub(crate) vpc: [EntityGrant; 0],
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct EntityGrant {
+    pub(crate) id: i64,
+    pub(crate) label: String,
+    pub(crate) permissions: Option<&'static str>,
 }
 
 pub(crate) fn to_value<T: Serialize>(value: T) -> Value {

@@ -173,9 +173,15 @@ async fn world() -> World {
         berth.token_create(account, restricted.id, "matrix", Scopes::all(), None).await.unwrap();
     let (key, secret) = berth.api_key_issue(account, restricted.id, "matrix").await.unwrap();
     let restricted_key = (key.key, secret);
-    let read_only: Vec<String> = berth_core::SCOPE_AREAS.iter().map(|area| format!("{area}:read_only")).collect();
+    let read_only: Vec<String> = server::SCOPE_AREAS.iter().map(|area| format!("{area}:read_only")).collect();
     let (_, read_only_token) = berth
-        .token_create(account, owner.user, "read-only", Scopes::parse(&read_only.join(" ")).unwrap(), None)
+        .token_create(
+            account,
+            owner.user,
+            "read-only",
+            Scopes::parse(&read_only.join(" "), server::SCOPE_AREAS).unwrap(),
+            None,
+        )
         .await
         .unwrap();
     // A token whose expiry has passed, written straight to the store: the API refuses to
@@ -299,10 +305,10 @@ async fn prepare(world: &World, dialect: &str, method: &str, path: &str) -> Prep
             Prepared { path: filled(path, &reply.body["reference"]["id"].as_str().unwrap()), body }
         }
         ("exoscale", _, "/instance-type/{id}") => {
-            Prepared { path: filled(path, &berth_core::catalog::EXOSCALE_TYPES[0].id), body: None }
+            Prepared { path: filled(path, &server::catalog::EXOSCALE_TYPES[0].id), body: None }
         }
         ("exoscale", _, "/template/{id}") => {
-            Prepared { path: filled(path, &berth_core::catalog::TEMPLATES[0].id), body: None }
+            Prepared { path: filled(path, &server::catalog::TEMPLATES[0].id), body: None }
         }
         ("operator", _, "/instances/{id}") => Prepared { path: filled(path, &linode().await), body: None },
         ("operator", "POST", "/regions") => Prepared {
@@ -404,8 +410,8 @@ async fn prepare(world: &World, dialect: &str, method: &str, path: &str) -> Prep
 }
 
 fn exoscale_instance() -> Value {
-    json!({"instance-type": {"id": berth_core::catalog::EXOSCALE_TYPES[0].id},
-        "template": {"id": berth_core::catalog::TEMPLATES[0].id}, "disk-size": 10})
+    json!({"instance-type": {"id": server::catalog::EXOSCALE_TYPES[0].id},
+        "template": {"id": server::catalog::TEMPLATES[0].id}, "disk-size": 10})
 }
 
 fn uuid_fragment() -> String {

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use berth_core::FleetSeed;
-use berth_core::catalog::{EXOSCALE_TYPES, TEMPLATES};
+use server::catalog::{EXOSCALE_TYPES, TEMPLATES};
 
 use crate::common::{capacity, exo_authorization, expires_soon, region, spawn_app, spawn_app_with};
 

@@ -72,7 +72,12 @@ impl Default for Setup {
         Setup {
             fleet: None,
             server: server::Settings::default(),
-            core: Settings { migration_duration: Duration::from_millis(300), repair: false, ..Settings::default() },
+            core: Settings {
+                migration_duration: Duration::from_millis(300),
+                repair: false,
+                api_key_prefix: server::API_KEY_PREFIX.to_string(),
+                ..Settings::default()
+            },
         }
     }
 }
@@ -111,7 +116,7 @@ pub async fn spawn(setup: Setup) -> TestApp {
                 api_secret: Some(api_secret.clone()),
                 operator_token: Some(operator_token.clone()),
             };
-            berth.demo_seed(options).await.expect("seed the demo");
+            berth.demo_seed(&server::demo_fleet(), options).await.expect("seed the demo");
         }
         Some(fleet) => {
             berth.fleet_seed(&fleet).await.expect("seed the fleet");

@@ -1,9 +1,12 @@
-//! The product catalog: the instance sizes berth sells and the images it boots.
+//! The product catalogs of the dialects: the instance types each sells and the images (Linode)
+//! or templates (Exoscale) it boots, with what each type needs of a host in domain terms.
 //!
-//! The catalog is product definition, the same for every region and account, so it lives in
-//! code rather than in the store: a release changes it, not an API call.
+//! A catalog is product definition, the same for every region and account, so it lives in
+//! code rather than in the store: a release changes it, not an API call. Core never sees it:
+//! a dialect turns the type a request names into the instance's size before it calls core.
+//! `/v1` accepts the types of both.
 
-use crate::model::Resources;
+use berth_core::Resources;
 
 /// A plan: what an instance of this type gets, and what it costs.
 #[derive(Clone, Copy, Debug, PartialEq)]
