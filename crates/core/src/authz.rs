@@ -3,7 +3,7 @@
 //! A resource a restricted user holds no grant on does not exist for it (404), like another
 //! account's; one it may only read refuses changes (403).
 
-use crate::error::{Act, Denial, Error, Result, Thing};
+use crate::error::{Act, Denial, Error, Result};
 use crate::model::*;
 
 impl Principal {

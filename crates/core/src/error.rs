@@ -11,7 +11,9 @@ use std::fmt;
 use placement::NoHost;
 use store::{Failure, StoreError};
 
-use crate::model::{EntityKind, GroupId, HostState, InstanceId, MigrationId, RegionId, Resources, Right};
+use crate::model::{
+    EntityKind, Group, GroupId, HostState, InstanceId, MigrationId, RegionId, Resources, Right, Scope, Thing,
+};
 
 /// What went wrong. Every variant but [`Error::Unavailable`], [`Error::Contended`],
 /// [`Error::Store`] and [`Error::Internal`] is the caller's to fix.
@@ -278,50 +280,6 @@ impl fmt::Display for Problem {
     }
 }
 
-/// A kind of thing a request can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Thing {
-    Account,
-    User,
-    Token,
-    ApiKey,
-    Instance,
-    /// A group of one region.
-    Group,
-    /// A group of every region.
-    GlobalGroup,
-    Region,
-    Host,
-    Migration,
-    Operation,
-    Firewall,
-}
-
-impl Thing {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Thing::Account => "account",
-            Thing::User => "user",
-            Thing::Token => "token",
-            Thing::ApiKey => "API key",
-            Thing::Instance => "instance",
-            Thing::Group => "group",
-            Thing::GlobalGroup => "global group",
-            Thing::Region => "region",
-            Thing::Host => "host",
-            Thing::Migration => "migration",
-            Thing::Operation => "operation",
-            Thing::Firewall => "firewall",
-        }
-    }
-}
-
-impl fmt::Display for Thing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// A group as an error names it: by the id each dialect knows (the integer of a regional
 /// group, the UUID of a global one) and its label.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -330,6 +288,17 @@ pub struct GroupRef {
     pub uuid: String,
     pub label: String,
     pub global: bool,
+}
+
+impl GroupRef {
+    pub(crate) fn of(group: &Group) -> GroupRef {
+        GroupRef {
+            id: group.id,
+            uuid: group.uuid.clone(),
+            label: group.label.to_string(),
+            global: group.scope == Scope::Global,
+        }
+    }
 }
 
 impl fmt::Display for GroupRef {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use store::{Db, EventRow, NewEvent};
 
-use crate::error::{Error, Result, Thing};
+use crate::error::{Error, Result};
 use crate::fleets::groups_fleet;
 use crate::model::*;
 use crate::{Berth, now};

@@ -2,7 +2,7 @@
 //! traffic.
 
 use crate::convert;
-use crate::error::{Act, Error, Field, Problem, Result, Thing};
+use crate::error::{Act, Error, Field, Problem, Result};
 use crate::events;
 use crate::model::*;
 use crate::{Berth, now};

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use store::{Db, NewHost, NewMigration, RegionRow};
 
 use crate::convert;
-use crate::error::{Conflict, Error, Field, Form, Problem, Result, Thing};
+use crate::error::{Conflict, Error, Field, Form, Problem, Result};
 use crate::events;
 use crate::fleets::{engine, load_region};
 use crate::groups::region_get;
 use crate::instances::instance_views;
 use crate::migrations::undo_running;
 use crate::model::*;
+use crate::validate::plain_name;
 use crate::{Berth, now};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,12 +6,11 @@ use placement::JoinAssessment;
 use store::{Db, NewGroup};
 
 use crate::convert;
-use crate::error::{Act, Conflict, Error, Field, Limit, Problem, Refusal, Result, Thing};
+use crate::error::{Act, Conflict, Error, Field, GroupRef, Limit, Problem, Refusal, Result};
 use crate::events;
 use crate::fleets::{engine, group_spec, groups_fleet};
 use crate::model::*;
 use crate::operations::{OperationRequest, operation_of_change, requested};
-use crate::placing::group_ref;
 use crate::{Berth, now};
 
 impl Berth {
@@ -180,11 +179,11 @@ impl Berth {
         principal.require_change(EntityKind::Group, id.0, key.thing())?;
         let view = group_views(&mut db, vec![group]).await?.remove(0);
         if !view.members.is_empty() {
-            let group = group_ref(&view.group);
+            let group = GroupRef::of(&view.group);
             return Err(Error::conflict(Conflict::GroupNotEmpty { group, members: view.members.len() }));
         }
         if !view.is_compliant {
-            return Err(Error::conflict(Conflict::GroupNotCompliant(group_ref(&view.group))));
+            return Err(Error::conflict(Conflict::GroupNotCompliant(GroupRef::of(&view.group))));
         }
         db.tenant(principal.account.0).group_delete(id.0).await?;
         db.tenant(principal.account.0).entity_grants_delete(EntityKind::Group.as_str(), id.0).await?;
@@ -283,7 +282,7 @@ impl Berth {
         if members.len() + instances.len() > limit as usize {
             return Err(Error::Limit {
                 field: Some(Field::Instances),
-                limit: Limit::MembersPerGroup { group: group_ref(&group), limit, members: members.len() },
+                limit: Limit::MembersPerGroup { group: GroupRef::of(&group), limit, members: members.len() },
             });
         }
         for instance in &rows {

@@ -7,12 +7,11 @@ use placement::{Exclusion, Headroom, JoinAssessment, PlacementRequest};
 
 use crate::Berth;
 use crate::convert;
-use crate::error::{Conflict, Error, Field, Problem, Result, Thing};
+use crate::error::{Conflict, Error, Field, GroupRef, Problem, Result};
 use crate::fleets::{engine, ensure_groups, groups_fleet};
 use crate::groups::{group_views, member_limit, region_get};
 use crate::instances::instance_views;
 use crate::model::*;
-use crate::placing::group_ref;
 
 /// A group for the operator: its view, each member's host, and the repair note.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,7 +156,7 @@ impl Berth {
                 return Err(Error::invalid(
                     Field::Groups,
                     Problem::GroupElsewhere {
-                        group: group_ref(group),
+                        group: GroupRef::of(group),
                         group_region: group_region.clone(),
                         region: request.region.clone(),
                     },
@@ -294,7 +293,11 @@ impl Berth {
                 (Scope::Region(own), Some(asked)) => {
                     return Err(Error::invalid(
                         Field::Region,
-                        Problem::GroupElsewhere { group: group_ref(&group), group_region: own.clone(), region: asked },
+                        Problem::GroupElsewhere {
+                            group: GroupRef::of(&group),
+                            group_region: own.clone(),
+                            region: asked,
+                        },
                     ));
                 }
                 (Scope::Global, Some(asked)) => region_get(&mut db, &asked).await?.id,

@@ -6,12 +6,12 @@ use placement::{InstanceSpec, NoHost, Placement};
 use store::{Db, NewInstance, Tx};
 
 use crate::convert;
-use crate::error::{Act, Error, Field, Problem, Result, Thing};
+use crate::error::{Act, Error, Field, GroupRef, Problem, Result};
 use crate::events;
 use crate::groups::{grant_creator, group_find, region_get};
 use crate::model::*;
 use crate::operations::{OperationRequest, operation_of_change, requested};
-use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, group_ref, refusal};
+use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, refusal};
 use crate::{Berth, now};
 
 /// The labels that are unique among an account's instances (`Db::label_lock`).
@@ -55,7 +55,7 @@ impl Berth {
                 return Err(Error::invalid(
                     Field::Group,
                     Problem::GroupElsewhere {
-                        group: group_ref(&group),
+                        group: GroupRef::of(&group),
                         group_region: group_region.clone(),
                         region: region.id.clone(),
                     },

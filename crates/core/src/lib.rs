@@ -25,6 +25,7 @@ mod reconcile;
 mod secrets;
 mod seed;
 mod tenancy;
+mod validate;
 
 pub mod auth;
 
@@ -32,7 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use store::Store;
 
-pub use error::{Act, Conflict, Denial, Error, Field, Form, GroupRef, Limit, Problem, Refusal, Result, Thing};
+pub use error::{Act, Conflict, Denial, Error, Field, Form, GroupRef, Limit, Problem, Refusal, Result};
 pub use fleet_ops::{HostCreate, HostDetail, HostFilter, HostUpdate, RegionCreate};
 pub use insight::{ExplainPlacement, Explained, GroupDetail, GroupFilter, InstanceFilter};
 pub use leadership::renew_interval;
@@ -116,7 +117,7 @@ impl Berth {
     pub async fn region(&self, id: &RegionId) -> Result<Region> {
         match self.store.read().await?.db().region_get(id.as_str()).await? {
             Some(row) => convert::region(row),
-            None => Err(Error::not_found(error::Thing::Region)),
+            None => Err(Error::not_found(Thing::Region)),
         }
     }
 

@@ -8,13 +8,13 @@ use placement::{NoHost, Placement};
 use store::{Db, NewMigration, Tx};
 
 use crate::convert;
-use crate::error::{Conflict, Error, Field, Form, Problem, Result, Thing};
+use crate::error::{Conflict, Error, Field, Form, GroupRef, Problem, Result};
 use crate::events;
 use crate::fleets::group_spec;
 use crate::groups::region_get;
 use crate::instances::{chosen_group, instance_get, instance_views};
 use crate::model::*;
-use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, group_ref, refusal, reserve};
+use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, refusal, reserve};
 use crate::{Berth, now};
 
 /// Who carries migrations out.
@@ -107,7 +107,7 @@ impl Berth {
                     };
                     return Err(Error::invalid(
                         Field::Group,
-                        Problem::GroupElsewhere { group: group_ref(&group), group_region, region: target_region },
+                        Problem::GroupElsewhere { group: GroupRef::of(&group), group_region, region: target_region },
                     ));
                 }
                 Some(group)

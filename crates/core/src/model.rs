@@ -5,8 +5,6 @@ use std::fmt;
 
 pub use placement::{FailureDomain, GroupId, GroupKind, HostId, HostState, InstanceId, Policy, Resources};
 
-use crate::error::{Error, Field, Form, Problem, Thing};
-
 /// An account: the owner of every resource a customer creates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountId(pub i64);
@@ -26,22 +24,9 @@ pub struct Timestamp(pub i64);
 
 /// A region id, such as `us-mia`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RegionId(String);
+pub struct RegionId(pub(crate) String);
 
 impl RegionId {
-    /// A region id is 1–64 lower-case letters, digits and dashes. Whether the region exists is
-    /// a separate question.
-    pub fn parse(value: &str) -> Result<RegionId, Error> {
-        let valid = !value.is_empty()
-            && value.len() <= 64
-            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if valid {
-            Ok(RegionId(value.to_string()))
-        } else {
-            Err(Error::invalid(Field::Region, Problem::Malformed { form: Form::RegionId, value: None }))
-        }
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -56,20 +41,9 @@ impl fmt::Display for RegionId {
 /// A resource's human name: 1–255 characters with no control characters. Dialects enforce
 /// their own, stricter rules before they build one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Label(String);
+pub struct Label(pub(crate) String);
 
 impl Label {
-    /// A label for `field`; the error names it.
-    pub fn parse(field: Field, value: &str) -> Result<Label, Error> {
-        if value.is_empty() || value.chars().count() > 255 {
-            return Err(Error::invalid(field, Problem::Length { min: 1, max: 255 }));
-        }
-        if value.chars().any(char::is_control) {
-            return Err(Error::invalid(field, Problem::ControlCharacters));
-        }
-        Ok(Label(value.to_string()))
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -186,53 +160,14 @@ pub struct Grants {
 /// read-only or read-write. The dialect that issues credentials names the areas.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scopes {
-    all: bool,
-    areas: BTreeMap<String, Permission>,
-}
-
-fn malformed(value: Option<String>) -> Problem {
-    Problem::Malformed { form: Form::Scopes, value }
+    pub(crate) all: bool,
+    pub(crate) areas: BTreeMap<String, Permission>,
 }
 
 impl Scopes {
     /// Every scope: `*`.
     pub fn all() -> Scopes {
         Scopes { all: true, areas: BTreeMap::new() }
-    }
-
-    /// Parses `*` or a space- or comma-separated list of `area:read_only` / `area:read_write`,
-    /// where every area is one of `areas`.
-    pub fn parse(text: &str, areas: &[&str]) -> Result<Scopes, Error> {
-        let scopes = Scopes::read(text).map_err(|value| Error::invalid(Field::Scopes, malformed(value)))?;
-        match scopes.areas.keys().find(|area| !areas.contains(&area.as_str())) {
-            Some(area) => Err(Error::invalid(Field::Scopes, malformed(Some(area.clone())))),
-            None => Ok(scopes),
-        }
-    }
-
-    /// Reads scopes as they were stored, once parsed: any area goes.
-    pub fn stored(text: &str) -> Result<Scopes, Error> {
-        Scopes::read(text).map_err(|_| Error::Internal(format!("stored scopes {text:?} are malformed")))
-    }
-
-    /// Reads `*` or a list of `area:level`; the error is the scope at fault, if one is.
-    fn read(text: &str) -> Result<Scopes, Option<String>> {
-        let text = text.trim();
-        if text == "*" {
-            return Ok(Scopes::all());
-        }
-        let mut areas = BTreeMap::new();
-        for scope in text.split([' ', ',']).filter(|s| !s.is_empty()) {
-            let (area, level) = scope.split_once(':').ok_or_else(|| Some(scope.to_string()))?;
-            let valid_area = !area.is_empty() && area.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-            let level = Permission::parse(level).filter(|_| valid_area).ok_or_else(|| Some(scope.to_string()))?;
-            let entry = areas.entry(area.to_string()).or_insert(level);
-            *entry = (*entry).max(level);
-        }
-        if areas.is_empty() {
-            return Err(None);
-        }
-        Ok(Scopes { all: false, areas })
     }
 
     /// Whether these scopes reach `area` at `level`; `read_write` implies `read_only`.
@@ -664,6 +599,50 @@ pub struct ApiKey {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// A kind of thing a request can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Thing {
+    Account,
+    User,
+    Token,
+    ApiKey,
+    Instance,
+    /// A group of one region.
+    Group,
+    /// A group of every region.
+    GlobalGroup,
+    Region,
+    Host,
+    Migration,
+    Operation,
+    Firewall,
+}
+
+impl Thing {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Thing::Account => "account",
+            Thing::User => "user",
+            Thing::Token => "token",
+            Thing::ApiKey => "API key",
+            Thing::Instance => "instance",
+            Thing::Group => "group",
+            Thing::GlobalGroup => "global group",
+            Thing::Region => "region",
+            Thing::Host => "host",
+            Thing::Migration => "migration",
+            Thing::Operation => "operation",
+            Thing::Firewall => "firewall",
+        }
+    }
+}
+
+impl fmt::Display for Thing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A resource an event is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventEntity {
@@ -784,17 +763,4 @@ pub struct Event {
     pub secondary: Option<EventEntity>,
     pub message: String,
     pub created_at: Timestamp,
-}
-
-/// A plain name (of an account, a user, a rack, a host, a host label's key): 1–64 letters,
-/// digits, `-`, `_` and `.`; `field` names it in the error.
-pub(crate) fn plain_name(field: Field, value: &str) -> Result<String, Error> {
-    let valid = !value.is_empty()
-        && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
-        Ok(value.to_string())
-    } else {
-        Err(Error::invalid(field, Problem::Malformed { form: Form::PlainName, value: None }))
-    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use store::{Db, OperationRow};
 
 use crate::convert;
-use crate::error::{Error, Result, Thing};
+use crate::error::{Error, Result};
 use crate::model::*;
 use crate::{Berth, now};
 

@@ -204,16 +204,6 @@ async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bo
     }
 }
 
-/// A group as errors name it.
-pub(crate) fn group_ref(group: &Group) -> GroupRef {
-    GroupRef {
-        id: group.id,
-        uuid: group.uuid.clone(),
-        label: group.label.to_string(),
-        global: group.scope == Scope::Global,
-    }
-}
-
 /// The refusal of `want`: no host can take the instance.
 pub(crate) fn refusal(want: &Want<'_>, no_host: NoHost) -> Error {
     Error::Refused {
@@ -221,7 +211,7 @@ pub(crate) fn refusal(want: &Want<'_>, no_host: NoHost) -> Error {
         refusal: Refusal::NoHost {
             region: want.region.clone(),
             no_host,
-            groups: want.groups.iter().map(group_ref).collect(),
+            groups: want.groups.iter().map(GroupRef::of).collect(),
         },
     }
 }
@@ -239,7 +229,7 @@ pub(crate) async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -
     if members + joining > limit as usize {
         return Err(Error::Limit {
             field: Some(Field::Group),
-            limit: Limit::MembersPerGroup { group: group_ref(group), limit, members },
+            limit: Limit::MembersPerGroup { group: GroupRef::of(group), limit, members },
         });
     }
     Ok(())

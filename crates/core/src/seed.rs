@@ -5,7 +5,7 @@ use store::{Db, NewHost, RegionRow};
 
 use crate::auth::{api_key_generate, api_secret_generate, token_generate, token_hash};
 use crate::convert;
-use crate::error::{Conflict, Error, Field, Result, Thing};
+use crate::error::{Conflict, Error, Field, Result};
 use crate::model::*;
 use crate::{Berth, now};
 

@@ -4,8 +4,9 @@ use store::{AccountRow, ApiKeyRow, Db, EntityGrantRow, TokenRow, UserRow};
 
 use crate::auth::{api_key_generate, api_secret_generate, token_generate, token_hash, user_grants};
 use crate::convert;
-use crate::error::{Conflict, Error, Field, Form, Problem, Result, Thing};
+use crate::error::{Conflict, Error, Field, Form, Problem, Result};
 use crate::model::*;
+use crate::validate::plain_name;
 use crate::{Berth, now};
 
 /// One resource of an account and a user's permission on it (`None`: no grant).
