@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use placement::{Fleet, FleetError, GroupSpec, HostSpec, InstanceSpec};
+use placement::{ChooseError, Fleet, FleetError, GroupSpec, HostSpec, InstanceSpec, Placement, PlacementRequest};
 use store::{Db, HostRow, MemberRow};
 
 use crate::convert;
@@ -138,6 +138,36 @@ pub(crate) async fn groups_fleet(
 #[derive(Debug, Default)]
 pub(crate) struct Fleets {
     regions: Mutex<HashMap<RegionId, Cached>>,
+    /// The hosts that changes of this process chose and have not yet committed or rolled
+    /// back, per region, with how many changes hold each (see [`Fleets::choose_spread`]).
+    chosen: Mutex<HashMap<RegionId, HashMap<HostId, usize>>>,
+}
+
+/// A host chosen by a change that has not ended: while it is held, concurrent choices in the
+/// region prefer other hosts. Dropping it, when the change commits or rolls back, lets the
+/// host go.
+#[derive(Debug)]
+pub(crate) struct Chosen<'a> {
+    fleets: &'a Fleets,
+    region: RegionId,
+    host: HostId,
+}
+
+impl Drop for Chosen<'_> {
+    fn drop(&mut self) {
+        let mut chosen = lock(&self.fleets.chosen);
+        if let Some(hosts) = chosen.get_mut(&self.region) {
+            if let Some(count) = hosts.get_mut(&self.host) {
+                *count -= 1;
+                if *count == 0 {
+                    hosts.remove(&self.host);
+                }
+            }
+            if hosts.is_empty() {
+                chosen.remove(&self.region);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -234,6 +264,41 @@ impl Fleets {
         self.region(db, region).await
     }
 
+    /// Chooses a host for `request` in `fleet`, away from the hosts that concurrent changes of
+    /// this process chose and have not yet committed, when another host can take the
+    /// instance; only when none can does it choose among those. The choice is held (the
+    /// returned [`Chosen`]) until the change ends.
+    ///
+    /// The engine ranks hosts deterministically, so concurrent changes would otherwise all
+    /// choose the same best host and, on PostgreSQL, queue on its row's lock and conditional
+    /// capacity update one after another; spread, they commit side by side. On SQLite changes
+    /// run one at a time, nothing is ever held when a choice is made, and the choice is the
+    /// engine's best.
+    pub(crate) fn choose_spread<'a>(
+        &'a self,
+        region: &RegionId,
+        fleet: &Fleet,
+        request: &PlacementRequest<'_>,
+    ) -> Result<(Placement, Chosen<'a>), ChooseError> {
+        let mut chosen = lock(&self.chosen);
+        let held: Vec<HostId> = chosen.get(region).map(|hosts| hosts.keys().copied().collect()).unwrap_or_default();
+        let placement = if held.is_empty() {
+            fleet.choose_host(request)?
+        } else {
+            let avoid: Vec<HostId> = request.avoid.iter().copied().chain(held).collect();
+            match fleet.choose_host(&PlacementRequest { avoid: &avoid, ..*request }) {
+                // A host elsewhere that would leave a flexible group non-compliant is no
+                // better than waiting for a held one that would not.
+                Ok(placement) if placement.breaches.is_empty() => placement,
+                Ok(_) | Err(ChooseError::NoHost(_)) => fleet.choose_host(request)?,
+                Err(other) => return Err(other),
+            }
+        };
+        let host = placement.host;
+        *chosen.entry(region.clone()).or_default().entry(host).or_default() += 1;
+        Ok((placement, Chosen { fleets: self, region: region.clone(), host }))
+    }
+
     pub(crate) fn invalidate(&self, region: &RegionId) {
         lock(&self.regions).remove(region);
     }
@@ -281,4 +346,56 @@ pub(crate) async fn load_region(db: &mut Db<'_>, region: &RegionId) -> Result<Fl
         })
         .collect::<Result<Vec<_>>>()?;
     build_fleet(&hosts, &positions, &groups, &members)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet(hosts: i64) -> Fleet {
+        let mut fleet = Fleet::new();
+        for id in 1..=hosts {
+            let capacity = Resources { vcpus: 64, memory_mib: 256 * 1024, disk_mib: 4096 * 1024, gpus: 0 };
+            let host = HostSpec { id: HostId(id), rack: format!("r{id}"), capacity, state: HostState::Active };
+            fleet.host_add(host).unwrap();
+        }
+        fleet
+    }
+
+    #[test]
+    fn concurrent_choices_spread_over_hosts_and_fall_back_to_held_ones_when_none_is_left() {
+        let fleets = Fleets::default();
+        let region = RegionId("r".to_string());
+        let fleet = fleet(3);
+        let size = Resources { vcpus: 2, memory_mib: 4096, disk_mib: 81920, gpus: 0 };
+        let request = PlacementRequest::new(size, &[]);
+        let alone = fleet.choose_host(&request).unwrap().host;
+        let (first, held_first) = fleets.choose_spread(&region, &fleet, &request).unwrap();
+        assert_eq!(first.host, alone, "nothing held: the engine's best");
+        let (second, held_second) = fleets.choose_spread(&region, &fleet, &request).unwrap();
+        let (third, _held_third) = fleets.choose_spread(&region, &fleet, &request).unwrap();
+        let mut hosts = vec![first.host, second.host, third.host];
+        hosts.sort();
+        hosts.dedup();
+        assert_eq!(hosts.len(), 3, "three changes at once take three hosts");
+        let (fourth, _held_fourth) = fleets.choose_spread(&region, &fleet, &request).unwrap();
+        assert_eq!(fourth.host, alone, "every host held: the engine's best again");
+        drop((held_first, held_second));
+        let (fifth, _held_fifth) = fleets.choose_spread(&region, &fleet, &request).unwrap();
+        assert!(fifth.host == first.host || fifth.host == second.host, "a released host is free again");
+    }
+
+    #[test]
+    fn a_host_is_let_go_when_every_change_holding_it_ends() {
+        let fleets = Fleets::default();
+        let region = RegionId("r".to_string());
+        let fleet = fleet(1);
+        let request = PlacementRequest::new(Resources { vcpus: 1, memory_mib: 1, disk_mib: 1, gpus: 0 }, &[]);
+        let (_, a) = fleets.choose_spread(&region, &fleet, &request).unwrap();
+        let (_, b) = fleets.choose_spread(&region, &fleet, &request).unwrap();
+        drop(a);
+        assert_eq!(lock(&fleets.chosen).get(&region).map(|hosts| hosts[&HostId(1)]), Some(1));
+        drop(b);
+        assert!(lock(&fleets.chosen).is_empty());
+    }
 }

@@ -9,7 +9,7 @@ use placement::{ChooseError, NoHost, Placement, PlacementRequest};
 use store::{Db, Tx};
 
 use crate::error::{Error, Field, GroupRef, Limit, Refusal, Result};
-use crate::fleets::{engine, ensure_groups, groups_fleet, lock};
+use crate::fleets::{Chosen, engine, ensure_groups, groups_fleet, lock};
 use crate::groups::member_limit;
 use crate::model::*;
 use crate::{Berth, convert};
@@ -88,7 +88,8 @@ impl Berth {
                     tx.db().label_lock(kind, account.0, label).await?;
                 }
                 lock_placement(&mut tx.db(), want, locks.groups, locks.instances, attempt).await?;
-                let chosen = self.choose_or_refuse(&mut tx.db(), want, attempt > 0).await?;
+                // Held until the attempt ends: concurrent choices prefer other hosts meanwhile.
+                let (chosen, _held) = self.choose_or_refuse(&mut tx.db(), want, attempt > 0).await?;
                 if let Ok(placement) = &chosen
                     && !reserve(&mut tx.db(), want, placement.host).await?
                 {
@@ -112,13 +113,16 @@ impl Berth {
     /// The engine's choice for `want`, from the cached fleet, read through the transaction of
     /// the change (see [`crate::fleets::Fleets::region`]), or why no host can take it. When the
     /// cache says no host fits, or when `fresh` asks for it after a stale choice, the region is
-    /// reloaded first, so a refusal is never stale.
+    /// reloaded first, so a refusal is never stale. A host chosen is held while the change
+    /// runs, so that concurrent changes spread over other hosts ([`Fleets::choose_spread`]).
+    ///
+    /// [`Fleets::choose_spread`]: crate::fleets::Fleets::choose_spread
     pub(crate) async fn choose_or_refuse(
         &self,
         db: &mut Db<'_>,
         want: &Want<'_>,
         fresh: bool,
-    ) -> Result<std::result::Result<Placement, NoHost>> {
+    ) -> Result<(std::result::Result<Placement, NoHost>, Option<Chosen<'_>>)> {
         let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
         let request = PlacementRequest {
             size: want.size,
@@ -136,15 +140,15 @@ impl Berth {
             let outcome = {
                 let mut fleet = lock(&fleet);
                 ensure_groups(&mut fleet, want.groups)?;
-                fleet.choose_host(&request)
+                self.fleets.choose_spread(want.region, &fleet, &request)
             };
             match outcome {
-                Ok(placement) => return Ok(Ok(placement)),
+                Ok((placement, held)) => return Ok((Ok(placement), Some(held))),
                 Err(ChooseError::NoHost(_)) if !reloaded => {
                     self.fleets.invalidate(want.region);
                     reloaded = true;
                 }
-                Err(ChooseError::NoHost(no_host)) => return Ok(Err(no_host)),
+                Err(ChooseError::NoHost(no_host)) => return Ok((Err(no_host), None)),
                 Err(ChooseError::Fleet(error)) => return Err(engine(error)),
             }
         }
