@@ -146,8 +146,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .rate_limit
             .map(|requests| server::RateLimit { requests, window: std::time::Duration::from_secs(60) }),
     };
-    tracing::info!(database = %redact(&config.database), process = berth.process_id(), "berth ready on http://{address}");
+    // It listens at once (`/healthz` answers, `/readyz` says it is loading), and is ready once
+    // the background work has loaded every region's fleet.
+    let announce = {
+        let berth = berth.clone();
+        let database = redact(&config.database);
+        tokio::spawn(async move {
+            while !berth.fleets_loaded() {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            tracing::info!(%database, process = berth.process_id(), "berth ready on http://{address}");
+        })
+    };
     server::serve(listener, server::router(berth, server_settings), wait_for(stopped)).await?;
+    announce.abort();
     background.await?;
     store.close().await;
     tracing::info!("stopped");

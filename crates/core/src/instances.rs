@@ -354,13 +354,19 @@ pub(crate) async fn instance_views(db: &mut Db<'_>, instances: Vec<Instance>) ->
     }
     let host_ids: Vec<i64> = instances.iter().filter_map(|i| i.host.map(|h| h.0)).collect();
     let hosts: HashMap<i64, String> = db.hosts_by_id(&host_ids).await?.into_iter().map(|h| (h.id, h.uuid)).collect();
+    // Each instance's groups in join order (the memberships come in join order).
+    let mut joined: HashMap<i64, Vec<i64>> = HashMap::new();
+    for membership in &memberships {
+        joined.entry(membership.instance_id).or_default().push(membership.group_id);
+    }
     Ok(instances
         .into_iter()
         .map(|instance| {
-            let groups = memberships
-                .iter()
-                .filter(|m| m.instance_id == instance.id.0)
-                .filter_map(|m| groups.get(&m.group_id).cloned())
+            let groups = joined
+                .get(&instance.id.0)
+                .into_iter()
+                .flatten()
+                .filter_map(|group| groups.get(group).cloned())
                 .collect();
             InstanceView {
                 host_uuid: instance.host.and_then(|h| hosts.get(&h.0).cloned()),

@@ -29,6 +29,7 @@ mod validate;
 
 pub mod auth;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use store::Store;
@@ -92,12 +93,42 @@ pub struct Berth {
     /// This process's name in the lease table, unique per start.
     process_id: String,
     lease: leadership::LeaseState,
+    /// Whether every region's fleet has been loaded once since start ([`Berth::fleets_load`]).
+    fleets_loaded: AtomicBool,
 }
 
 impl Berth {
     pub fn new(store: Store, settings: Settings) -> Berth {
         let process_id = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        Berth { store, fleets: fleets::Fleets::default(), settings, process_id, lease: Default::default() }
+        Berth {
+            store,
+            fleets: fleets::Fleets::default(),
+            settings,
+            process_id,
+            lease: Default::default(),
+            fleets_loaded: AtomicBool::new(false),
+        }
+    }
+
+    /// Loads the fleet of every region into the cache that host choice reads, so that no
+    /// request pays for it: the server does this at start, before it says it is ready. Each
+    /// region loads inside a write transaction, as a change's would (see the region cache),
+    /// so that on SQLite no change commits while it loads. Returns how many regions it
+    /// loaded. A region that a request loaded first is not loaded again.
+    pub async fn fleets_load(&self) -> Result<usize> {
+        let regions = self.regions().await?;
+        for region in &regions {
+            let mut tx = self.store.write().await?;
+            self.fleets.region(&mut tx.db(), &region.id).await?;
+        }
+        self.fleets_loaded.store(true, Ordering::Release);
+        Ok(regions.len())
+    }
+
+    /// Whether [`Berth::fleets_load`] has run to its end: until then `/readyz` says the
+    /// process is still loading.
+    pub fn fleets_loaded(&self) -> bool {
+        self.fleets_loaded.load(Ordering::Acquire)
     }
 
     /// Whether the database answers: what `/readyz` reports.

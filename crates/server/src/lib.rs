@@ -138,7 +138,9 @@ pub async fn serve(
 /// Runs the background work until `shutdown` resolves, on whichever process of those sharing
 /// the database holds the lease on it (see `berth_core::Berth::leadership_renew`): the
 /// reconciler (completing and starting migrations four times a second, and planning — offline
-/// instances, drains, repair — every two seconds), and forgetting old operations. Every process asks for
+/// instances, drains, repair — every two seconds), and forgetting old operations. First, on
+/// every process, it loads the fleet of every region (`Berth::fleets_load`), after which
+/// `/readyz` says ready. Every process asks for
 /// the lease, or renews it, several times per lease period; at shutdown the holder gives it up
 /// so another takes over at once.
 pub async fn run_background(berth: Arc<Berth>, shutdown: impl Future<Output = ()>) {
@@ -162,6 +164,15 @@ pub async fn run_background(berth: Arc<Berth>, shutdown: impl Future<Output = ()
                     tracing::warn!(error = ?error, "cannot reach the database; background work waits for it");
                 }
                 Err(_) => {}
+            }
+        }
+        if !berth.fleets_loaded() && !database_down {
+            let started = Instant::now();
+            match berth.fleets_load().await {
+                Ok(regions) => {
+                    tracing::info!(regions, seconds = started.elapsed().as_secs_f64(), "region fleets loaded")
+                }
+                Err(error) => log_background_failure("loading the region fleets", &error),
             }
         }
         if berth.is_leader() && !database_down {
@@ -247,6 +258,17 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let background = if state.berth.is_leader() { "leader" } else { "standby" };
     match state.berth.database_ready().await {
+        // Ready once the cache holds every region's fleet: until then the first change in
+        // a large region would wait seconds for its load.
+        Ok(()) if !state.berth.fleets_loaded() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "loading",
+                "reason": "loading the fleets of the regions",
+                "process": state.berth.process_id(),
+                "background": background,
+            })),
+        ),
         Ok(()) => (
             StatusCode::OK,
             Json(json!({"status": "ready", "process": state.berth.process_id(), "background": background})),

@@ -1079,6 +1079,24 @@ async fn hosts_by_id_returns_the_named_hosts_in_id_order(f: Fixture) -> Outcome 
     Ok(())
 }
 
+async fn long_id_lists_find_every_row_once_in_order(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let mut made = vec![w.east[0], w.east[1], w.west];
+    for n in 0..1_200 {
+        made.push(db.host_insert(&new_host(&format!("many-{n}"), "us-east", "active", BIG), NOW).await?.id);
+    }
+    made.sort_unstable();
+    // More ids than one statement binds, out of order, with repeats and ids of no host.
+    let mut asked: Vec<i64> = made.iter().rev().copied().collect();
+    asked.extend_from_slice(&made[..700]);
+    asked.push(made[made.len() - 1] + 1_000);
+    let found = db.hosts_by_id(&asked).await?;
+    assert_eq!(ids(&found, |h| h.id), made, "every host once, in id order");
+    Ok(())
+}
+
 async fn host_reserve_takes_free_capacity_and_counts_it_exactly(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
@@ -3559,6 +3577,7 @@ conformance! {
         hosts_are_listed_by_region_in_id_order,
         a_host_is_stored_as_given_with_nothing_in_use,
         hosts_by_id_returns_the_named_hosts_in_id_order,
+        long_id_lists_find_every_row_once_in_order,
         host_reserve_takes_free_capacity_and_counts_it_exactly,
         host_reserve_refuses_a_size_beyond_capacity_in_each_dimension,
         host_reserve_refuses_a_host_that_is_not_active,

@@ -212,3 +212,27 @@ async fn no_malformed_request_to_any_route_gets_a_server_error() {
     }
     app.assert_consistent("us-mia").await;
 }
+
+/// Until every region's fleet is in the cache, `/readyz` says the process is loading, so that
+/// a load balancer sends it no change that would wait for a large region's load.
+#[tokio::test]
+async fn readiness_waits_until_the_region_fleets_are_loaded() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = store::testing::fresh_database(dir.path()).await.expect("a fresh database");
+    let store = store::Store::open(&url).await.expect("open the store");
+    let berth = std::sync::Arc::new(berth_core::Berth::new(store, berth_core::Settings::default()));
+    berth.fleet_seed(&server::demo_fleet()).await.expect("seed the fleet");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let router = server::router(berth.clone(), server::Settings::default());
+    tokio::spawn(server::serve(listener, router, std::future::pending()));
+    let client = reqwest::Client::new();
+    let loading = client.get(format!("{address}/readyz")).send().await.unwrap();
+    assert_eq!(loading.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = loading.json().await.unwrap();
+    assert_eq!(body["status"], "loading", "{body}");
+    assert_eq!(berth.fleets_load().await.expect("load the fleets"), server::demo_fleet().regions.len());
+    let ready = client.get(format!("{address}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+}

@@ -1,6 +1,6 @@
 //! Regions and hosts: the operator's fleet.
 
-use super::{Db, HOST_COLUMNS, Result, placeholders};
+use super::{Db, HOST_COLUMNS, Result, rows_in};
 use crate::rows::*;
 
 impl Db<'_> {
@@ -74,12 +74,8 @@ impl Db<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id IN ({}) ORDER BY id", placeholders(1, ids.len()));
-        let mut query = sqlx::query_as(&sql);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        Ok(query.fetch_all(&mut *self.conn).await?)
+        let sql = |list: &str| format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id IN ({list}) ORDER BY id");
+        rows_in(self.conn, ids, sql, |row: &HostRow| row.id).await
     }
 
     /// Every host of the fleet, by id.

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Db, GROUP_COLUMNS, Result, System, Tenant, placeholders};
+use super::{Db, GROUP_COLUMNS, Result, System, Tenant, rows_in};
 use crate::rows::*;
 
 impl Db<'_> {
@@ -145,15 +145,8 @@ impl System<'_, '_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id IN ({}) ORDER BY id",
-            placeholders(1, ids.len())
-        );
-        let mut query = sqlx::query_as(&sql);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        Ok(query.fetch_all(&mut *self.db.conn).await?)
+        let sql = |list: &str| format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id IN ({list}) ORDER BY id");
+        rows_in(self.db.conn, ids, sql, |row: &GroupRow| row.id).await
     }
 
     /// The members of these groups with where each stands, in join order.
@@ -161,17 +154,14 @@ impl System<'_, '_> {
         if group_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
-             FROM group_members m JOIN instances i ON i.id = m.instance_id \
-             WHERE m.group_id IN ({}) ORDER BY m.seq",
-            placeholders(1, group_ids.len())
-        );
-        let mut query = sqlx::query_as(&sql);
-        for id in group_ids {
-            query = query.bind(*id);
-        }
-        Ok(query.fetch_all(&mut *self.db.conn).await?)
+        let sql = |list: &str| {
+            format!(
+                "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
+                 FROM group_members m JOIN instances i ON i.id = m.instance_id \
+                 WHERE m.group_id IN ({list}) ORDER BY m.seq"
+            )
+        };
+        rows_in(self.db.conn, group_ids, sql, |row: &MemberRow| row.seq).await
     }
 
     /// The memberships of these instances, in join order.
@@ -179,17 +169,14 @@ impl System<'_, '_> {
         if instance_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
-             FROM group_members m JOIN instances i ON i.id = m.instance_id \
-             WHERE m.instance_id IN ({}) ORDER BY m.seq",
-            placeholders(1, instance_ids.len())
-        );
-        let mut query = sqlx::query_as(&sql);
-        for id in instance_ids {
-            query = query.bind(*id);
-        }
-        Ok(query.fetch_all(&mut *self.db.conn).await?)
+        let sql = |list: &str| {
+            format!(
+                "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
+                 FROM group_members m JOIN instances i ON i.id = m.instance_id \
+                 WHERE m.instance_id IN ({list}) ORDER BY m.seq"
+            )
+        };
+        rows_in(self.db.conn, instance_ids, sql, |row: &MemberRow| row.seq).await
     }
 
     /// Every membership of an instance that runs on, or migrates to, a host of the region.

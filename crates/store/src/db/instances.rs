@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Db, INSTANCE_COLUMNS, Result, System, Tenant, placeholders};
+use super::{Db, INSTANCE_COLUMNS, Result, System, Tenant, rows_in};
 use crate::rows::*;
 
 impl Db<'_> {
@@ -128,15 +128,8 @@ impl System<'_, '_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE id IN ({}) ORDER BY id",
-            placeholders(1, ids.len())
-        );
-        let mut query = sqlx::query_as(&sql);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        Ok(query.fetch_all(&mut *self.db.conn).await?)
+        let sql = |list: &str| format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id IN ({list}) ORDER BY id");
+        rows_in(self.db.conn, ids, sql, |row: &InstanceRow| row.id).await
     }
 
     /// Every instance that runs on, or migrates to, a host.

@@ -1,6 +1,6 @@
 //! Row locks: what a change re-validates, it first locks.
 
-use super::{Db, Result, placeholders};
+use super::{Db, Result, rows_in};
 use crate::Backend;
 
 impl Db<'_> {
@@ -68,15 +68,9 @@ impl Db<'_> {
         if self.backend == Backend::Sqlite || ids.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "SELECT {key} FROM {table} WHERE {key} IN ({}) ORDER BY {key} FOR UPDATE",
-            placeholders(1, ids.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        query.fetch_all(&mut *self.conn).await?;
+        // In chunks of increasing ids, so that the rows are locked in the lock order.
+        let sql = |list: &str| format!("SELECT {key} FROM {table} WHERE {key} IN ({list}) ORDER BY {key} FOR UPDATE");
+        rows_in(self.conn, ids, sql, |row: &(i64,)| row.0).await?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Db, MIGRATION_COLUMNS, Result, System, Tenant, placeholders};
+use super::{Db, MIGRATION_COLUMNS, Result, System, Tenant, rows_in};
 use crate::rows::*;
 
 impl Db<'_> {
@@ -70,15 +70,13 @@ impl System<'_, '_> {
         if instance_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = 'running' AND instance_id IN ({}) ORDER BY id",
-            placeholders(1, instance_ids.len())
-        );
-        let mut query = sqlx::query_as(&sql);
-        for id in instance_ids {
-            query = query.bind(*id);
-        }
-        Ok(query.fetch_all(&mut *self.db.conn).await?)
+        let sql = |list: &str| {
+            format!(
+                "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = 'running' AND instance_id IN ({list}) \
+                 ORDER BY id"
+            )
+        };
+        rows_in(self.db.conn, instance_ids, sql, |row: &MigrationRow| row.id).await
     }
 
     /// The running migrations into or out of these groups.
@@ -86,16 +84,13 @@ impl System<'_, '_> {
         if group_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = placeholders(1, group_ids.len());
-        let sql = format!(
-            "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = 'running' \
-             AND (source_group_id IN ({list}) OR target_group_id IN ({list})) ORDER BY id"
-        );
-        let mut query = sqlx::query_as(&sql);
-        for id in group_ids {
-            query = query.bind(*id);
-        }
-        Ok(query.fetch_all(&mut *self.db.conn).await?)
+        let sql = |list: &str| {
+            format!(
+                "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = 'running' \
+                 AND (source_group_id IN ({list}) OR target_group_id IN ({list})) ORDER BY id"
+            )
+        };
+        rows_in(self.db.conn, group_ids, sql, |row: &MigrationRow| row.id).await
     }
 
     /// Running migrations whose time has come, oldest first.

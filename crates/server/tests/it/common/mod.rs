@@ -6,7 +6,7 @@
 #![allow(dead_code)] // Each suite uses a different part of the harness, and some only with a feature.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_core::{Berth, DemoOptions, FleetSeed, Principal, RackSeed, RegionId, RegionSeed, Resources, Settings};
 use reqwest::{Method, StatusCode};
@@ -141,6 +141,13 @@ pub async fn spawn(setup: Setup) -> TestApp {
     tokio::spawn(server::serve(listener, router, async move {
         let _ = stopped_server.wait_for(|s| *s).await;
     }));
+    // Serve once ready, as a client that waits on `/readyz` would: the background work loads
+    // the region fleets first.
+    let loading = Instant::now();
+    while !berth.fleets_loaded() {
+        assert!(loading.elapsed() < Duration::from_secs(30), "the region fleets did not load");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     TestApp {
         address,
         token,
