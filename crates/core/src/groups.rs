@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use placement::JoinAssessment;
-use store::{Db, NewGroup};
+use store::{Db, GroupRow, NewGroup};
 
 use crate::convert;
 use crate::error::{Act, Conflict, Error, Field, GroupRef, Limit, Problem, Refusal, Result};
@@ -98,6 +98,30 @@ impl Berth {
     }
 
     /// Every group of the caller's account that it may see, oldest first.
+    /// One window of the caller's regional groups, by id, with how many it has: the views
+    /// built are those of the window alone.
+    pub async fn regional_group_page(&self, principal: &Principal, window: Window) -> Result<Paged<GroupView>> {
+        let mut conn = self.store.snapshot().await?;
+        let mut db = conn.db();
+        let paged = if principal.restricted {
+            let visible: Vec<GroupRow> = db
+                .tenant(principal.account.0)
+                .groups_of_account()
+                .await?
+                .into_iter()
+                .filter(|row| row.region_id.is_some() && principal.can_see(EntityKind::Group, row.id))
+                .collect();
+            window.of(visible)
+        } else {
+            let (offset, limit) = window.bounds();
+            let total = db.tenant(principal.account.0).regional_group_count().await?;
+            let items = db.tenant(principal.account.0).regional_groups_page(offset, limit).await?;
+            Paged { items, total: u64::try_from(total).unwrap_or(0) }
+        };
+        let groups = paged.items.into_iter().map(convert::group).collect::<Result<Vec<_>>>()?;
+        Ok(Paged { items: group_views(&mut db, groups).await?, total: paged.total })
+    }
+
     pub async fn group_list(&self, principal: &Principal) -> Result<Vec<GroupView>> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();

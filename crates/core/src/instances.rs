@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use placement::{InstanceSpec, NoHost, Placement};
-use store::{Db, NewInstance, Tx};
+use store::{Db, InstanceRow, NewInstance, Tx};
 
 use crate::convert;
 use crate::error::{Act, Error, Field, GroupRef, Problem, Result};
@@ -159,6 +159,30 @@ impl Berth {
         let host_ids: Vec<i64> = instance.host.into_iter().chain(instance.target_host).map(|h| h.0).collect();
         let hosts = db.hosts_by_id(&host_ids).await?.iter().map(convert::host).collect::<Result<Vec<_>>>()?;
         Ok((instance_views(&mut db, vec![instance]).await?.remove(0), hosts))
+    }
+
+    /// One window of the caller's instances, by id, with how many it has: the views built are
+    /// those of the window alone. A restricted caller's instances are those its grants name.
+    pub async fn instance_page(&self, principal: &Principal, window: Window) -> Result<Paged<InstanceView>> {
+        let mut conn = self.store.snapshot().await?;
+        let mut db = conn.db();
+        let paged = if principal.restricted {
+            let visible: Vec<InstanceRow> = db
+                .tenant(principal.account.0)
+                .instances_of_account()
+                .await?
+                .into_iter()
+                .filter(|row| principal.can_see(EntityKind::Instance, row.id))
+                .collect();
+            window.of(visible)
+        } else {
+            let (offset, limit) = window.bounds();
+            let total = db.tenant(principal.account.0).instance_count().await?;
+            let items = db.tenant(principal.account.0).instances_page(offset, limit).await?;
+            Paged { items, total: u64::try_from(total).unwrap_or(0) }
+        };
+        let instances = paged.items.into_iter().map(convert::instance).collect::<Result<Vec<_>>>()?;
+        Ok(Paged { items: instance_views(&mut db, instances).await?, total: paged.total })
     }
 
     pub async fn instance_list(&self, principal: &Principal) -> Result<Vec<InstanceView>> {

@@ -558,6 +558,38 @@ pub struct Operation {
     pub created_at: Timestamp,
 }
 
+/// A stretch of a list: `limit` items after the first `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// The items of a [`Window`], and how many the whole list holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+impl Window {
+    /// The window of `items`, and their count, for a list read whole (a restricted caller's,
+    /// whose grants say which rows it sees).
+    pub(crate) fn of<T>(self, items: Vec<T>) -> Paged<T> {
+        let total = items.len() as u64;
+        let items = items
+            .into_iter()
+            .skip(usize::try_from(self.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(self.limit).unwrap_or(usize::MAX))
+            .collect();
+        Paged { items, total }
+    }
+
+    pub(crate) fn bounds(self) -> (i64, i64) {
+        (i64::try_from(self.offset).unwrap_or(i64::MAX), i64::try_from(self.limit).unwrap_or(i64::MAX))
+    }
+}
+
 /// An account and its users, for the operator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {

@@ -1520,6 +1520,32 @@ async fn group_get_by_uuid_finds_a_group_only_in_its_own_account(f: Fixture) -> 
     Ok(())
 }
 
+async fn pages_of_an_account_hold_its_rows_in_id_order_and_count_them_all(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let mut mine = Vec::new();
+    for n in 0..7 {
+        mine.push(db.instance_insert(&new_instance(w.alice, &format!("vm-{n}"), "us-east", w.east[0]), NOW).await?.id);
+        db.instance_insert(&new_instance(w.bob, &format!("theirs-{n}"), "us-east", w.east[1]), NOW).await?;
+    }
+    assert_eq!(db.tenant(w.alice).instance_count().await?, 7);
+    assert_eq!(ids(&db.tenant(w.alice).instances_page(0, 3).await?, |i| i.id), mine[..3]);
+    assert_eq!(ids(&db.tenant(w.alice).instances_page(3, 3).await?, |i| i.id), mine[3..6]);
+    assert_eq!(ids(&db.tenant(w.alice).instances_page(6, 3).await?, |i| i.id), mine[6..]);
+    assert!(db.tenant(w.alice).instances_page(9, 3).await?.is_empty());
+    assert_eq!(db.tenant(w.bob + 1000).instance_count().await?, 0);
+
+    let east = db.group_insert(&new_group(w.alice, "east", Some("us-east")), NOW).await?.id;
+    db.group_insert(&new_group(w.alice, "global", None), NOW).await?;
+    db.group_insert(&new_group(w.bob, "theirs", Some("us-east")), NOW).await?;
+    let west = db.group_insert(&new_group(w.alice, "west", Some("us-west")), NOW).await?.id;
+    assert_eq!(db.tenant(w.alice).regional_group_count().await?, 2, "a global group is no region's");
+    assert_eq!(ids(&db.tenant(w.alice).regional_groups_page(0, 25).await?, |g| g.id), [east, west]);
+    assert_eq!(ids(&db.tenant(w.alice).regional_groups_page(1, 25).await?, |g| g.id), [west]);
+    Ok(())
+}
+
 async fn groups_of_account_lists_only_that_account_in_id_order(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
@@ -3595,6 +3621,7 @@ conformance! {
         group_get_finds_a_group_only_in_its_own_account,
         group_get_by_uuid_finds_a_group_only_in_its_own_account,
         groups_of_account_lists_only_that_account_in_id_order,
+        pages_of_an_account_hold_its_rows_in_id_order_and_count_them_all,
         groups_by_id_returns_the_named_groups_in_id_order,
         group_count_counts_an_accounts_groups_in_one_region,
         group_label_taken_ignores_global_groups_other_accounts_and_the_excepted_group,

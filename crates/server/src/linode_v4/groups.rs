@@ -7,7 +7,7 @@ use berth_core::{FailureDomain, GroupCreate, GroupId, GroupKey, InstanceId, Regi
 use serde_json::Value;
 
 use super::wire::{self, AssignBody, GroupCreateBody, GroupUpdateBody, required};
-use super::{Auth, Body, Id, LinodeError, Result, page};
+use super::{Auth, Body, Id, LinodeError, Result, envelope, page, unfiltered_page, window};
 use crate::AppState;
 
 pub(crate) async fn list(
@@ -16,6 +16,11 @@ pub(crate) async fn list(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
+    if let Some(request) = unfiltered_page(query.as_deref(), &headers)? {
+        let paged = state.berth.regional_group_page(&principal, window(request)).await?;
+        let items = paged.items.iter().map(|g| wire::to_value(wire::placement_group(g))).collect();
+        return Ok(Json(envelope(items, request, paged.total)?));
+    }
     let groups = state.berth.group_list(&principal).await?;
     let items =
         groups.iter().filter(|g| wire::shows_group(g)).map(|g| wire::to_value(wire::placement_group(g))).collect();

@@ -10,7 +10,7 @@ use berth_core::{
 use serde_json::Value;
 
 use super::wire::{self, InstanceCreateBody, InstanceUpdateBody, MigrateBody, PlacementGroupInput, required};
-use super::{Auth, Body, Id, LinodeError, Result, page};
+use super::{Auth, Body, Id, LinodeError, Result, envelope, page, unfiltered_page, window};
 use crate::AppState;
 use crate::catalog::{image, instance_type};
 
@@ -20,6 +20,11 @@ pub(crate) async fn list(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
+    if let Some(request) = unfiltered_page(query.as_deref(), &headers)? {
+        let paged = state.berth.instance_page(&principal, window(request)).await?;
+        let items = paged.items.iter().map(|i| wire::to_value(wire::linode(i))).collect();
+        return Ok(Json(envelope(items, request, paged.total)?));
+    }
     let instances = state.berth.instance_list(&principal).await?;
     let items = instances.iter().map(|i| wire::to_value(wire::linode(i))).collect();
     Ok(Json(page(items, query.as_deref(), &headers, wire::INSTANCE_FILTER_FIELDS)?))

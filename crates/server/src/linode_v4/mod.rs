@@ -162,6 +162,43 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// The page a list request asks for when it sends no `X-Filter`: such a list is in id order,
+/// so its page is cut where the list is read (in SQL) and only the page's items are built.
+/// `None` when it filters or orders (see [`page`]).
+pub(crate) fn unfiltered_page(query: Option<&str>, headers: &HeaderMap) -> Result<Option<PageRequest>> {
+    if headers.contains_key("x-filter") {
+        return Ok(None);
+    }
+    page_request(query).map(Some)
+}
+
+/// The list envelope of a page cut where the list was read: its items, and how many results
+/// the whole list holds.
+pub(crate) fn envelope(items: Vec<Value>, request: PageRequest, results: u64) -> Result<Value> {
+    let page = pagination::page_of(items, request, results)
+        .map_err(|error| LinodeError::bad_request(error.reason, error.field))?;
+    Ok(page.into_envelope())
+}
+
+/// The window of a page, as core reads lists.
+pub(crate) fn window(request: PageRequest) -> berth_core::Window {
+    let (offset, limit) = request.window();
+    berth_core::Window { offset, limit }
+}
+
+fn page_request(query: Option<&str>) -> Result<PageRequest> {
+    let (mut page, mut page_size) = (None, None);
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "page" => page = Some(value.into_owned()),
+            "page_size" => page_size = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    PageRequest::parse(page.as_deref(), page_size.as_deref())
+        .map_err(|error| LinodeError::bad_request(error.reason, error.field))
+}
+
 /// One page of a list, after the `X-Filter` header has filtered and ordered it.
 pub(crate) fn page(items: Vec<Value>, query: Option<&str>, headers: &HeaderMap, fields: &[&str]) -> Result<Value> {
     let filter = match headers.get("x-filter") {
@@ -173,16 +210,7 @@ pub(crate) fn page(items: Vec<Value>, query: Option<&str>, headers: &HeaderMap, 
                 .map_err(|error| LinodeError::bad_request(error.reason.clone(), error.field()))?
         }
     };
-    let (mut page, mut page_size) = (None, None);
-    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "page" => page = Some(value.into_owned()),
-            "page_size" => page_size = Some(value.into_owned()),
-            _ => {}
-        }
-    }
-    let request = PageRequest::parse(page.as_deref(), page_size.as_deref())
-        .map_err(|error| LinodeError::bad_request(error.reason, error.field))?;
+    let request = page_request(query)?;
     let page =
         paginate(filter.apply(items), request).map_err(|error| LinodeError::bad_request(error.reason, error.field))?;
     Ok(page.into_envelope())

@@ -60,6 +60,14 @@ impl PageRequest {
     }
 }
 
+impl PageRequest {
+    /// The items of the page: how many come before it, and how many it holds.
+    pub fn window(&self) -> (u64, u64) {
+        // Saturating: a page far beyond the list skips everything, and is refused by its count.
+        (self.page.saturating_sub(1).saturating_mul(self.page_size), self.page_size)
+    }
+}
+
 impl Default for PageRequest {
     fn default() -> PageRequest {
         PageRequest { page: 1, page_size: DEFAULT_PAGE_SIZE }
@@ -72,24 +80,37 @@ impl Default for PageRequest {
 /// The fields of `PageRequest` are public, so a request that did not come from `parse` may hold a page or a
 /// page size of 0; those are refused here rather than divided by. Other page sizes are honoured as given.
 pub fn paginate<T>(items: Vec<T>, request: PageRequest) -> Result<Page<T>, PageError> {
+    let results = u64::try_from(items.len()).unwrap_or(u64::MAX);
+    let pages = pages_of(request, results)?;
+    let (skipped, taken) = request.window();
+    let skipped = usize::try_from(skipped).unwrap_or(usize::MAX);
+    let taken = usize::try_from(taken).unwrap_or(usize::MAX);
+    let data = items.into_iter().skip(skipped).take(taken).collect();
+    Ok(Page { data, page: request.page, pages, results })
+}
+
+/// The page `request` asks for, given its items (cut from the list elsewhere, by
+/// [`PageRequest::window`]) and how many results the whole list holds; refused as
+/// [`paginate`] refuses it.
+pub fn page_of<T>(data: Vec<T>, request: PageRequest, results: u64) -> Result<Page<T>, PageError> {
+    let pages = pages_of(request, results)?;
+    Ok(Page { data, page: request.page, pages, results })
+}
+
+/// How many pages `results` make, when the page asked for is one of them.
+fn pages_of(request: PageRequest, results: u64) -> Result<u64, PageError> {
     if request.page == 0 {
         return Err(page_number_error());
     }
     if request.page_size == 0 {
         return Err(page_size_error());
     }
-    let results = u64::try_from(items.len()).unwrap_or(u64::MAX);
     let pages = results.div_ceil(request.page_size).max(1);
     if request.page > pages {
         let there_are = if pages == 1 { "there is 1 page".to_owned() } else { format!("there are {pages} pages") };
         return Err(PageError { reason: format!("page {} is out of range: {there_are}", request.page), field: "page" });
     }
-    // `page <= pages` bounds the product by `results`, so it cannot overflow; saturating keeps that obvious.
-    let skipped = (request.page - 1).saturating_mul(request.page_size);
-    let skipped = usize::try_from(skipped).unwrap_or(usize::MAX);
-    let taken = usize::try_from(request.page_size).unwrap_or(usize::MAX);
-    let data = items.into_iter().skip(skipped).take(taken).collect();
-    Ok(Page { data, page: request.page, pages, results })
+    Ok(pages)
 }
 
 impl<T> Page<T> {

@@ -344,3 +344,44 @@ async fn of_concurrent_creates_with_one_label_exactly_one_wins_and_the_others_he
     let contested = listed.body["data"].as_array().unwrap().iter().filter(|l| l["label"] == "contested").count();
     assert_eq!(contested, 1);
 }
+
+/// A list without `X-Filter` is cut into pages where it is read; its pages say the same as a
+/// filtered list's would.
+#[tokio::test]
+async fn the_linode_list_pages_in_id_order_with_and_without_a_filter() {
+    let app = spawn_app().await;
+    let mut made = Vec::new();
+    for _ in 0..27 {
+        made.push(app.linode("us-ord", "g6-nanode-1", None).await["id"].as_i64().unwrap());
+    }
+    made.sort_unstable();
+    let ids =
+        |body: &Value| body["data"].as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect::<Vec<_>>();
+    let first = app.get("/v4/linode/instances?page_size=25").await;
+    assert_eq!(
+        (first.body["page"].as_i64(), first.body["pages"].as_i64(), first.body["results"].as_i64()),
+        (Some(1), Some(2), Some(27))
+    );
+    assert_eq!(ids(&first.body), made[..25]);
+    let second = app.get("/v4/linode/instances?page=2&page_size=25").await;
+    assert_eq!(ids(&second.body), made[25..]);
+    let beyond = app.get("/v4/linode/instances?page=3&page_size=25").await;
+    assert_eq!(beyond.status, StatusCode::BAD_REQUEST, "{}", beyond.body);
+    assert_eq!(beyond.body["errors"][0]["field"], "page");
+    let filtered = app
+        .request_with(
+            reqwest::Method::GET,
+            "/v4/linode/instances?page=2&page_size=25",
+            None,
+            Some(&app.token),
+            &[("X-Filter", r#"{"region": "us-ord"}"#)],
+        )
+        .await;
+    assert_eq!(
+        (filtered.body["pages"].as_i64(), filtered.body["results"].as_i64()),
+        (Some(2), Some(27)),
+        "{}",
+        filtered.body
+    );
+    assert_eq!(ids(&filtered.body), made[25..]);
+}

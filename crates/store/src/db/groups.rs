@@ -57,6 +57,30 @@ impl Tenant<'_, '_> {
             .await?)
     }
 
+    /// One page of the account's regional groups (those of one region), by id.
+    pub async fn regional_groups_page(&mut self, offset: i64, limit: i64) -> Result<Vec<GroupRow>> {
+        let account_id = self.account;
+        Ok(sqlx::query_as(&format!(
+            "SELECT {GROUP_COLUMNS} FROM placement_groups WHERE account_id = $1 AND region_id IS NOT NULL \
+             ORDER BY id LIMIT $2 OFFSET $3"
+        ))
+        .bind(account_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *self.db.conn)
+        .await?)
+    }
+
+    /// How many regional groups the account has.
+    pub async fn regional_group_count(&mut self) -> Result<i64> {
+        let account_id = self.account;
+        let row = sqlx::query("SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND region_id IS NOT NULL")
+            .bind(account_id)
+            .fetch_one(&mut *self.db.conn)
+            .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
     pub async fn group_count(&mut self, region_id: &str) -> Result<i64> {
         let account_id = self.account;
         let row = sqlx::query("SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND region_id = $2")

@@ -61,6 +61,29 @@ impl Tenant<'_, '_> {
             .await?)
     }
 
+    /// One page of the account's instances, by id: `limit` of them after the first `offset`.
+    pub async fn instances_page(&mut self, offset: i64, limit: i64) -> Result<Vec<InstanceRow>> {
+        let account_id = self.account;
+        Ok(sqlx::query_as(&format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE account_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+        ))
+        .bind(account_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *self.db.conn)
+        .await?)
+    }
+
+    /// How many instances the account has.
+    pub async fn instance_count(&mut self) -> Result<i64> {
+        let account_id = self.account;
+        let row = sqlx::query("SELECT COUNT(*) FROM instances WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_one(&mut *self.db.conn)
+            .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
     pub async fn instance_label_taken(&mut self, label: &str, except: Option<i64>) -> Result<bool> {
         let account_id = self.account;
         let row = sqlx::query("SELECT COUNT(*) FROM instances WHERE account_id = $1 AND label = $2 AND id <> $3")
