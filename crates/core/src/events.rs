@@ -144,7 +144,45 @@ fn event(row: EventRow) -> Result<Event> {
     })
 }
 
+/// Whether the caller may see an event: one about a resource it may see.
+fn visible(principal: &Principal, event: &Event) -> bool {
+    match event.entity.kind {
+        Thing::Instance => principal.can_see(EntityKind::Instance, event.entity.id),
+        Thing::Group | Thing::GlobalGroup => principal.can_see(EntityKind::Group, event.entity.id),
+        Thing::Firewall => principal.can_see(EntityKind::Firewall, event.entity.id),
+        _ => !principal.restricted,
+    }
+}
+
 impl Berth {
+    /// One window of the caller's account's events about subjects of these `kinds`, newest
+    /// first, with how many there are: read in SQL for an unrestricted caller; a restricted
+    /// one's are those about resources it may see, filtered first.
+    pub async fn event_page(&self, principal: &Principal, kinds: &[Thing], window: Window) -> Result<Paged<Event>> {
+        if principal.restricted {
+            let events: Vec<Event> =
+                self.events(principal).await?.into_iter().filter(|e| kinds.contains(&e.entity.kind)).collect();
+            return Ok(window.of(events));
+        }
+        let stored: Vec<&str> = kinds.iter().map(|kind| stored_kind(*kind)).collect();
+        let (offset, limit) = window.bounds();
+        let mut conn = self.store.snapshot().await?;
+        let mut db = conn.db();
+        let total = db.tenant(principal.account.0).event_count(&stored).await?;
+        let rows = db.tenant(principal.account.0).events_page(&stored, offset, limit).await?;
+        let items = rows.into_iter().map(event).collect::<Result<Vec<_>>>()?;
+        Ok(Paged { items, total: u64::try_from(total).unwrap_or(0) })
+    }
+
+    /// One event of the caller's account, if it may see it.
+    pub async fn event_get(&self, principal: &Principal, id: i64) -> Result<Event> {
+        let row = self.store.read().await?.db().tenant(principal.account.0).event_get(id).await?;
+        match row.map(event).transpose()? {
+            Some(event) if visible(principal, &event) => Ok(event),
+            _ => Err(Error::not_found(Thing::Event)),
+        }
+    }
+
     /// The caller's account's events, newest first; a restricted user sees those about
     /// resources it may see.
     pub async fn events(&self, principal: &Principal) -> Result<Vec<Event>> {
@@ -152,13 +190,7 @@ impl Berth {
         let mut events = Vec::with_capacity(rows.len());
         for row in rows {
             let event = event(row)?;
-            let visible = match event.entity.kind {
-                Thing::Instance => principal.can_see(EntityKind::Instance, event.entity.id),
-                Thing::Group | Thing::GlobalGroup => principal.can_see(EntityKind::Group, event.entity.id),
-                Thing::Firewall => principal.can_see(EntityKind::Firewall, event.entity.id),
-                _ => !principal.restricted,
-            };
-            if visible {
+            if visible(principal, &event) {
                 events.push(event);
             }
         }

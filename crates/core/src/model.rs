@@ -648,6 +648,7 @@ pub enum Thing {
     Migration,
     Operation,
     Firewall,
+    Event,
 }
 
 impl Thing {
@@ -665,6 +666,7 @@ impl Thing {
             Thing::Migration => "migration",
             Thing::Operation => "operation",
             Thing::Firewall => "firewall",
+            Thing::Event => "event",
         }
     }
 }

@@ -963,6 +963,27 @@ async fn events_keep_every_column_with_or_without_the_optional_ones(f: Fixture) 
     Ok(())
 }
 
+async fn event_pages_hold_the_kinds_asked_for_newest_first_and_count_them(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let about = |kind: &str| NewEvent { entity_type: kind.to_string(), ..new_event(w.alice, "instance_create") };
+    let a = db.event_insert(&about("instance"), NOW).await?;
+    let hidden = db.event_insert(&about("global_group"), NOW).await?;
+    let b = db.event_insert(&about("group"), NOW).await?;
+    db.event_insert(&NewEvent { entity_type: "instance".to_string(), ..new_event(w.bob, "instance_create") }, NOW)
+        .await?;
+    let c = db.event_insert(&about("instance"), LATER).await?;
+    let kinds = ["instance", "group"];
+    assert_eq!(db.tenant(w.alice).event_count(&kinds).await?, 3);
+    assert_eq!(ids(&db.tenant(w.alice).events_page(&kinds, 0, 2).await?, |e| e.id), [c, b]);
+    assert_eq!(ids(&db.tenant(w.alice).events_page(&kinds, 2, 2).await?, |e| e.id), [a]);
+    assert!(db.tenant(w.alice).events_page(&[], 0, 2).await?.is_empty());
+    assert_eq!(db.tenant(w.alice).event_get(hidden).await?.map(|e| e.entity_type), Some("global_group".to_string()));
+    assert_eq!(db.tenant(w.bob).event_get(a).await?, None, "another account's event is not found");
+    Ok(())
+}
+
 async fn event_ids_increase_and_events_of_account_lists_only_that_account_newest_first(f: Fixture) -> Outcome {
     assert!(f.store.read().await?.db().tenant(1).events_of_account().await?.is_empty(), "an empty store has no event");
     let mut tx = f.store.write().await?;
@@ -3599,6 +3620,7 @@ conformance! {
         entity_grants_delete_forgets_one_entity_for_every_user_of_its_account_only,
         events_keep_every_column_with_or_without_the_optional_ones,
         event_ids_increase_and_events_of_account_lists_only_that_account_newest_first,
+        event_pages_hold_the_kinds_asked_for_newest_first_and_count_them,
         regions_are_listed_in_id_order_and_found_by_id,
         hosts_are_listed_by_region_in_id_order,
         a_host_is_stored_as_given_with_nothing_in_use,

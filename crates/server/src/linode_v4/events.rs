@@ -7,7 +7,7 @@ use berth_core::{Action, Event, EventEntity, EventStatus, Thing};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Auth, Id, LinodeError, Result, page, wire};
+use super::{Auth, Id, LinodeError, Result, envelope, page, unfiltered_page, window, wire};
 use crate::{AppState, time_format};
 
 /// Fields of an event that `X-Filter` may name.
@@ -20,20 +20,30 @@ pub(crate) async fn list(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
+    if let Some(request) = unfiltered_page(query.as_deref(), &headers)? {
+        let paged = state.berth.event_page(&principal, SHOWN, window(request)).await?;
+        let items = paged.items.iter().map(|e| wire::to_value(event(e))).collect();
+        return Ok(Json(envelope(items, request, paged.total)?));
+    }
     let events = state.berth.events(&principal).await?;
     let items = events.iter().filter(|e| shows(e)).map(|e| wire::to_value(event(e))).collect();
     Ok(Json(page(items, query.as_deref(), &headers, FILTER_FIELDS)?))
 }
 
+/// The subjects of the events this dialect shows: not global groups, which it cannot show.
+const SHOWN: &[Thing] = &[Thing::Instance, Thing::Group, Thing::Firewall];
+
 pub(crate) async fn view(State(state): State<AppState>, Auth(principal): Auth, Id(id): Id) -> Result<Json<EventBody>> {
-    let events = state.berth.events(&principal).await?;
-    let found = events.iter().find(|e| e.id == id && shows(e)).ok_or_else(LinodeError::not_found)?;
-    Ok(Json(event(found)))
+    let found = state.berth.event_get(&principal, id).await?;
+    if !shows(&found) {
+        return Err(LinodeError::not_found());
+    }
+    Ok(Json(event(&found)))
 }
 
 /// Events about global groups are left out: the Linode dialect cannot show those groups.
 fn shows(event: &Event) -> bool {
-    event.entity.kind != Thing::GlobalGroup
+    SHOWN.contains(&event.entity.kind)
 }
 
 /// An event as Linode shows it.

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Db, Result, Tenant};
+use super::{Db, Result, Tenant, placeholders};
 use crate::rows::*;
 
 impl Db<'_> {
@@ -31,17 +31,58 @@ impl Db<'_> {
     }
 }
 
+const EVENT_COLUMNS: &str = "id, account_id, username, action, status, entity_type, entity_id, entity_uuid, \
+     entity_label, secondary_type, secondary_id, secondary_label, message, created_at";
+
 impl Tenant<'_, '_> {
+    /// One page of an account's events about subjects of these `kinds`, newest first.
+    pub async fn events_page(&mut self, kinds: &[&str], offset: i64, limit: i64) -> Result<Vec<EventRow>> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = placeholders(4, kinds.len());
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 AND entity_type IN ({list}) \
+             ORDER BY id DESC LIMIT $2 OFFSET $3"
+        );
+        let mut query = sqlx::query_as(&sql).bind(self.account).bind(limit).bind(offset);
+        for kind in kinds {
+            query = query.bind(*kind);
+        }
+        Ok(query.fetch_all(&mut *self.db.conn).await?)
+    }
+
+    /// How many events of the account are about subjects of these `kinds`.
+    pub async fn event_count(&mut self, kinds: &[&str]) -> Result<i64> {
+        if kinds.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "SELECT COUNT(*) FROM events WHERE account_id = $1 AND entity_type IN ({})",
+            placeholders(2, kinds.len())
+        );
+        let mut query = sqlx::query(&sql).bind(self.account);
+        for kind in kinds {
+            query = query.bind(*kind);
+        }
+        Ok(query.fetch_one(&mut *self.db.conn).await?.get::<i64, _>(0))
+    }
+
+    /// One event of the account.
+    pub async fn event_get(&mut self, id: i64) -> Result<Option<EventRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND account_id = $2"))
+            .bind(id)
+            .bind(self.account)
+            .fetch_optional(&mut *self.db.conn)
+            .await?)
+    }
+
     /// An account's events, newest first.
     pub async fn events_of_account(&mut self) -> Result<Vec<EventRow>> {
         let account_id = self.account;
-        Ok(sqlx::query_as(
-            "SELECT id, account_id, username, action, status, entity_type, entity_id, entity_uuid, entity_label, \
-             secondary_type, secondary_id, secondary_label, message, created_at FROM events \
-             WHERE account_id = $1 ORDER BY id DESC",
-        )
-        .bind(account_id)
-        .fetch_all(&mut *self.db.conn)
-        .await?)
+        Ok(sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 ORDER BY id DESC"))
+            .bind(account_id)
+            .fetch_all(&mut *self.db.conn)
+            .await?)
     }
 }
