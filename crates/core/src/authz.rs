@@ -17,6 +17,11 @@ impl Principal {
         !self.restricted || self.grants.entities.get(&(kind, id)) == Some(&Permission::ReadWrite)
     }
 
+    /// The ids of the resources of `kind` a restricted caller holds a grant on, in id order.
+    pub(crate) fn granted(&self, kind: EntityKind) -> Vec<i64> {
+        self.grants.entities.keys().filter(|(k, _)| *k == kind).map(|(_, id)| *id).collect()
+    }
+
     /// Whether the caller holds a right over its account.
     pub fn holds(&self, right: Right) -> bool {
         !self.restricted || self.grants.rights.contains(&right)

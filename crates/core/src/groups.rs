@@ -104,12 +104,14 @@ impl Berth {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let paged = if principal.restricted {
+            // Read by id: bounded by the caller's grants, not by the account.
+            let granted = principal.granted(EntityKind::Group);
             let visible: Vec<GroupRow> = db
-                .tenant(principal.account.0)
-                .groups_of_account()
+                .system()
+                .groups_by_id(&granted)
                 .await?
                 .into_iter()
-                .filter(|row| row.region_id.is_some() && principal.can_see(EntityKind::Group, row.id))
+                .filter(|row| row.account_id == principal.account.0 && row.region_id.is_some())
                 .collect();
             window.of(visible)
         } else {

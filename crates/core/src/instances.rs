@@ -162,17 +162,19 @@ impl Berth {
     }
 
     /// One window of the caller's instances, by id, with how many it has: the views built are
-    /// those of the window alone. A restricted caller's instances are those its grants name.
+    /// those of the window alone. A restricted caller's instances are those its grants name,
+    /// read by id: the work is bounded by its grants, not by the account.
     pub async fn instance_page(&self, principal: &Principal, window: Window) -> Result<Paged<InstanceView>> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();
         let paged = if principal.restricted {
+            let granted = principal.granted(EntityKind::Instance);
             let visible: Vec<InstanceRow> = db
-                .tenant(principal.account.0)
-                .instances_of_account()
+                .system()
+                .instances_by_id(&granted)
                 .await?
                 .into_iter()
-                .filter(|row| principal.can_see(EntityKind::Instance, row.id))
+                .filter(|row| row.account_id == principal.account.0)
                 .collect();
             window.of(visible)
         } else {
