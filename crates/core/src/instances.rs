@@ -187,6 +187,26 @@ impl Berth {
         Ok(Paged { items: instance_views(&mut db, instances).await?, total: paged.total })
     }
 
+    /// The caller's instances that `selection` selects, by id, with their views: the views
+    /// built are those of the instances selected.
+    pub async fn instances_selected(
+        &self,
+        principal: &Principal,
+        selection: &InstanceSelection,
+    ) -> Result<Vec<InstanceView>> {
+        let mut conn = self.store.snapshot().await?;
+        let mut db = conn.db();
+        let instances = db
+            .tenant(principal.account.0)
+            .instances_matching(selection.id.map(|i| i.0), selection.label.as_deref(), selection.region.as_deref())
+            .await?
+            .into_iter()
+            .filter(|row| principal.can_see(EntityKind::Instance, row.id))
+            .map(convert::instance)
+            .collect::<Result<Vec<_>>>()?;
+        instance_views(&mut db, instances).await
+    }
+
     pub async fn instance_list(&self, principal: &Principal) -> Result<Vec<InstanceView>> {
         let mut conn = self.store.snapshot().await?;
         let mut db = conn.db();

@@ -558,6 +558,22 @@ pub struct Operation {
     pub created_at: Timestamp,
 }
 
+/// What every instance of a list must be, as far as each is given: a dialect's filter asks it,
+/// and the store narrows the list to it before the dialect's own filter runs on the rest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceSelection {
+    pub id: Option<InstanceId>,
+    pub label: Option<String>,
+    pub region: Option<String>,
+}
+
+impl InstanceSelection {
+    /// Whether it selects anything narrower than every instance.
+    pub fn narrows(&self) -> bool {
+        self.id.is_some() || self.label.is_some() || self.region.is_some()
+    }
+}
+
 /// A stretch of a list: `limit` items after the first `offset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {

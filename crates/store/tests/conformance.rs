@@ -1541,6 +1541,23 @@ async fn group_get_by_uuid_finds_a_group_only_in_its_own_account(f: Fixture) -> 
     Ok(())
 }
 
+async fn instances_matching_narrows_by_what_is_given(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let web = db.instance_insert(&new_instance(w.alice, "web", "us-east", w.east[0]), NOW).await?.id;
+    let db_east = db.instance_insert(&new_instance(w.alice, "db", "us-east", w.east[1]), NOW).await?.id;
+    let db_west = db.instance_insert(&new_instance(w.alice, "db-west", "us-west", w.west), NOW).await?.id;
+    db.instance_insert(&new_instance(w.bob, "web", "us-east", w.east[0]), NOW).await?;
+    let mut alice = db.tenant(w.alice);
+    assert_eq!(ids(&alice.instances_matching(None, Some("web"), None).await?, |i| i.id), [web]);
+    assert_eq!(ids(&alice.instances_matching(None, None, Some("us-east")).await?, |i| i.id), [web, db_east]);
+    assert_eq!(ids(&alice.instances_matching(Some(db_west), None, Some("us-west")).await?, |i| i.id), [db_west]);
+    assert!(alice.instances_matching(Some(db_west), Some("web"), None).await?.is_empty());
+    assert_eq!(alice.instances_matching(None, None, None).await?.len(), 3);
+    Ok(())
+}
+
 async fn pages_of_an_account_hold_its_rows_in_id_order_and_count_them_all(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
@@ -3644,6 +3661,7 @@ conformance! {
         group_get_by_uuid_finds_a_group_only_in_its_own_account,
         groups_of_account_lists_only_that_account_in_id_order,
         pages_of_an_account_hold_its_rows_in_id_order_and_count_them_all,
+        instances_matching_narrows_by_what_is_given,
         groups_by_id_returns_the_named_groups_in_id_order,
         group_count_counts_an_accounts_groups_in_one_region,
         group_label_taken_ignores_global_groups_other_accounts_and_the_excepted_group,

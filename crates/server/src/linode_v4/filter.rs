@@ -137,6 +137,25 @@ impl Filter {
         }
     }
 
+    /// The value that the top-level field `name` must equal for an object to match, when the
+    /// filter requires one (a plain `{"name": value}` or `+eq`, alone or among `+and`'s): a
+    /// narrowing that the list's store can apply before the filter runs. `None` when the
+    /// filter asks no such thing, or asks it only under `+or`.
+    pub fn required(&self, name: &str) -> Option<&Value> {
+        fn find<'a>(condition: &'a Condition, name: &str) -> Option<&'a Value> {
+            match condition {
+                Condition::All(conditions) => conditions.iter().find_map(|c| find(c, name)),
+                Condition::Field { path, test: Test::Equal(value) }
+                    if path.len() == 1 && path[0] == name && (value.is_string() || value.is_number()) =>
+                {
+                    Some(value)
+                }
+                _ => None,
+            }
+        }
+        find(&self.condition, name)
+    }
+
     /// Whether `object` satisfies every condition of the filter; the order and limit play no part.
     pub fn matches(&self, object: &Value) -> bool {
         self.condition.holds(object)
@@ -543,6 +562,24 @@ mod tests {
             Ok(filter) => filter,
             Err(error) => panic!("{header} was refused: {}", error.reason),
         }
+    }
+
+    #[test]
+    fn a_value_required_of_every_match_is_found_only_where_every_match_needs_it() {
+        assert_eq!(parse(r#"{"label": "web"}"#).required("label"), Some(&json!("web")));
+        assert_eq!(parse(r#"{"region": {"+eq": "us-mia"}}"#).required("region"), Some(&json!("us-mia")));
+        let both = parse(r#"{"+and": [{"id": 7}, {"+and": [{"label": "db"}]}], "+order_by": "id"}"#);
+        assert_eq!((both.required("id"), both.required("label")), (Some(&json!(7)), Some(&json!("db"))));
+        for loose in [
+            r#"{"+or": [{"label": "a"}, {"label": "b"}]}"#,
+            r#"{"label": {"+neq": "a"}}"#,
+            r#"{"label": {"+contains": "a"}}"#,
+            r#"{"label": null}"#,
+            r#"{"resource.type": "a"}"#,
+        ] {
+            assert_eq!(parse(loose).required("label"), None, "{loose}");
+        }
+        assert_eq!(parse(r#"{"resource.type": "a"}"#).required("resource.type"), None, "a nested path is not a field");
     }
 
     fn refusal(header: &str) -> String {

@@ -4,13 +4,13 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use berth_core::{
-    Field, FirewallId, GroupChoice, GroupId, GroupKey, InstanceCreate, InstanceId, InstanceMigrate, InstanceState,
-    InstanceUpdate, Label, RegionId,
+    Field, FirewallId, GroupChoice, GroupId, GroupKey, InstanceCreate, InstanceId, InstanceMigrate, InstanceSelection,
+    InstanceState, InstanceUpdate, Label, RegionId,
 };
 use serde_json::Value;
 
 use super::wire::{self, InstanceCreateBody, InstanceUpdateBody, MigrateBody, PlacementGroupInput, required};
-use super::{Auth, Body, Id, LinodeError, Result, envelope, page, unfiltered_page, window};
+use super::{Auth, Body, Id, LinodeError, Result, envelope, filter_of, page_with, unfiltered_page, window};
 use crate::AppState;
 use crate::catalog::{image, instance_type};
 
@@ -25,9 +25,21 @@ pub(crate) async fn list(
         let items = paged.items.iter().map(|i| wire::to_value(wire::linode(i))).collect();
         return Ok(Json(envelope(items, request, paged.total)?));
     }
-    let instances = state.berth.instance_list(&principal).await?;
+    // A filter that names the id, label or region every item must have narrows the list in
+    // the store first; the filter itself then runs on what is left, as on any list.
+    let filter = filter_of(&headers, wire::INSTANCE_FILTER_FIELDS)?;
+    let selection = InstanceSelection {
+        id: filter.required("id").and_then(Value::as_i64).map(InstanceId),
+        label: filter.required("label").and_then(Value::as_str).map(str::to_string),
+        region: filter.required("region").and_then(Value::as_str).map(str::to_string),
+    };
+    let instances = if selection.narrows() {
+        state.berth.instances_selected(&principal, &selection).await?
+    } else {
+        state.berth.instance_list(&principal).await?
+    };
     let items = instances.iter().map(|i| wire::to_value(wire::linode(i))).collect();
-    Ok(Json(page(items, query.as_deref(), &headers, wire::INSTANCE_FILTER_FIELDS)?))
+    Ok(Json(page_with(items, query.as_deref(), &filter)?))
 }
 
 pub(crate) async fn create(

@@ -172,6 +172,18 @@ pub(crate) fn unfiltered_page(query: Option<&str>, headers: &HeaderMap) -> Resul
     page_request(query).map(Some)
 }
 
+/// The `X-Filter` of a list request over `fields` (a filter of everything when there is none).
+pub(crate) fn filter_of(headers: &HeaderMap, fields: &[&str]) -> Result<Filter> {
+    match headers.get("x-filter") {
+        None => Ok(Filter::none()),
+        Some(value) => {
+            let text =
+                value.to_str().map_err(|_| LinodeError::bad_request("X-Filter is not valid JSON", "X-Filter"))?;
+            Filter::parse(text, fields).map_err(|error| LinodeError::bad_request(error.reason.clone(), error.field()))
+        }
+    }
+}
+
 /// The list envelope of a page cut where the list was read: its items, and how many results
 /// the whole list holds.
 pub(crate) fn envelope(items: Vec<Value>, request: PageRequest, results: u64) -> Result<Value> {
@@ -201,15 +213,12 @@ fn page_request(query: Option<&str>) -> Result<PageRequest> {
 
 /// One page of a list, after the `X-Filter` header has filtered and ordered it.
 pub(crate) fn page(items: Vec<Value>, query: Option<&str>, headers: &HeaderMap, fields: &[&str]) -> Result<Value> {
-    let filter = match headers.get("x-filter") {
-        None => Filter::none(),
-        Some(value) => {
-            let text =
-                value.to_str().map_err(|_| LinodeError::bad_request("X-Filter is not valid JSON", "X-Filter"))?;
-            Filter::parse(text, fields)
-                .map_err(|error| LinodeError::bad_request(error.reason.clone(), error.field()))?
-        }
-    };
+    page_with(items, query, &filter_of(headers, fields)?)
+}
+
+/// One page of a list, after `filter` (parsed from the request's `X-Filter`) has filtered and
+/// ordered it.
+pub(crate) fn page_with(items: Vec<Value>, query: Option<&str>, filter: &Filter) -> Result<Value> {
     let request = page_request(query)?;
     let page =
         paginate(filter.apply(items), request).map_err(|error| LinodeError::bad_request(error.reason, error.field))?;

@@ -385,3 +385,37 @@ async fn the_linode_list_pages_in_id_order_with_and_without_a_filter() {
     );
     assert_eq!(ids(&filtered.body), made[25..]);
 }
+
+/// A filter that names the label or region of every Linode it wants is answered from those
+/// Linodes alone, and says what the same filter over the whole list would.
+#[tokio::test]
+async fn a_filter_by_label_or_region_finds_what_the_whole_list_would() {
+    let app = spawn_app().await;
+    let ord = app.linode("us-ord", "g6-nanode-1", None).await;
+    app.linode("us-mia", "g6-nanode-1", None).await;
+    let label = ord["label"].as_str().unwrap();
+    let filtered = |filter: String| {
+        let app = &app;
+        async move {
+            app.request_with(
+                reqwest::Method::GET,
+                "/v4/linode/instances",
+                None,
+                Some(&app.token),
+                &[("X-Filter", &filter)],
+            )
+            .await
+        }
+    };
+    let by_label = filtered(format!(r#"{{"label": "{label}"}}"#)).await;
+    assert_eq!(by_label.body["results"], 1, "{}", by_label.body);
+    assert_eq!(by_label.body["data"][0]["id"], ord["id"]);
+    let by_region = filtered(r#"{"region": "us-ord", "+order_by": "id"}"#.to_string()).await;
+    assert_eq!(by_region.body["results"], 1, "{}", by_region.body);
+    let both = filtered(format!(r#"{{"+and": [{{"region": "us-mia"}}, {{"label": "{label}"}}]}}"#)).await;
+    assert_eq!(both.body["results"], 0, "{}", both.body);
+    let by_id = filtered(format!(r#"{{"id": {}, "label": {{"+contains": "linode"}}}}"#, ord["id"])).await;
+    assert_eq!(by_id.body["results"], 1, "{}", by_id.body);
+    let either = filtered(r#"{"+or": [{"region": "us-ord"}, {"region": "us-mia"}]}"#.to_string()).await;
+    assert_eq!(either.body["results"], 2, "{}", either.body);
+}

@@ -74,6 +74,36 @@ impl Tenant<'_, '_> {
         .await?)
     }
 
+    /// The account's instances with this id, label and region, as far as each is given, by
+    /// id: the narrowing of a filtered list.
+    pub async fn instances_matching(
+        &mut self,
+        id: Option<i64>,
+        label: Option<&str>,
+        region_id: Option<&str>,
+    ) -> Result<Vec<InstanceRow>> {
+        let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE account_id = $1");
+        let mut next = 2;
+        for (column, given) in [("id", id.is_some()), ("label", label.is_some()), ("region_id", region_id.is_some())] {
+            if given {
+                sql.push_str(&format!(" AND {column} = ${next}"));
+                next += 1;
+            }
+        }
+        sql.push_str(" ORDER BY id");
+        let mut query = sqlx::query_as(&sql).bind(self.account);
+        if let Some(id) = id {
+            query = query.bind(id);
+        }
+        if let Some(label) = label {
+            query = query.bind(label);
+        }
+        if let Some(region_id) = region_id {
+            query = query.bind(region_id);
+        }
+        Ok(query.fetch_all(&mut *self.db.conn).await?)
+    }
+
     /// How many instances the account has.
     pub async fn instance_count(&mut self) -> Result<i64> {
         let account_id = self.account;
