@@ -418,12 +418,7 @@ fn run_setup(
     }
     let violations = place.region_check(REGION);
 
-    for failure in failures.iter().take(FAILURES_SHOWN) {
-        println!("load: {setup}: failed: {failure:?}");
-    }
-    if failures.len() > FAILURES_SHOWN {
-        println!("load: {setup}: ... and {} more failures", failures.len() - FAILURES_SHOWN);
-    }
+    print_failures(setup, &failures.iter().map(|failure| format!("{failure:?}")).collect::<Vec<_>>());
     print_failures(setup, &gets.failures);
     for violation in &violations {
         println!("load: {setup}: violation: {violation}");

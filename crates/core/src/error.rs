@@ -94,11 +94,6 @@ impl Error {
 /// An input of a request, in domain terms. A dialect names it as its own wire does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
-    /// The instance type (a plan, a size).
-    Type,
-    /// The disk of an instance whose type leaves it open, in GiB.
-    DiskSize,
-    Image,
     Region,
     Label,
     /// The group an instance is to join.
@@ -139,9 +134,6 @@ impl Field {
     /// The field's domain name, which `/v1` uses on the wire.
     pub fn name(&self) -> &'static str {
         match self {
-            Field::Type => "type",
-            Field::DiskSize => "disk_gib",
-            Field::Image => "image",
             Field::Region => "region",
             Field::Label => "label",
             Field::Group => "group",
@@ -208,8 +200,6 @@ impl fmt::Display for Form {
 pub enum Problem {
     /// It names nothing the caller may use (the value as given).
     Unknown(String),
-    /// It is needed here and was not given.
-    Missing,
     /// Its length, in characters, is outside `min..=max`.
     Length { min: usize, max: usize },
     /// It holds control characters.
@@ -252,7 +242,6 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::Unknown(value) => write!(f, "{value} not found"),
-            Problem::Missing => f.write_str("a value is needed"),
             Problem::Length { min, max } => write!(f, "must be {min}-{max} characters"),
             Problem::ControlCharacters => f.write_str("must not contain control characters"),
             Problem::Malformed { form, value: Some(value) } => write!(f, "{value} is not {form}"),

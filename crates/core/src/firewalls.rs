@@ -49,6 +49,12 @@ impl Berth {
         }
     }
 
+    /// The caller's instances that a firewall protects.
+    pub async fn firewall_devices(&self, principal: &Principal, id: FirewallId) -> Result<Vec<Instance>> {
+        let rows = self.store.read().await?.db().tenant(principal.account.0).instances_with_firewall(id.0).await?;
+        rows.into_iter().filter(|row| principal.can_see(EntityKind::Instance, row.id)).map(convert::instance).collect()
+    }
+
     pub async fn firewall_list(&self, principal: &Principal) -> Result<Vec<Firewall>> {
         let rows = self.store.read().await?.db().tenant(principal.account.0).firewalls_of_account().await?;
         rows.into_iter().filter(|row| principal.can_see(EntityKind::Firewall, row.id)).map(convert::firewall).collect()

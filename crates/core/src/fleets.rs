@@ -271,9 +271,9 @@ impl Fleets {
     ///
     /// The engine ranks hosts deterministically, so concurrent changes would otherwise all
     /// choose the same best host and, on PostgreSQL, queue on its row's lock and conditional
-    /// capacity update one after another; spread, they commit side by side. On SQLite changes
-    /// run one at a time, nothing is ever held when a choice is made, and the choice is the
-    /// engine's best.
+    /// capacity update one after another; spread, they commit side by side. Only a shared
+    /// database (PostgreSQL) runs changes side by side: on SQLite the caller takes the
+    /// engine's best host without this.
     pub(crate) fn choose_spread<'a>(
         &'a self,
         region: &RegionId,

@@ -134,16 +134,23 @@ impl Berth {
         if fresh {
             self.fleets.invalidate(want.region);
         }
+        // Changes run side by side only on a shared database; on SQLite they run one at a time,
+        // and the engine's best host is the choice.
+        let spread = db.backend().shared();
         let mut reloaded = fresh;
         loop {
             let fleet = self.fleets.region_fresh_for(db, want.region, want.groups).await?;
             let outcome = {
                 let mut fleet = lock(&fleet);
                 ensure_groups(&mut fleet, want.groups)?;
-                self.fleets.choose_spread(want.region, &fleet, &request)
+                if spread {
+                    self.fleets.choose_spread(want.region, &fleet, &request).map(|(p, held)| (p, Some(held)))
+                } else {
+                    fleet.choose_host(&request).map(|p| (p, None))
+                }
             };
             match outcome {
-                Ok((placement, held)) => return Ok((Ok(placement), Some(held))),
+                Ok((placement, held)) => return Ok((Ok(placement), held)),
                 Err(ChooseError::NoHost(_)) if !reloaded => {
                     self.fleets.invalidate(want.region);
                     reloaded = true;

@@ -1541,6 +1541,25 @@ async fn group_get_by_uuid_finds_a_group_only_in_its_own_account(f: Fixture) -> 
     Ok(())
 }
 
+async fn instances_with_firewall_are_the_accounts_instances_behind_it(f: Fixture) -> Outcome {
+    let mut tx = f.store.write().await?;
+    let mut db = tx.db();
+    let w = world(&mut db).await?;
+    let edge = db.tenant(w.alice).firewall_insert("edge", "enabled", "{}", "[]", NOW).await?.id;
+    let other = db.tenant(w.alice).firewall_insert("other", "enabled", "{}", "[]", NOW).await?.id;
+    let behind = |label: &str, firewall: i64| NewInstance {
+        firewall_id: Some(firewall),
+        ..new_instance(w.alice, label, "us-east", w.east[0])
+    };
+    let a = db.instance_insert(&behind("a", edge), NOW).await?.id;
+    db.instance_insert(&behind("b", other), NOW).await?;
+    db.instance_insert(&new_instance(w.alice, "c", "us-east", w.east[0]), NOW).await?;
+    let d = db.instance_insert(&behind("d", edge), NOW).await?.id;
+    assert_eq!(ids(&db.tenant(w.alice).instances_with_firewall(edge).await?, |i| i.id), [a, d]);
+    assert!(db.tenant(w.bob).instances_with_firewall(edge).await?.is_empty(), "another account's firewall");
+    Ok(())
+}
+
 async fn instances_matching_narrows_by_what_is_given(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let mut db = tx.db();
@@ -3662,6 +3681,7 @@ conformance! {
         groups_of_account_lists_only_that_account_in_id_order,
         pages_of_an_account_hold_its_rows_in_id_order_and_count_them_all,
         instances_matching_narrows_by_what_is_given,
+        instances_with_firewall_are_the_accounts_instances_behind_it,
         groups_by_id_returns_the_named_groups_in_id_order,
         group_count_counts_an_accounts_groups_in_one_region,
         group_label_taken_ignores_global_groups_other_accounts_and_the_excepted_group,

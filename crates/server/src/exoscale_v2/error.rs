@@ -86,9 +86,6 @@ fn thing_name(thing: Thing) -> &'static str {
 /// How an Exoscale request spells an input.
 fn field_name(field: Field) -> &'static str {
     match field {
-        Field::Type => "instance-type",
-        Field::DiskSize => "disk-size",
-        Field::Image => "template",
         Field::Group => "anti-affinity-groups",
         Field::Label => "name",
         other => other.name(),

@@ -5,8 +5,8 @@ use crate::catalog::{exoscale_type, template};
 use axum::Json;
 use axum::extract::State;
 use berth_core::{
-    Error, Field, GroupChoice, GroupKey, InstanceCreate, InstanceState, InstanceUpdate, InstanceView, Label,
-    OperationReference, OperationRequest, OperationState, Principal, Region, Resources,
+    Error, Field, GroupChoice, GroupKey, InstanceCreate, InstanceSelection, InstanceState, InstanceUpdate,
+    InstanceView, Label, OperationReference, OperationRequest, OperationState, Principal, Region, Resources,
 };
 
 use super::wire::{self, InstanceCreateBody, InstanceUpdateBody};
@@ -14,9 +14,10 @@ use super::{ExoError, ExoId, Result, Signed, canonical_uuid};
 use crate::AppState;
 
 pub(crate) async fn list(State(state): State<AppState>, request: Signed) -> Result<Json<wire::Instances>> {
-    let instances = state.berth.instance_list(&request.principal).await?;
-    let instances =
-        instances.iter().filter(|i| i.instance.region == request.zone.id).map(|i| wire::instance(i, false)).collect();
+    // The zone's instances alone: the store narrows the account's list to them.
+    let zone = InstanceSelection { region: Some(request.zone.id.to_string()), ..InstanceSelection::default() };
+    let instances = state.berth.instances_selected(&request.principal, &zone).await?;
+    let instances = instances.iter().map(|i| wire::instance(i, false)).collect();
     Ok(Json(wire::Instances { instances }))
 }
 

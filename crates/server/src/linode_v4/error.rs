@@ -122,8 +122,6 @@ fn group(group: &GroupRef) -> String {
 fn invalid(field: Field, problem: &Problem) -> String {
     let name = field_name(field);
     match (field, problem) {
-        (Field::Type, Problem::Unknown(_)) => "A valid plan type by that ID was not found".to_string(),
-        (Field::Image, Problem::Unknown(image)) => format!("Image {image} not found"),
         (Field::Region, Problem::Unknown(_) | Problem::Malformed { .. }) => "region is not valid".to_string(),
         (Field::Group, Problem::Unknown(id)) => format!("Placement group {id} not found"),
         (Field::Group, Problem::Repeated(id)) => format!("Placement group {id} is listed more than once"),

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use berth_core::{FirewallCreate, FirewallId, InstanceView};
+use berth_core::{FirewallCreate, FirewallId};
 use serde_json::Value;
 
 use super::wire::{self, FirewallCreateBody, required};
@@ -17,15 +17,11 @@ pub(crate) async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
     let firewalls = state.berth.firewall_list(&principal).await?;
-    let instances = state.berth.instance_list(&principal).await?;
-    let items = firewalls
-        .iter()
-        .map(|f| {
-            let devices: Vec<InstanceView> =
-                instances.iter().filter(|i| i.instance.firewall == Some(f.id)).cloned().collect();
-            wire::to_value(wire::firewall(f, &devices))
-        })
-        .collect();
+    let mut items = Vec::with_capacity(firewalls.len());
+    for firewall in &firewalls {
+        let devices = state.berth.firewall_devices(&principal, firewall.id).await?;
+        items.push(wire::to_value(wire::firewall(firewall, &devices)));
+    }
     Ok(Json(page(items, query.as_deref(), &headers, wire::FIREWALL_FILTER_FIELDS)?))
 }
 
@@ -72,7 +68,7 @@ pub(crate) async fn view(
     Id(id): Id,
 ) -> Result<Json<wire::FirewallObject>> {
     let firewall = state.berth.firewall_get(&principal, FirewallId(id)).await?;
-    let devices = devices_of(&state, &principal, firewall.id).await?;
+    let devices = state.berth.firewall_devices(&principal, firewall.id).await?;
     Ok(Json(wire::firewall(&firewall, &devices)))
 }
 
@@ -93,12 +89,7 @@ pub(crate) async fn devices(
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
     let firewall = state.berth.firewall_get(&principal, FirewallId(id)).await?;
-    let devices = devices_of(&state, &principal, firewall.id).await?;
+    let devices = state.berth.firewall_devices(&principal, firewall.id).await?;
     let items = wire::devices(&devices).into_iter().map(wire::to_value).collect();
     Ok(Json(page(items, query.as_deref(), &headers, &["id", "label", "type"])?))
-}
-
-async fn devices_of(state: &AppState, principal: &berth_core::Principal, id: FirewallId) -> Result<Vec<InstanceView>> {
-    let instances = state.berth.instance_list(principal).await?;
-    Ok(instances.into_iter().filter(|i| i.instance.firewall == Some(id)).collect())
 }

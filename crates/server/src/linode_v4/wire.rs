@@ -5,7 +5,8 @@ use crate::catalog::{Image, InstanceType};
 use std::collections::BTreeMap;
 
 use berth_core::{
-    Field, Firewall, GroupKind, GroupView, InstanceState, InstanceView, Label, Policy, Principal, Region, Scope,
+    Field, Firewall, GroupKind, GroupView, Instance, InstanceState, InstanceView, Label, Policy, Principal, Region,
+    Scope,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -568,7 +569,7 @@ pub(crate) struct DeviceEntity {
     url: String,
 }
 
-pub(crate) fn firewall(firewall: &Firewall, devices: &[InstanceView]) -> FirewallObject {
+pub(crate) fn firewall(firewall: &Firewall, devices: &[Instance]) -> FirewallObject {
     let rules: Value = serde_json::from_str(&firewall.rules).unwrap_or_else(|_| Value::Object(Default::default()));
     FirewallObject {
         id: firewall.id.0,
@@ -583,14 +584,14 @@ pub(crate) fn firewall(firewall: &Firewall, devices: &[InstanceView]) -> Firewal
 }
 
 /// The instances a firewall protects, as entities.
-pub(crate) fn devices(devices: &[InstanceView]) -> Vec<DeviceEntity> {
+pub(crate) fn devices(devices: &[Instance]) -> Vec<DeviceEntity> {
     devices
         .iter()
-        .map(|d| DeviceEntity {
-            id: d.instance.id.0,
-            label: d.instance.label.to_string(),
+        .map(|instance| DeviceEntity {
+            id: instance.id.0,
+            label: instance.label.to_string(),
             kind: "linode",
-            url: format!("/v4/linode/instances/{}", d.instance.id.0),
+            url: format!("/v4/linode/instances/{}", instance.id.0),
         })
         .collect()
 }

@@ -104,6 +104,18 @@ impl Tenant<'_, '_> {
         Ok(query.fetch_all(&mut *self.db.conn).await?)
     }
 
+    /// The account's instances that a firewall protects, by id.
+    pub async fn instances_with_firewall(&mut self, firewall_id: i64) -> Result<Vec<InstanceRow>> {
+        let account_id = self.account;
+        Ok(sqlx::query_as(&format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE firewall_id = $1 AND account_id = $2 ORDER BY id"
+        ))
+        .bind(firewall_id)
+        .bind(account_id)
+        .fetch_all(&mut *self.db.conn)
+        .await?)
+    }
+
     /// How many instances the account has.
     pub async fn instance_count(&mut self) -> Result<i64> {
         let account_id = self.account;
