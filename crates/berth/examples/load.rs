@@ -37,8 +37,9 @@
 //!   `synchronous = FULL`, as berth's store opens it), one table, rows inserted one after
 //!   another for `--seconds` with a commit (and its fsync) after each insert, then for as long
 //!   with 64 inserts per commit. With a PostgreSQL server, the same over one connection to a new
-//!   database on it (with `synchronous_commit = on`). The loop goes through sqlx's `Any` driver,
-//!   as berth's store does, so that the driver costs both the same. A create is one commit (of
+//!   database on it (with `synchronous_commit = on`). Each loop goes through the driver berth's
+//!   store uses for that database (`rusqlite` for SQLite, sqlx for PostgreSQL), so that the
+//!   driver costs both the same. A create is one commit (of
 //!   several rows), so commits of one insert each are about the most creates per second that a
 //!   single writer (berth on SQLite has one) could reach; batched inserts show how much of a
 //!   commit is its fsync. A table holding other than the rows committed is a wrong answer.
@@ -519,7 +520,7 @@ fn baselines_measure(runtime: &tokio::runtime::Runtime, args: &Args, postgres: O
     }
 
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("inserts.db").display());
+    let sqlite = dir.path().join("inserts.db").display().to_string();
     baselines.sqlite = durable_inserts_report(runtime, args, Engine::Sqlite, &sqlite, &mut baselines.failures);
     if let Some(server) = postgres {
         let database = postgres_database(server);
@@ -540,7 +541,11 @@ fn durable_inserts_report(
 ) -> Option<DurableInserts> {
     let name = engine.name();
     println!("load: baseline: {name}: durable inserts over one connection");
-    match runtime.block_on(durable_inserts_measure(engine, url, args.warm_up, args.duration())) {
+    let measured = match engine {
+        Engine::Sqlite => sqlite_inserts_measure(url, args.warm_up, args.duration()),
+        Engine::Postgres => runtime.block_on(postgres_inserts_measure(url, args.warm_up, args.duration())),
+    };
+    match measured {
         Ok(inserts) => {
             println!(
                 "load: baseline: {name}: 1 insert per commit: {} in {:.2} s: {}",
@@ -565,49 +570,68 @@ fn durable_inserts_report(
     }
 }
 
-/// The durable-insert loop on the database at `url`: a table of its own, `warm_up` unmeasured
-/// commits, then inserts for `duration` with one per commit and for as long again with
-/// [`INSERTS_PER_COMMIT`] per commit. Fails when a statement fails, when the database does not
-/// make its commits durable as berth's store has it do, or when the table holds other than the
-/// rows committed.
-async fn durable_inserts_measure(
-    engine: Engine,
-    url: &str,
-    warm_up: usize,
-    duration: Duration,
-) -> Result<DurableInserts, String> {
+/// The durable-insert loop on a SQLite file, through the in-process binding berth's store uses
+/// (`rusqlite`, a cached prepared statement): a table of its own, `warm_up` unmeasured commits,
+/// then inserts for `duration` with one per commit and for as long again with
+/// [`INSERTS_PER_COMMIT`] per commit. Fails when a statement fails, when SQLite does not make
+/// its commits durable as berth's store has it do, or when the table holds other than the rows
+/// committed.
+fn sqlite_inserts_measure(path: &str, warm_up: usize, duration: Duration) -> Result<DurableInserts, String> {
+    let sqlite_error = |what: &'static str| move |error: rusqlite::Error| format!("{what}: {error}");
+    let conn = rusqlite::Connection::open(path).map_err(sqlite_error("opening"))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(sqlite_error("PRAGMA"))?;
+    // A file system without shared memory keeps the rollback journal; FULL is 2.
+    let journal: String =
+        conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).map_err(sqlite_error("journal"))?;
+    let synchronous: i64 =
+        conn.query_row("PRAGMA synchronous", [], |row| row.get(0)).map_err(sqlite_error("synchronous"))?;
+    if journal != "wal" || synchronous != 2 {
+        return Err(format!("SQLite runs with journal_mode = {journal}, synchronous = {synchronous}"));
+    }
+    conn.execute_batch(Engine::Sqlite.create_table()).map_err(sqlite_error("creating the table"))?;
+    let run = |per_commit: usize, stop: Stop| -> Result<Rate, String> {
+        let started = Instant::now();
+        let mut latencies = Vec::new();
+        while !stop.reached(started, latencies.len()) {
+            let began = Instant::now();
+            conn.execute_batch("BEGIN").map_err(sqlite_error("BEGIN"))?;
+            for _ in 0..per_commit {
+                conn.prepare_cached("INSERT INTO inserts (payload) VALUES (?1)")
+                    .and_then(|mut insert| insert.execute([PAYLOAD]))
+                    .map_err(sqlite_error("INSERT"))?;
+            }
+            conn.execute_batch("COMMIT").map_err(sqlite_error("COMMIT"))?;
+            latencies.push(began.elapsed());
+        }
+        Ok(Rate::new(latencies.len() * per_commit, started.elapsed(), latencies))
+    };
+    let warmed = run(1, Stop::AfterCount(warm_up))?;
+    let one_per_commit = run(1, Stop::AfterTime(duration))?;
+    let batched = run(INSERTS_PER_COMMIT, Stop::AfterTime(duration))?;
+    let committed = warmed.count + one_per_commit.count + batched.count;
+    let rows: i64 =
+        conn.query_row("SELECT COUNT(*) FROM inserts", [], |row| row.get(0)).map_err(sqlite_error("counting"))?;
+    if usize::try_from(rows) != Ok(committed) {
+        return Err(format!("{committed} rows were committed, but the table holds {rows}"));
+    }
+    Ok(DurableInserts { one_per_commit, batched })
+}
+
+/// The durable-insert loop on the PostgreSQL database at `url`, through sqlx's driver as
+/// berth's store reaches PostgreSQL: the same loop as [`sqlite_inserts_measure`], with
+/// `synchronous_commit = on`.
+async fn postgres_inserts_measure(url: &str, warm_up: usize, duration: Duration) -> Result<DurableInserts, String> {
+    let engine = Engine::Postgres;
     sqlx::any::install_default_drivers();
     let mut conn = AnyConnection::connect(url).await.map_err(database_error("connecting"))?;
-    match engine {
-        Engine::Sqlite => {
-            for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"] {
-                sqlx::query(pragma).execute(&mut conn).await.map_err(database_error(pragma))?;
-            }
-            // A file system without shared memory keeps the rollback journal; FULL is 2.
-            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-                .fetch_one(&mut conn)
-                .await
-                .map_err(database_error("journal"))?;
-            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                .fetch_one(&mut conn)
-                .await
-                .map_err(database_error("synchronous"))?;
-            if journal != "wal" || synchronous != 2 {
-                return Err(format!("SQLite runs with journal_mode = {journal}, synchronous = {synchronous}"));
-            }
-        }
-        Engine::Postgres => {
-            sqlx::query("SET synchronous_commit = on")
-                .execute(&mut conn)
-                .await
-                .map_err(database_error("synchronous_commit"))?;
-            let fsync: String =
-                sqlx::query_scalar("SHOW fsync").fetch_one(&mut conn).await.map_err(database_error("fsync"))?;
-            if fsync != "on" {
-                // Berth's commits on this server are no more durable: the comparison still holds.
-                println!("load: baseline: postgres: the server runs with fsync = {fsync}: no commit on it is durable");
-            }
-        }
+    sqlx::query("SET synchronous_commit = on")
+        .execute(&mut conn)
+        .await
+        .map_err(database_error("synchronous_commit"))?;
+    let fsync: String = sqlx::query_scalar("SHOW fsync").fetch_one(&mut conn).await.map_err(database_error("fsync"))?;
+    if fsync != "on" {
+        // Berth's commits on this server are no more durable: the comparison still holds.
+        println!("load: baseline: postgres: the server runs with fsync = {fsync}: no commit on it is durable");
     }
     sqlx::query(engine.create_table()).execute(&mut conn).await.map_err(database_error("creating the table"))?;
     let warmed = inserts_committed(&mut conn, 1, Stop::AfterCount(warm_up)).await?;

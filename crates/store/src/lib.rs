@@ -1,29 +1,34 @@
 //! berth's store: the only crate that speaks SQL.
 //!
-//! One [`Store`] serves every backend through sqlx's `Any` driver: queries are written once, in
-//! the SQL that SQLite and PostgreSQL share (`$n` placeholders, `RETURNING`), and each backend
-//! has its own schema migrations under `migrations/`. Values cross the boundary as the types
-//! `Any` carries everywhere: 64-bit integers (booleans are 0/1, times are milliseconds since
-//! the UNIX epoch), text (ids, JSON documents) and nothing else.
+//! One [`Store`] serves every backend: queries are written once (`db/`, through the builder of
+//! `sql.rs`), in the SQL that SQLite and PostgreSQL share (`$n` placeholders, `RETURNING`),
+//! and each backend has its own schema migrations under `migrations/`. Values cross the
+//! boundary as the types both carry: 64-bit integers (booleans are 0/1, times are
+//! milliseconds since the UNIX epoch), text (ids, JSON documents) and nothing else.
 //!
-//! SQLite serves one process (its single write connection runs changes one at a time);
-//! PostgreSQL serves any number of processes, whose changes run side by side: a change locks
-//! the rows it re-validates (the `*_lock` queries) before it reads them, so that what it
-//! checked still holds when it commits. On SQLite those locks do nothing.
+//! SQLite (`sqlite.rs`) runs in process through `rusqlite`: statements run on the task that
+//! holds the connection, one writer runs changes one at a time, and changes that arrive
+//! together commit together (group commit: one transaction, one fsync, each change in its own
+//! savepoint, each acknowledged once the group is durable). PostgreSQL goes through sqlx and
+//! serves any number of processes, whose changes run side by side: a change locks the rows it
+//! re-validates (the `*_lock` queries) before it reads them, so that what it checked still
+//! holds when it commits. On SQLite those locks do nothing.
 //!
 //! A read of one statement goes through [`Store::read`]; reads whose results are compared or
 //! joined as if taken at one instant (a view of a group with its members' hosts, a consistency
 //! check) go through one [`Snapshot`] from [`Store::snapshot`]; every change goes through one
-//! [`Tx`] from
-//! [`Store::write`], which `core` fills with the reads that re-validate its decision and the
-//! writes that carry it out, then commits. Dropping a `Tx` rolls it back.
+//! [`Tx`] from [`Store::write`], which `core` fills with the reads that re-validate its
+//! decision and the writes that carry it out, then commits. Dropping a `Tx` rolls it back.
 
 mod db;
 mod rows;
 mod schema;
+mod sql;
+mod sqlite;
 pub mod testing;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -33,12 +38,15 @@ use sqlx::{Any, AnyPool, ConnectOptions, Connection, Transaction};
 pub use db::{Db, System, Tenant};
 pub use rows::*;
 pub use schema::{Column, ForeignKey, Index, Schema, Table};
+pub use sqlite::GroupError;
+
+use sql::Link;
 
 /// The database behind a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// One file, one writer at a time: changes are serialized by the single write connection
-    /// (and by SQLite's file lock across processes).
+    /// (and by SQLite's file lock across processes), and commit in groups.
     Sqlite,
     /// A server shared by any number of berth processes: changes run side by side, and each
     /// takes row locks (the `*_lock` queries of [`Db`]) on what it re-validates.
@@ -58,8 +66,20 @@ impl Backend {
 pub enum StoreError {
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    #[error("SQLite error")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("schema migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The transaction that held a change, with the changes committed beside it, did not
+    /// commit: none of them was kept.
+    #[error("the change was not kept")]
+    Group(#[source] GroupError),
+    #[error("the store is closed")]
+    Closed,
+    #[error("no row was found")]
+    RowNotFound,
+    #[error("the statement returned no column {0:?}")]
+    MissingColumn(&'static str),
     #[error(
         "unsupported database URL {0:?}: use a file path, sqlite://PATH, or postgres://USER@HOST/NAME \
          (in-memory databases are not supported)"
@@ -83,11 +103,22 @@ pub enum Failure {
     Other,
 }
 
+/// Which rule of the schema refused a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    Unique,
+    Check,
+    ForeignKey,
+}
+
 impl StoreError {
     pub fn failure(&self) -> Failure {
         let error = match self {
             StoreError::Database(error) => error,
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(error)) => error,
+            StoreError::Sqlite(error) => return sqlite_failure(error),
+            StoreError::Group(error) => return error.failure(),
+            StoreError::Closed => return Failure::Unavailable,
             _ => return Failure::Other,
         };
         match error {
@@ -113,21 +144,88 @@ impl StoreError {
             _ => Failure::Other,
         }
     }
+
+    /// The rule of the schema that refused the write, if one did.
+    pub fn violation(&self) -> Option<Violation> {
+        match self {
+            StoreError::Database(sqlx::Error::Database(error)) => {
+                if error.is_unique_violation() {
+                    Some(Violation::Unique)
+                } else if error.is_check_violation() {
+                    Some(Violation::Check)
+                } else if error.is_foreign_key_violation() {
+                    Some(Violation::ForeignKey)
+                } else {
+                    None
+                }
+            }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(error, _)) => match error.extended_code {
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    Some(Violation::Unique)
+                }
+                rusqlite::ffi::SQLITE_CONSTRAINT_CHECK => Some(Violation::Check),
+                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Some(Violation::ForeignKey),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The error with every source after it, for a log line.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(error) = source {
+            text.push_str(": ");
+            text.push_str(&error.to_string());
+            source = error.source();
+        }
+        text
+    }
+}
+
+fn sqlite_failure(error: &rusqlite::Error) -> Failure {
+    use rusqlite::ErrorCode;
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Failure::Contention,
+            ErrorCode::ConstraintViolation
+                if matches!(
+                    failure.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+            {
+                Failure::Duplicate
+            }
+            ErrorCode::CannotOpen | ErrorCode::NotADatabase => Failure::Unavailable,
+            _ => Failure::Other,
+        },
+        _ => Failure::Other,
+    }
 }
 
 /// A handle on the database: cheap to clone, shared by every request.
 #[derive(Clone, Debug)]
 pub struct Store {
-    read: AnyPool,
-    write: AnyPool,
-    backend: Backend,
+    inner: Arc<Inner>,
 }
 
-/// A pooled connection for reads.
+#[derive(Debug)]
+enum Inner {
+    Sqlite(sqlite::Sqlite),
+    Postgres { read: AnyPool, write: AnyPool },
+}
+
+/// A connection for reads.
 #[derive(Debug)]
 pub struct Conn {
-    inner: PoolConnection<Any>,
-    backend: Backend,
+    inner: ConnInner,
+}
+
+#[derive(Debug)]
+enum ConnInner {
+    Sqlite(sqlite::Reader),
+    Postgres(PoolConnection<Any>),
 }
 
 /// A read-only transaction whose reads all see the database as it was at one instant: on
@@ -136,15 +234,26 @@ pub struct Conn {
 /// read until it ends. Dropping it ends it.
 #[derive(Debug)]
 pub struct Snapshot {
-    inner: Transaction<'static, Any>,
-    backend: Backend,
+    inner: SnapshotInner,
 }
 
-/// A transaction for a change: commit it, or drop it to roll back.
+#[derive(Debug)]
+enum SnapshotInner {
+    Sqlite(sqlite::Reader),
+    Postgres(Transaction<'static, Any>),
+}
+
+/// A transaction for a change: commit it, or drop it to roll back. On SQLite its commit
+/// returns once the group of changes it was committed with is durable.
 #[derive(Debug)]
 pub struct Tx {
-    inner: Transaction<'static, Any>,
-    backend: Backend,
+    inner: TxInner,
+}
+
+#[derive(Debug)]
+enum TxInner {
+    Sqlite(sqlite::Change),
+    Postgres(Transaction<'static, Any>),
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -159,43 +268,16 @@ impl Store {
     ///
     /// `url` is a file path or a `sqlite://PATH` URL (the file is created if needed), or a
     /// `postgres://` (or `postgresql://`) URL of an existing database. SQLite runs in WAL mode
-    /// with one writer: readers never wait for it, and changes are applied one at a time in
-    /// this process. PostgreSQL runs changes side by side, from this process and any other.
+    /// with one writer whose changes commit in groups: readers never wait for it. PostgreSQL
+    /// runs changes side by side, from this process and any other.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Store::open_postgres(url).await;
         }
         let path = sqlite_path(url).ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
-        let url = format!("sqlite://{path}?mode=rwc");
-        let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-        let pool = |max: u32, read_only: bool| {
-            AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(30)).after_connect(
-                move |conn, _| {
-                    Box::pin(async move {
-                        // WAL lets readers run beside the writer; FULL makes every commit durable
-                        // before it is acknowledged; the busy timeout covers checkpoints and any
-                        // other process that opens the same file. Readers refuse writes, so that
-                        // every change goes through the one writer.
-                        let pragmas = [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = FULL",
-                            "PRAGMA foreign_keys = ON",
-                            "PRAGMA busy_timeout = 10000",
-                            if read_only { "PRAGMA query_only = ON" } else { "PRAGMA query_only = OFF" },
-                        ];
-                        for pragma in pragmas {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                        Ok(())
-                    })
-                },
-            )
-        };
-        let write = pool(1, false).connect_with(options.clone()).await?;
-        SQLITE_MIGRATIONS.run(&write).await?;
-        let read = pool(8, true).connect_with(options).await?;
-        Ok(Store { read, write, backend: Backend::Sqlite })
+        let sqlite = sqlite::Sqlite::open(path).await?;
+        Ok(Store { inner: Arc::new(Inner::Sqlite(sqlite)) })
     }
 
     async fn open_postgres(url: &str) -> Result<Store, StoreError> {
@@ -222,77 +304,112 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { read, write, backend: Backend::Postgres })
+        Ok(Store { inner: Arc::new(Inner::Postgres { read, write }) })
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        match &*self.inner {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Postgres { .. } => Backend::Postgres,
+        }
     }
 
     /// A connection for reads outside any change. Each statement on it sees the database as
     /// of its own start: for reads that must agree with each other, take a [`Snapshot`].
     pub async fn read(&self) -> Result<Conn, StoreError> {
-        Ok(Conn { inner: self.read.acquire().await?, backend: self.backend })
+        let inner = match &*self.inner {
+            Inner::Sqlite(sqlite) => ConnInner::Sqlite(sqlite.read().await?),
+            Inner::Postgres { read, .. } => ConnInner::Postgres(read.acquire().await?),
+        };
+        Ok(Conn { inner })
     }
 
     /// A read-only transaction whose statements all see one instant of the database: for
     /// reads that are compared or joined with each other, such as a consistency check or a
     /// view built from several tables. A change that commits while it is open is not seen.
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        let inner = match self.backend {
-            Backend::Sqlite => self.read.begin_with("BEGIN DEFERRED").await?,
-            Backend::Postgres => self.read.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+        let inner = match &*self.inner {
+            Inner::Sqlite(sqlite) => SnapshotInner::Sqlite(sqlite.snapshot().await?),
+            Inner::Postgres { read, .. } => {
+                SnapshotInner::Postgres(read.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?)
+            }
         };
-        Ok(Snapshot { inner, backend: self.backend })
+        Ok(Snapshot { inner })
     }
 
     /// Begins a change.
     ///
-    /// On SQLite the change takes the file's write lock at once (`BEGIN IMMEDIATE`): another
-    /// process writing the same file makes it wait (up to the busy timeout), where a deferred
-    /// transaction would fail when it first writes after reading.
+    /// On SQLite the change waits for the one writer, and runs in a savepoint of the
+    /// transaction of its group (see [`Tx::commit`]); the transaction takes the file's write
+    /// lock at once (`BEGIN IMMEDIATE`), so another process writing the same file makes it
+    /// wait (up to the busy timeout), where a deferred transaction would fail when it first
+    /// writes after reading.
     pub async fn write(&self) -> Result<Tx, StoreError> {
-        let inner = match self.backend {
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.write.begin().await?,
+        let inner = match &*self.inner {
+            Inner::Sqlite(sqlite) => TxInner::Sqlite(sqlite.write().await?),
+            Inner::Postgres { write, .. } => TxInner::Postgres(write.begin().await?),
         };
-        Ok(Tx { inner, backend: self.backend })
+        Ok(Tx { inner })
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.read.acquire().await?;
-        conn.ping().await?;
-        Ok(())
+        match &*self.inner {
+            Inner::Sqlite(sqlite) => sqlite.ping().await,
+            Inner::Postgres { read, .. } => {
+                let mut conn = read.acquire().await?;
+                conn.ping().await?;
+                Ok(())
+            }
+        }
     }
 
-    /// Closes every connection, waiting for those in use.
+    /// Closes every connection, waiting for those in use (on SQLite, committing the changes
+    /// that wait for their group's commit).
     pub async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
+        match &*self.inner {
+            Inner::Sqlite(sqlite) => sqlite.close().await,
+            Inner::Postgres { read, write } => {
+                write.close().await;
+                read.close().await;
+            }
+        }
     }
 }
 
 impl Conn {
     pub fn db(&mut self) -> Db<'_> {
-        Db::new(&mut self.inner, self.backend)
+        match &mut self.inner {
+            ConnInner::Sqlite(reader) => Db::new(reader.link(), Backend::Sqlite),
+            ConnInner::Postgres(conn) => Db::new(Link::Any(conn), Backend::Postgres),
+        }
     }
 }
 
 impl Snapshot {
     pub fn db(&mut self) -> Db<'_> {
-        Db::new(&mut self.inner, self.backend)
+        match &mut self.inner {
+            SnapshotInner::Sqlite(reader) => Db::new(reader.link(), Backend::Sqlite),
+            SnapshotInner::Postgres(tx) => Db::new(Link::Any(tx), Backend::Postgres),
+        }
     }
 }
 
 impl Tx {
     pub fn db(&mut self) -> Db<'_> {
-        Db::new(&mut self.inner, self.backend)
+        match &mut self.inner {
+            TxInner::Sqlite(change) => Db::new(change.link(), Backend::Sqlite),
+            TxInner::Postgres(tx) => Db::new(Link::Any(tx), Backend::Postgres),
+        }
     }
 
+    /// Commits the change. On SQLite it returns once the change is durable: with the other
+    /// changes of its group, in one transaction and one fsync.
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.inner.commit().await?;
-        Ok(())
+        match self.inner {
+            TxInner::Sqlite(change) => change.commit().await,
+            TxInner::Postgres(tx) => Ok(tx.commit().await?),
+        }
     }
 }
 

@@ -1,15 +1,15 @@
 //! Rows: the store's own types, one per table (or join), converted to domain types by `core`.
 
-use sqlx::FromRow;
+use crate::sql::from_row;
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRow {
     pub id: i64,
     pub name: String,
     pub created_at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserRow {
     pub id: i64,
     pub account_id: i64,
@@ -19,7 +19,7 @@ pub struct UserRow {
     pub created_at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenRow {
     pub id: i64,
     pub account_id: i64,
@@ -31,7 +31,7 @@ pub struct TokenRow {
     pub revoked_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegionRow {
     pub id: String,
     pub label: String,
@@ -44,7 +44,7 @@ pub struct RegionRow {
 }
 
 /// A host with its capacity and the part of it in use.
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostRow {
     pub id: i64,
     pub uuid: String,
@@ -87,7 +87,7 @@ pub struct Size {
     pub gpus: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupRow {
     pub id: i64,
     pub uuid: String,
@@ -118,7 +118,7 @@ pub struct NewGroup {
     pub max_members: Option<i64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceRow {
     pub id: i64,
     pub uuid: String,
@@ -166,7 +166,7 @@ pub struct NewInstance {
 }
 
 /// A membership, with where the member stands: enough to judge a group's compliance.
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberRow {
     pub seq: i64,
     pub group_id: i64,
@@ -176,7 +176,7 @@ pub struct MemberRow {
     pub target_host_id: Option<i64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MigrationRow {
     pub id: i64,
     pub account_id: i64,
@@ -216,7 +216,7 @@ pub struct NewMigration {
     pub plan_id: Option<i64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FirewallRow {
     pub id: i64,
     pub account_id: i64,
@@ -228,7 +228,7 @@ pub struct FirewallRow {
     pub updated_at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiKeyRow {
     pub id: i64,
     pub account_id: i64,
@@ -241,7 +241,7 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OperationRow {
     pub id: String,
     pub account_id: i64,
@@ -254,14 +254,14 @@ pub struct OperationRow {
     pub created_at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntityGrantRow {
     pub entity_type: String,
     pub entity_id: i64,
     pub permission: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventRow {
     pub id: i64,
     pub account_id: i64,
@@ -296,7 +296,7 @@ pub struct NewEvent {
     pub message: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RepairNoteRow {
     pub group_id: i64,
     pub account_id: i64,
@@ -306,10 +306,29 @@ pub struct RepairNoteRow {
 
 /// A lease on background work: who holds it, since when, and until when (by the database's
 /// clock, in milliseconds).
-#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaseRow {
     pub name: String,
     pub holder: String,
     pub acquired_at: i64,
     pub expires_at: i64,
+}
+
+from_row! {
+    AccountRow { id, name, created_at }
+    UserRow { id, account_id, username, email, restricted, created_at }
+    TokenRow { id, account_id, user_id, label, scopes, created_at, expires_at, revoked_at }
+    RegionRow { id, label, country, site_type, status, max_members_per_group, max_groups_per_account, created_at }
+    HostRow { id, uuid, name, region_id, rack, state, vcpus, memory_mib, disk_mib, gpus, used_vcpus, used_memory_mib, used_disk_mib, used_gpus, created_at, labels, updated_at }
+    GroupRow { id, uuid, account_id, label, description, region_id, kind, policy, domain, max_per_domain, max_members, created_at, updated_at }
+    InstanceRow { id, uuid, account_id, label, region_id, type_id, vcpus, memory_mib, disk_mib, gpus, host_id, target_host_id, state, image, tags, firewall_id, created_at, updated_at, labels, offline_reason }
+    MemberRow { seq, group_id, instance_id, instance_uuid, host_id, target_host_id }
+    MigrationRow { id, account_id, instance_id, source_host_id, target_host_id, source_region_id, target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at, finished_at, plan_id, started_at, claimed_by, lease_expires_at, failure }
+    FirewallRow { id, account_id, label, status, rules, tags, created_at, updated_at }
+    ApiKeyRow { id, account_id, user_id, key, secret, name, created_at, revoked_at }
+    OperationRow { id, account_id, state, reason, message, reference_id, reference_link, reference_command, created_at }
+    EntityGrantRow { entity_type, entity_id, permission }
+    EventRow { id, account_id, username, action, status, entity_type, entity_id, entity_uuid, entity_label, secondary_type, secondary_id, secondary_label, message, created_at }
+    RepairNoteRow { group_id, account_id, reason, updated_at }
+    LeaseRow { name, holder, acquired_at, expires_at }
 }

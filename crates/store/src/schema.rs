@@ -12,8 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::Row;
-
+use crate::sql::{Link, query};
 use crate::{Backend, Store, StoreError};
 
 /// Every table of the schema but the migrator's own, by name.
@@ -70,10 +69,11 @@ const MIGRATOR_TABLE: &str = "_sqlx_migrations";
 impl Store {
     /// The schema as the database holds it now.
     pub async fn schema(&self) -> Result<Schema, StoreError> {
-        let mut conn = self.read.acquire().await?;
-        match self.backend {
-            Backend::Sqlite => sqlite_schema(&mut conn).await,
-            Backend::Postgres => postgres_schema(&mut conn).await,
+        let mut conn = self.read().await?;
+        let mut db = conn.db();
+        match db.backend() {
+            Backend::Sqlite => sqlite_schema(&mut db.conn).await,
+            Backend::Postgres => postgres_schema(&mut db.conn).await,
         }
     }
 }
@@ -142,8 +142,8 @@ fn sqlite_checks(create_table: &str) -> Vec<String> {
     checks
 }
 
-async fn sqlite_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, StoreError> {
-    let tables = sqlx::query(
+async fn sqlite_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
+    let tables = query(
         "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> $1 \
          ORDER BY name",
     )
@@ -155,11 +155,10 @@ async fn sqlite_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, StoreEr
         let name: String = row.get(0);
         let sql: String = row.get(1);
         let mut table = Table::default();
-        let columns =
-            sqlx::query("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info($1) ORDER BY cid")
-                .bind(&name)
-                .fetch_all(&mut *conn)
-                .await?;
+        let columns = query("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info($1) ORDER BY cid")
+            .bind(&name)
+            .fetch_all(&mut *conn)
+            .await?;
         let mut key: Vec<(i64, String)> = Vec::new();
         for column in columns {
             let column_name: String = column.get(0);
@@ -169,8 +168,8 @@ async fn sqlite_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, StoreEr
             }
             table.columns.push(Column {
                 name: column_name,
-                kind: column_kind(&column.get::<String, _>(1)),
-                not_null: column.get::<i64, _>(2) != 0,
+                kind: column_kind(&column.get::<String>(1)),
+                not_null: column.get::<i64>(2) != 0,
                 default: plain_default(column.get(3)),
             });
         }
@@ -184,7 +183,7 @@ async fn sqlite_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, StoreEr
                 column.not_null = true;
             }
         }
-        let foreign = sqlx::query(
+        let foreign = query(
             "SELECT id, \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list($1) ORDER BY id, seq",
         )
         .bind(&name)
@@ -196,28 +195,28 @@ async fn sqlite_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, StoreEr
                 columns: Vec::new(),
                 table: row.get(1),
                 references: Vec::new(),
-                on_delete: row.get::<String, _>(4).to_ascii_lowercase(),
+                on_delete: row.get::<String>(4).to_ascii_lowercase(),
             });
             entry.columns.push(row.get(2));
             entry.references.push(row.get(3));
         }
         table.foreign_keys = by_id.into_values().collect();
         table.checks = sqlite_checks(&sql).iter().map(|check| check_terms(check)).collect();
-        let indexes = sqlx::query("SELECT name, \"unique\", origin, partial FROM pragma_index_list($1)")
+        let indexes = query("SELECT name, \"unique\", origin, partial FROM pragma_index_list($1)")
             .bind(&name)
             .fetch_all(&mut *conn)
             .await?;
         for index in indexes {
             let index_name: String = index.get(0);
-            let columns: Vec<String> = sqlx::query("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
+            let columns: Vec<String> = query("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
                 .bind(&index_name)
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
                 .map(|row| row.get(0))
                 .collect();
-            let unique = index.get::<i64, _>(1) != 0;
-            match index.get::<String, _>(2).as_str() {
+            let unique = index.get::<i64>(1) != 0;
+            match index.get::<String>(2).as_str() {
                 "pk" => {}
                 "u" => {
                     table.unique.insert(columns);
@@ -226,7 +225,7 @@ async fn sqlite_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, StoreEr
                     if unique {
                         table.unique.insert(columns.clone());
                     }
-                    let partial = index.get::<i64, _>(3) != 0;
+                    let partial = index.get::<i64>(3) != 0;
                     table.indexes.insert(index_name, Index { columns, unique, partial });
                 }
             }
@@ -236,9 +235,9 @@ async fn sqlite_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, StoreEr
     Ok(schema)
 }
 
-async fn postgres_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, StoreError> {
+async fn postgres_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
     let mut schema = Schema::default();
-    let columns = sqlx::query(
+    let columns = query(
         "SELECT c.table_name::text, c.column_name::text, c.data_type::text, \
          CASE WHEN c.is_nullable = 'NO' THEN 1 ELSE 0 END::bigint, c.column_default::text \
          FROM information_schema.columns c JOIN information_schema.tables t \
@@ -253,13 +252,13 @@ async fn postgres_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, Store
         let table: String = row.get(0);
         schema.tables.entry(table).or_default().columns.push(Column {
             name: row.get(1),
-            kind: column_kind(&row.get::<String, _>(2)),
-            not_null: row.get::<i64, _>(3) != 0,
+            kind: column_kind(&row.get::<String>(2)),
+            not_null: row.get::<i64>(3) != 0,
             default: plain_default(row.get(4)),
         });
     }
     // Each column list comes as names joined by commas, in key order.
-    let constraints = sqlx::query(
+    let constraints = query(
         "SELECT t.relname::text, c.contype::text, \
          (SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord) \
           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum), \
@@ -278,15 +277,15 @@ async fn postgres_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, Store
         list.map(|text| text.split(',').map(str::to_string).collect()).unwrap_or_default()
     };
     for row in constraints {
-        let Some(table) = schema.tables.get_mut(&row.get::<String, _>(0)) else { continue };
+        let Some(table) = schema.tables.get_mut(&row.get::<String>(0)) else { continue };
         let columns = split(row.get(2));
-        match row.get::<String, _>(1).as_str() {
+        match row.get::<String>(1).as_str() {
             "p" => table.primary_key = columns,
             "u" => {
                 table.unique.insert(columns);
             }
             "f" => {
-                let on_delete = match row.get::<Option<String>, _>(5).as_deref() {
+                let on_delete = match row.get::<Option<String>>(5).as_deref() {
                     Some("c") => "cascade",
                     Some("n") => "set null",
                     Some("r") => "restrict",
@@ -295,19 +294,19 @@ async fn postgres_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, Store
                 };
                 table.foreign_keys.insert(ForeignKey {
                     columns,
-                    table: row.get::<Option<String>, _>(3).unwrap_or_default(),
+                    table: row.get::<Option<String>>(3).unwrap_or_default(),
                     references: split(row.get(4)),
                     on_delete: on_delete.to_string(),
                 });
             }
             "c" => {
-                table.checks.insert(check_terms(&row.get::<String, _>(6)));
+                table.checks.insert(check_terms(&row.get::<String>(6)));
             }
             _ => {}
         }
     }
     // Indexes that no constraint owns: those of `CREATE INDEX`.
-    let indexes = sqlx::query(
+    let indexes = query(
         "SELECT t.relname::text, i.relname::text, \
          (SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM unnest(x.indkey) WITH ORDINALITY k(attnum, ord) \
           JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum), \
@@ -323,13 +322,13 @@ async fn postgres_schema(conn: &mut sqlx::AnyConnection) -> Result<Schema, Store
     .fetch_all(&mut *conn)
     .await?;
     for row in indexes {
-        let Some(table) = schema.tables.get_mut(&row.get::<String, _>(0)) else { continue };
+        let Some(table) = schema.tables.get_mut(&row.get::<String>(0)) else { continue };
         let columns = split(row.get(2));
-        let unique = row.get::<i64, _>(3) != 0;
+        let unique = row.get::<i64>(3) != 0;
         if unique {
             table.unique.insert(columns.clone());
         }
-        table.indexes.insert(row.get(1), Index { columns, unique, partial: row.get::<i64, _>(4) != 0 });
+        table.indexes.insert(row.get(1), Index { columns, unique, partial: row.get::<i64>(4) != 0 });
     }
     Ok(schema)
 }

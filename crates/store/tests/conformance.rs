@@ -18,7 +18,7 @@
 use store::{
     AccountRow, ApiKeyRow, Backend, Db, EntityGrantRow, EventRow, Failure, FirewallRow, GroupRow, HostRow, InstanceRow,
     LeaseRow, MemberRow, MigrationRow, NewEvent, NewGroup, NewHost, NewInstance, NewMigration, OperationRow, RegionRow,
-    RepairNoteRow, Size, Store, StoreError, TokenRow,
+    RepairNoteRow, Size, Store, StoreError, TokenRow, Violation,
 };
 
 /// Stamps every test once per backend: `backends` are functions returning a [`Fixture`],
@@ -212,17 +212,17 @@ async fn committed_host(store: &Store, id: i64) -> Result<HostRow, StoreError> {
 
 /// Whether a result is the database refusing a change through a CHECK constraint.
 fn is_check_violation<T>(result: &Result<T, StoreError>) -> bool {
-    matches!(result, Err(StoreError::Database(sqlx::Error::Database(error))) if error.is_check_violation())
+    matches!(result, Err(error) if error.violation() == Some(Violation::Check))
 }
 
 /// Whether a result is the database refusing a change through a UNIQUE constraint.
 fn is_unique_violation<T>(result: &Result<T, StoreError>) -> bool {
-    matches!(result, Err(StoreError::Database(sqlx::Error::Database(error))) if error.is_unique_violation())
+    matches!(result, Err(error) if error.violation() == Some(Violation::Unique))
 }
 
 /// Whether a result is the database refusing a change through a FOREIGN KEY constraint.
 fn is_foreign_key_violation<T>(result: &Result<T, StoreError>) -> bool {
-    matches!(result, Err(StoreError::Database(sqlx::Error::Database(error))) if error.is_foreign_key_violation())
+    matches!(result, Err(error) if error.violation() == Some(Violation::ForeignKey))
 }
 
 fn ids<T>(rows: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {

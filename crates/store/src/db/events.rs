@@ -1,13 +1,12 @@
 //! The audit trail.
 
-use sqlx::Row;
-
 use super::{Db, Result, Tenant, placeholders};
 use crate::rows::*;
+use crate::sql::{query, query_as};
 
 impl Db<'_> {
     pub async fn event_insert(&mut self, event: &NewEvent, now: i64) -> Result<i64> {
-        let row = sqlx::query(
+        let row = query(
             "INSERT INTO events (account_id, username, action, status, entity_type, entity_id, entity_uuid, \
              entity_label, secondary_type, secondary_id, secondary_label, message, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
@@ -25,9 +24,9 @@ impl Db<'_> {
         .bind(&event.secondary_label)
         .bind(&event.message)
         .bind(now)
-        .fetch_one(&mut *self.conn)
+        .fetch_one(&mut self.conn)
         .await?;
-        Ok(row.get::<i64, _>(0))
+        Ok(row.get::<i64>(0))
     }
 }
 
@@ -45,11 +44,11 @@ impl Tenant<'_, '_> {
             "SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 AND entity_type IN ({list}) \
              ORDER BY id DESC LIMIT $2 OFFSET $3"
         );
-        let mut query = sqlx::query_as(&sql).bind(self.account).bind(limit).bind(offset);
+        let mut query = query_as(&sql).bind(self.account).bind(limit).bind(offset);
         for kind in kinds {
             query = query.bind(*kind);
         }
-        Ok(query.fetch_all(&mut *self.db.conn).await?)
+        query.fetch_all(&mut self.db.conn).await
     }
 
     /// How many events of the account are about subjects of these `kinds`.
@@ -61,28 +60,28 @@ impl Tenant<'_, '_> {
             "SELECT COUNT(*) FROM events WHERE account_id = $1 AND entity_type IN ({})",
             placeholders(2, kinds.len())
         );
-        let mut query = sqlx::query(&sql).bind(self.account);
+        let mut query = query(&sql).bind(self.account);
         for kind in kinds {
             query = query.bind(*kind);
         }
-        Ok(query.fetch_one(&mut *self.db.conn).await?.get::<i64, _>(0))
+        Ok(query.fetch_one(&mut self.db.conn).await?.get::<i64>(0))
     }
 
     /// One event of the account.
     pub async fn event_get(&mut self, id: i64) -> Result<Option<EventRow>> {
-        Ok(sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND account_id = $2"))
+        query_as(format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(self.account)
-            .fetch_optional(&mut *self.db.conn)
-            .await?)
+            .fetch_optional(&mut self.db.conn)
+            .await
     }
 
     /// An account's events, newest first.
     pub async fn events_of_account(&mut self) -> Result<Vec<EventRow>> {
         let account_id = self.account;
-        Ok(sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 ORDER BY id DESC"))
+        query_as(format!("SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 ORDER BY id DESC"))
             .bind(account_id)
-            .fetch_all(&mut *self.db.conn)
-            .await?)
+            .fetch_all(&mut self.db.conn)
+            .await
     }
 }

@@ -1,15 +1,14 @@
 //! Placement groups and their members.
 
-use sqlx::Row;
-
 use super::{Db, GROUP_COLUMNS, Result, System, Tenant, rows_in};
 use crate::rows::*;
+use crate::sql::{query, query_as};
 
 impl Db<'_> {
     // Placement groups and their members.
 
     pub async fn group_insert(&mut self, group: &NewGroup, now: i64) -> Result<GroupRow> {
-        Ok(sqlx::query_as(&format!(
+        query_as(format!(
             "INSERT INTO placement_groups (uuid, account_id, label, description, region_id, kind, policy, domain, \
              max_per_domain, max_members, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
              RETURNING {GROUP_COLUMNS}"
@@ -25,110 +24,110 @@ impl Db<'_> {
         .bind(group.max_per_domain)
         .bind(group.max_members)
         .bind(now)
-        .fetch_one(&mut *self.conn)
-        .await?)
+        .fetch_one(&mut self.conn)
+        .await
     }
 }
 
 impl Tenant<'_, '_> {
     pub async fn group_get(&mut self, id: i64) -> Result<Option<GroupRow>> {
         let account_id = self.account;
-        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id = $1 AND account_id = $2"))
+        query_as(format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(account_id)
-            .fetch_optional(&mut *self.db.conn)
-            .await?)
+            .fetch_optional(&mut self.db.conn)
+            .await
     }
 
     pub async fn group_get_by_uuid(&mut self, uuid: &str) -> Result<Option<GroupRow>> {
         let account_id = self.account;
-        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE uuid = $1 AND account_id = $2"))
+        query_as(format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE uuid = $1 AND account_id = $2"))
             .bind(uuid)
             .bind(account_id)
-            .fetch_optional(&mut *self.db.conn)
-            .await?)
+            .fetch_optional(&mut self.db.conn)
+            .await
     }
 
     pub async fn groups_of_account(&mut self) -> Result<Vec<GroupRow>> {
         let account_id = self.account;
-        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE account_id = $1 ORDER BY id"))
+        query_as(format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE account_id = $1 ORDER BY id"))
             .bind(account_id)
-            .fetch_all(&mut *self.db.conn)
-            .await?)
+            .fetch_all(&mut self.db.conn)
+            .await
     }
 
     /// One page of the account's regional groups (those of one region), by id.
     pub async fn regional_groups_page(&mut self, offset: i64, limit: i64) -> Result<Vec<GroupRow>> {
         let account_id = self.account;
-        Ok(sqlx::query_as(&format!(
+        query_as(format!(
             "SELECT {GROUP_COLUMNS} FROM placement_groups WHERE account_id = $1 AND region_id IS NOT NULL \
              ORDER BY id LIMIT $2 OFFSET $3"
         ))
         .bind(account_id)
         .bind(limit)
         .bind(offset)
-        .fetch_all(&mut *self.db.conn)
-        .await?)
+        .fetch_all(&mut self.db.conn)
+        .await
     }
 
     /// How many regional groups the account has.
     pub async fn regional_group_count(&mut self) -> Result<i64> {
         let account_id = self.account;
-        let row = sqlx::query("SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND region_id IS NOT NULL")
+        let row = query("SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND region_id IS NOT NULL")
             .bind(account_id)
-            .fetch_one(&mut *self.db.conn)
+            .fetch_one(&mut self.db.conn)
             .await?;
-        Ok(row.get::<i64, _>(0))
+        Ok(row.get::<i64>(0))
     }
 
     pub async fn group_count(&mut self, region_id: &str) -> Result<i64> {
         let account_id = self.account;
-        let row = sqlx::query("SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND region_id = $2")
+        let row = query("SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND region_id = $2")
             .bind(account_id)
             .bind(region_id)
-            .fetch_one(&mut *self.db.conn)
+            .fetch_one(&mut self.db.conn)
             .await?;
-        Ok(row.get::<i64, _>(0))
+        Ok(row.get::<i64>(0))
     }
 
     /// Whether another regional group of the account already has this label.
     pub async fn group_label_taken(&mut self, label: &str, except: Option<i64>) -> Result<bool> {
         let account_id = self.account;
-        let row = sqlx::query(
+        let row = query(
             "SELECT COUNT(*) FROM placement_groups WHERE account_id = $1 AND label = $2 AND region_id IS NOT NULL \
              AND id <> $3",
         )
         .bind(account_id)
         .bind(label)
         .bind(except.unwrap_or(-1))
-        .fetch_one(&mut *self.db.conn)
+        .fetch_one(&mut self.db.conn)
         .await?;
-        Ok(row.get::<i64, _>(0) > 0)
+        Ok(row.get::<i64>(0) > 0)
     }
 
     pub async fn group_update_label(&mut self, id: i64, label: &str, now: i64) -> Result<()> {
         let account_id = self.account;
-        sqlx::query("UPDATE placement_groups SET label = $3, updated_at = $4 WHERE id = $1 AND account_id = $2")
+        query("UPDATE placement_groups SET label = $3, updated_at = $4 WHERE id = $1 AND account_id = $2")
             .bind(id)
             .bind(account_id)
             .bind(label)
             .bind(now)
-            .execute(&mut *self.db.conn)
+            .execute(&mut self.db.conn)
             .await?;
         Ok(())
     }
 
     pub async fn group_delete(&mut self, id: i64) -> Result<()> {
         let account_id = self.account;
-        sqlx::query("DELETE FROM repair_notes WHERE group_id = $1 AND account_id = $2")
+        query("DELETE FROM repair_notes WHERE group_id = $1 AND account_id = $2")
             .bind(id)
             .bind(account_id)
-            .execute(&mut *self.db.conn)
+            .execute(&mut self.db.conn)
             .await?;
-        sqlx::query("DELETE FROM placement_groups WHERE id = $1 AND account_id = $2")
+        query("DELETE FROM placement_groups WHERE id = $1 AND account_id = $2")
             .bind(id)
             .bind(account_id)
-            .execute(&mut *self.db.conn)
+            .execute(&mut self.db.conn)
             .await?;
         Ok(())
     }
@@ -136,22 +135,22 @@ impl Tenant<'_, '_> {
     /// Records that an instance joined a group, after every earlier membership.
     pub async fn member_insert(&mut self, group_id: i64, instance_id: i64) -> Result<()> {
         let account_id = self.account;
-        sqlx::query("INSERT INTO group_members (group_id, instance_id, account_id) VALUES ($1, $2, $3)")
+        query("INSERT INTO group_members (group_id, instance_id, account_id) VALUES ($1, $2, $3)")
             .bind(group_id)
             .bind(instance_id)
             .bind(account_id)
-            .execute(&mut *self.db.conn)
+            .execute(&mut self.db.conn)
             .await?;
         Ok(())
     }
 
     pub async fn member_delete(&mut self, group_id: i64, instance_id: i64) -> Result<()> {
         let account_id = self.account;
-        sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND instance_id = $2 AND account_id = $3")
+        query("DELETE FROM group_members WHERE group_id = $1 AND instance_id = $2 AND account_id = $3")
             .bind(group_id)
             .bind(instance_id)
             .bind(account_id)
-            .execute(&mut *self.db.conn)
+            .execute(&mut self.db.conn)
             .await?;
         Ok(())
     }
@@ -160,9 +159,7 @@ impl Tenant<'_, '_> {
 impl System<'_, '_> {
     /// Every group of every account, for the operator.
     pub async fn groups_all(&mut self) -> Result<Vec<GroupRow>> {
-        Ok(sqlx::query_as(&format!("SELECT {GROUP_COLUMNS} FROM placement_groups ORDER BY id"))
-            .fetch_all(&mut *self.db.conn)
-            .await?)
+        query_as(format!("SELECT {GROUP_COLUMNS} FROM placement_groups ORDER BY id")).fetch_all(&mut self.db.conn).await
     }
 
     pub async fn groups_by_id(&mut self, ids: &[i64]) -> Result<Vec<GroupRow>> {
@@ -170,7 +167,7 @@ impl System<'_, '_> {
             return Ok(Vec::new());
         }
         let sql = |list: &str| format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id IN ({list}) ORDER BY id");
-        rows_in(self.db.conn, ids, sql, |row: &GroupRow| row.id).await
+        rows_in(&mut self.db.conn, ids, sql, |row: &GroupRow| row.id).await
     }
 
     /// The members of these groups with where each stands, in join order.
@@ -185,7 +182,7 @@ impl System<'_, '_> {
                  WHERE m.group_id IN ({list}) ORDER BY m.seq"
             )
         };
-        rows_in(self.db.conn, group_ids, sql, |row: &MemberRow| row.seq).await
+        rows_in(&mut self.db.conn, group_ids, sql, |row: &MemberRow| row.seq).await
     }
 
     /// The memberships of these instances, in join order.
@@ -200,19 +197,19 @@ impl System<'_, '_> {
                  WHERE m.instance_id IN ({list}) ORDER BY m.seq"
             )
         };
-        rows_in(self.db.conn, instance_ids, sql, |row: &MemberRow| row.seq).await
+        rows_in(&mut self.db.conn, instance_ids, sql, |row: &MemberRow| row.seq).await
     }
 
     /// Every membership of an instance that runs on, or migrates to, a host of the region.
     pub async fn memberships_in_region(&mut self, region_id: &str) -> Result<Vec<MemberRow>> {
-        Ok(sqlx::query_as(
+        query_as(
             "SELECT m.seq, m.group_id, m.instance_id, i.uuid AS instance_uuid, i.host_id, i.target_host_id \
              FROM group_members m JOIN instances i ON i.id = m.instance_id \
              WHERE i.host_id IN (SELECT id FROM hosts WHERE region_id = $1) \
              OR i.target_host_id IN (SELECT id FROM hosts WHERE region_id = $1) ORDER BY m.seq",
         )
         .bind(region_id)
-        .fetch_all(&mut *self.db.conn)
-        .await?)
+        .fetch_all(&mut self.db.conn)
+        .await
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{Db, Result, rows_in};
 use crate::Backend;
+use crate::sql::query;
 
 impl Db<'_> {
     // Row locks: what a change re-validates, it first locks, so that no other change (in this
@@ -25,9 +26,9 @@ impl Db<'_> {
         if self.backend == Backend::Sqlite {
             return Ok(());
         }
-        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS locked")
+        query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS locked")
             .bind(label_key(kind, account_id, label))
-            .fetch_all(&mut *self.conn)
+            .fetch_all(&mut self.conn)
             .await?;
         Ok(())
     }
@@ -57,9 +58,9 @@ impl Db<'_> {
         if self.backend == Backend::Sqlite {
             return Ok(());
         }
-        sqlx::query("SELECT id FROM hosts WHERE region_id = $1 ORDER BY id FOR UPDATE")
+        query("SELECT id FROM hosts WHERE region_id = $1 ORDER BY id FOR UPDATE")
             .bind(region_id)
-            .fetch_all(&mut *self.conn)
+            .fetch_all(&mut self.conn)
             .await?;
         Ok(())
     }
@@ -70,7 +71,7 @@ impl Db<'_> {
         }
         // In chunks of increasing ids, so that the rows are locked in the lock order.
         let sql = |list: &str| format!("SELECT {key} FROM {table} WHERE {key} IN ({list}) ORDER BY {key} FOR UPDATE");
-        rows_in(self.conn, ids, sql, |row: &(i64,)| row.0).await?;
+        rows_in(&mut self.conn, ids, sql, |row: &(i64,)| row.0).await?;
         Ok(())
     }
 }

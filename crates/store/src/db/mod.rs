@@ -1,9 +1,7 @@
 //! Every query berth runs, as methods of [`Db`], shared by reads, snapshots and transactions:
 //! one file per resource, each with its own `impl Db`.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, FromRow};
-
+use crate::sql::{FromRow, Link, query_as};
 use crate::{Backend, StoreError};
 
 /// One connection (pooled, in a snapshot or in a transaction) and the queries that run on it.
@@ -15,7 +13,7 @@ use crate::{Backend, StoreError};
 /// through [`Db::system`], whose name says so at every call.
 #[derive(Debug)]
 pub struct Db<'c> {
-    conn: &'c mut AnyConnection,
+    pub(crate) conn: Link<'c>,
     backend: Backend,
 }
 
@@ -56,11 +54,12 @@ fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
-/// The most ids one statement binds in an `IN (…)` list. sqlx's SQLite driver looks every
-/// bound parameter up by its name among all of the statement's, so one statement of `n`
-/// parameters costs `n²` string comparisons: 20,000 ids took seconds (a profile of loading a
-/// region of 100,000 instances spent 27% in `strncmp` and `sqlite3_bind_parameter_name`).
-/// In chunks of this size the cost grows with `n`.
+/// The most ids one statement binds in an `IN (…)` list. A statement of thousands of
+/// parameters is slow to prepare, is never found again in the cache of prepared statements,
+/// and passes SQLite's limit on variables (32,766) for a large account; sqlx's SQLite driver,
+/// which berth used before, also looked every bound parameter up by name, so `n` parameters
+/// cost `n²` comparisons (27% of a region's load in a profile). In chunks of this size the
+/// cost grows with `n`, and each chunk size's statement is prepared once.
 const IN_LIST_CHUNK: usize = 500;
 
 /// The rows of `sql` for every id of `ids`, as one statement would give them: `sql` is given
@@ -68,19 +67,19 @@ const IN_LIST_CHUNK: usize = 500;
 /// once per chunk; the rows are sorted by `key`, which is unique per row, and a row that two
 /// chunks both found is kept once.
 async fn rows_in<R, K>(
-    conn: &mut AnyConnection,
+    conn: &mut Link<'_>,
     ids: &[i64],
     sql: impl Fn(&str) -> String,
     key: impl Fn(&R) -> K,
 ) -> Result<Vec<R>>
 where
-    R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    R: FromRow,
     K: Ord,
 {
     let mut rows = Vec::new();
     for chunk in ids.chunks(IN_LIST_CHUNK) {
         let sql = sql(&placeholders(1, chunk.len()));
-        let mut query = sqlx::query_as::<_, R>(&sql);
+        let mut query = query_as::<R>(&sql);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -105,7 +104,7 @@ mod operations;
 mod tenancy;
 
 impl<'c> Db<'c> {
-    pub(crate) fn new(conn: &'c mut AnyConnection, backend: Backend) -> Db<'c> {
+    pub(crate) fn new(conn: Link<'c>, backend: Backend) -> Db<'c> {
         Db { conn, backend }
     }
 

@@ -2,10 +2,11 @@
 
 use super::{Db, OPERATION_COLUMNS, Result, System, Tenant};
 use crate::rows::*;
+use crate::sql::{query, query_as};
 
 impl Db<'_> {
     pub async fn operation_insert(&mut self, operation: &OperationRow) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO operations (id, account_id, state, reason, message, reference_id, reference_link, \
              reference_command, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -18,7 +19,7 @@ impl Db<'_> {
         .bind(&operation.reference_link)
         .bind(&operation.reference_command)
         .bind(operation.created_at)
-        .execute(&mut *self.conn)
+        .execute(&mut self.conn)
         .await?;
         Ok(())
     }
@@ -27,21 +28,19 @@ impl Db<'_> {
 impl Tenant<'_, '_> {
     pub async fn operation_get(&mut self, id: &str) -> Result<Option<OperationRow>> {
         let account_id = self.account;
-        Ok(sqlx::query_as(&format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1 AND account_id = $2"))
+        query_as(format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(account_id)
-            .fetch_optional(&mut *self.db.conn)
-            .await?)
+            .fetch_optional(&mut self.db.conn)
+            .await
     }
 }
 
 impl System<'_, '_> {
     /// Forgets the operations created before `before`; returns how many.
     pub async fn operations_purge(&mut self, before: i64) -> Result<u64> {
-        let result = sqlx::query("DELETE FROM operations WHERE created_at < $1")
-            .bind(before)
-            .execute(&mut *self.db.conn)
-            .await?;
-        Ok(result.rows_affected())
+        let result =
+            query("DELETE FROM operations WHERE created_at < $1").bind(before).execute(&mut self.db.conn).await?;
+        Ok(result)
     }
 }

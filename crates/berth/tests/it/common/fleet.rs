@@ -117,6 +117,18 @@ impl Api {
         }
     }
 
+    /// One page of 500 of the demo account's Linodes (`page` counts from 1); panics unless it
+    /// is answered.
+    pub async fn linodes_page(&self, page: usize) -> Value {
+        let request = self
+            .client
+            .get(format!("{}/v4/linode/instances?page={page}&page_size=500", self.base))
+            .bearer_auth(&self.token);
+        let (status, reply) = self.send(request).await;
+        assert_eq!(status, 200, "GET /v4/linode/instances?page={page}: {reply}");
+        reply
+    }
+
     /// Whether the engine, asked now, finds a host for one more member of `group`.
     pub async fn fits(&self, region: &str, group: i64) -> bool {
         let explained =

@@ -1,0 +1,416 @@
+//! One way to run a statement on either backend: the queries of `db/` are written once, in the
+//! SQL both share, and built with [`query`] and [`query_as`]; what runs them differs.
+//!
+//! On SQLite a statement runs at once, on the connection the caller holds, through `rusqlite`
+//! with a cache of prepared statements: no thread hop and no channel per statement (through
+//! sqlx's SQLite driver each statement crossed to the connection's worker thread and back,
+//! which cost ten times the statement). The `$n` placeholders are rewritten to SQLite's `?n`,
+//! which bind by number, so a parameter is found without comparing names. On PostgreSQL the
+//! statement goes through sqlx's driver, as before.
+//!
+//! Rows are decoded by [`FromRow`]: a row type names the columns it reads ([`from_row!`]), and
+//! they are looked up once per statement, not once per row.
+
+use std::borrow::Cow;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Column as _, Row as _};
+
+use crate::StoreError;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// The connection a statement runs on.
+#[derive(Debug)]
+pub(crate) enum Link<'c> {
+    Sqlite(&'c mut rusqlite::Connection),
+    Any(&'c mut AnyConnection),
+}
+
+/// A value bound to a statement: the types both backends carry (64-bit integers and text,
+/// either of which may be null).
+#[derive(Clone, Debug)]
+pub(crate) enum Param<'q> {
+    Int(Option<i64>),
+    Text(Option<Cow<'q, str>>),
+}
+
+impl From<i64> for Param<'_> {
+    fn from(value: i64) -> Self {
+        Param::Int(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Param<'_> {
+    fn from(value: Option<i64>) -> Self {
+        Param::Int(value)
+    }
+}
+
+impl<'q> From<&'q str> for Param<'q> {
+    fn from(value: &'q str) -> Self {
+        Param::Text(Some(Cow::Borrowed(value)))
+    }
+}
+
+impl<'q> From<&'q String> for Param<'q> {
+    fn from(value: &'q String) -> Self {
+        Param::Text(Some(Cow::Borrowed(value)))
+    }
+}
+
+impl From<String> for Param<'_> {
+    fn from(value: String) -> Self {
+        Param::Text(Some(Cow::Owned(value)))
+    }
+}
+
+impl<'q> From<Option<&'q str>> for Param<'q> {
+    fn from(value: Option<&'q str>) -> Self {
+        Param::Text(value.map(Cow::Borrowed))
+    }
+}
+
+impl<'q> From<&'q Option<String>> for Param<'q> {
+    fn from(value: &'q Option<String>) -> Self {
+        Param::Text(value.as_deref().map(Cow::Borrowed))
+    }
+}
+
+impl From<Option<String>> for Param<'_> {
+    fn from(value: Option<String>) -> Self {
+        Param::Text(value.map(Cow::Owned))
+    }
+}
+
+/// A value as read, for rows whose columns are read by position ([`Row`]).
+pub(crate) trait Decode:
+    Sized + rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>
+{
+}
+
+impl<T> Decode for T where T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> {}
+
+/// The columns of one row, as a [`FromRow`] reads them: its `index`th named column (or, for a
+/// type that names none, the `index`th column of the statement).
+pub(crate) trait Values {
+    fn get<T: Decode>(&self, index: usize) -> Result<T>;
+}
+
+/// A row type: the columns it reads, by name, and how it is built from them.
+pub(crate) trait FromRow: Sized {
+    /// The columns, by name, in the order `from_row` reads them; empty for a type that reads
+    /// columns by position (tuples, [`Row`]).
+    const COLUMNS: &'static [&'static str];
+
+    fn from_row(row: &impl Values) -> Result<Self>;
+}
+
+/// Makes a struct of named fields a [`FromRow`] that reads the columns of the same names.
+macro_rules! from_row {
+    ($($row:ident { $($field:ident),+ $(,)? })+) => {
+        $(impl $crate::sql::FromRow for $row {
+            const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),+];
+
+            fn from_row(row: &impl $crate::sql::Values) -> Result<Self, $crate::StoreError> {
+                let mut index = 0..;
+                Ok($row { $($field: row.get(index.next().unwrap_or_default())?),+ })
+            }
+        })+
+    };
+}
+pub(crate) use from_row;
+
+impl<A: Decode> FromRow for (A,) {
+    const COLUMNS: &'static [&'static str] = &[];
+
+    fn from_row(row: &impl Values) -> Result<Self> {
+        Ok((row.get(0)?,))
+    }
+}
+
+impl<A: Decode, B: Decode> FromRow for (A, B) {
+    const COLUMNS: &'static [&'static str] = &[];
+
+    fn from_row(row: &impl Values) -> Result<Self> {
+        Ok((row.get(0)?, row.get(1)?))
+    }
+}
+
+/// A row read by position, for the queries of a few columns that no row type describes: each
+/// column read as it is needed (`row.get::<i64>(0)`).
+#[derive(Debug)]
+pub(crate) struct Row {
+    values: Vec<Value>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl Row {
+    /// The `index`th column, as a `T` (an integer, text, or an `Option` of either).
+    pub(crate) fn get<T: FromValue>(&self, index: usize) -> T {
+        T::from_value(self.values.get(index).unwrap_or(&Value::Null))
+    }
+}
+
+/// What a column of a [`Row`] can be read as. A column of another type reads as the type's
+/// empty value (0, ""), or `None`: a query reads its columns as the types it selects.
+pub(crate) trait FromValue {
+    fn from_value(value: &Value) -> Self;
+}
+
+impl FromValue for i64 {
+    fn from_value(value: &Value) -> Self {
+        match value {
+            Value::Int(value) => *value,
+            _ => 0,
+        }
+    }
+}
+
+impl FromValue for String {
+    fn from_value(value: &Value) -> Self {
+        match value {
+            Value::Text(value) => value.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(value: &Value) -> Self {
+        match value {
+            Value::Null => None,
+            other => Some(T::from_value(other)),
+        }
+    }
+}
+
+/// A statement and its parameters, built like sqlx's: `query(sql).bind(a).bind(b)`.
+#[derive(Debug)]
+pub(crate) struct Query<'q, R = Row> {
+    sql: Cow<'q, str>,
+    params: Vec<Param<'q>>,
+    row: std::marker::PhantomData<fn() -> R>,
+}
+
+/// A statement whose rows, if any, are read by position.
+pub(crate) fn query<'q>(sql: impl Into<Cow<'q, str>>) -> Query<'q, Row> {
+    Query { sql: sql.into(), params: Vec::new(), row: std::marker::PhantomData }
+}
+
+/// A statement whose rows are `R`s.
+pub(crate) fn query_as<'q, R: FromRow>(sql: impl Into<Cow<'q, str>>) -> Query<'q, R> {
+    Query { sql: sql.into(), params: Vec::new(), row: std::marker::PhantomData }
+}
+
+impl<'q, R: ReadRow> Query<'q, R> {
+    pub(crate) fn bind(mut self, value: impl Into<Param<'q>>) -> Self {
+        self.params.push(value.into());
+        self
+    }
+
+    /// Runs a statement that returns no rows; returns how many rows it changed.
+    pub(crate) async fn execute(self, link: &mut Link<'_>) -> Result<u64> {
+        match link {
+            Link::Sqlite(conn) => sqlite_execute(conn, &self.sql, &self.params),
+            Link::Any(conn) => Ok(any_query(&self.sql, &self.params).execute(&mut **conn).await?.rows_affected()),
+        }
+    }
+
+    pub(crate) async fn fetch_all(self, link: &mut Link<'_>) -> Result<Vec<R>> {
+        match link {
+            Link::Sqlite(conn) => sqlite_rows(conn, &self.sql, &self.params, usize::MAX),
+            Link::Any(conn) => {
+                let rows = any_query(&self.sql, &self.params).fetch_all(&mut **conn).await?;
+                any_rows(&rows)
+            }
+        }
+    }
+
+    pub(crate) async fn fetch_optional(self, link: &mut Link<'_>) -> Result<Option<R>> {
+        match link {
+            Link::Sqlite(conn) => Ok(sqlite_rows(conn, &self.sql, &self.params, 1)?.pop()),
+            Link::Any(conn) => {
+                let row = any_query(&self.sql, &self.params).fetch_optional(&mut **conn).await?;
+                Ok(any_rows(row.as_slice())?.pop())
+            }
+        }
+    }
+
+    pub(crate) async fn fetch_one(self, link: &mut Link<'_>) -> Result<R> {
+        self.fetch_optional(link).await?.ok_or(StoreError::RowNotFound)
+    }
+}
+
+/// How the rows of a query are read: by [`FromRow`], or whole by position ([`Row`]).
+pub(crate) trait ReadRow: Sized {
+    fn read_sqlite(row: &rusqlite::Row<'_>, columns: &[usize]) -> Result<Self>;
+    fn read_any(row: &AnyRow, columns: &[usize]) -> Result<Self>;
+    /// The statement's index of each column the type reads by name.
+    fn columns(names: &[&str]) -> Result<Vec<usize>>;
+}
+
+impl<R: FromRow> ReadRow for R {
+    fn read_sqlite(row: &rusqlite::Row<'_>, columns: &[usize]) -> Result<Self> {
+        R::from_row(&SqliteValues { row, columns })
+    }
+
+    fn read_any(row: &AnyRow, columns: &[usize]) -> Result<Self> {
+        R::from_row(&AnyValues { row, columns })
+    }
+
+    fn columns(names: &[&str]) -> Result<Vec<usize>> {
+        R::COLUMNS
+            .iter()
+            .map(|wanted| names.iter().position(|name| name == wanted).ok_or(StoreError::MissingColumn(wanted)))
+            .collect()
+    }
+}
+
+struct SqliteValues<'a, 'r> {
+    row: &'a rusqlite::Row<'r>,
+    columns: &'a [usize],
+}
+
+impl Values for SqliteValues<'_, '_> {
+    fn get<T: Decode>(&self, index: usize) -> Result<T> {
+        let column = self.columns.get(index).copied().unwrap_or(index);
+        Ok(self.row.get(column)?)
+    }
+}
+
+struct AnyValues<'a> {
+    row: &'a AnyRow,
+    columns: &'a [usize],
+}
+
+impl Values for AnyValues<'_> {
+    fn get<T: Decode>(&self, index: usize) -> Result<T> {
+        let column = self.columns.get(index).copied().unwrap_or(index);
+        Ok(self.row.try_get(column)?)
+    }
+}
+
+impl ReadRow for Row {
+    fn read_sqlite(row: &rusqlite::Row<'_>, _columns: &[usize]) -> Result<Self> {
+        use rusqlite::types::ValueRef;
+        let count = row.as_ref().column_count();
+        let mut values = Vec::with_capacity(count);
+        for index in 0..count {
+            values.push(match row.get_ref(index)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(value) => Value::Int(value),
+                ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
+                ValueRef::Real(value) => Value::Int(value as i64),
+                ValueRef::Blob(bytes) => Value::Text(String::from_utf8_lossy(bytes).into_owned()),
+            });
+        }
+        Ok(Row { values })
+    }
+
+    fn read_any(row: &AnyRow, _columns: &[usize]) -> Result<Self> {
+        let mut values = Vec::with_capacity(row.len());
+        for index in 0..row.len() {
+            // A column is an integer, text, or null: try each in turn, as `Any` tells no type
+            // of a null.
+            values.push(if let Ok(value) = row.try_get::<Option<i64>, _>(index) {
+                value.map_or(Value::Null, Value::Int)
+            } else {
+                row.try_get::<Option<String>, _>(index)?.map_or(Value::Null, Value::Text)
+            });
+        }
+        Ok(Row { values })
+    }
+
+    fn columns(_names: &[&str]) -> Result<Vec<usize>> {
+        Ok(Vec::new())
+    }
+}
+
+/// `sql` with each `$n` placeholder written `?n`, SQLite's numbered parameter, which binds by
+/// its number (a `$n` would be a named parameter, found by comparing names).
+fn numbered(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('$') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn sqlite_statement<'c>(
+    conn: &'c rusqlite::Connection,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<rusqlite::CachedStatement<'c>> {
+    let mut statement = conn.prepare_cached(&numbered(sql))?;
+    for (index, param) in params.iter().enumerate() {
+        let number = index + 1;
+        match param {
+            Param::Int(value) => statement.raw_bind_parameter(number, value)?,
+            Param::Text(value) => statement.raw_bind_parameter(number, value.as_deref())?,
+        }
+    }
+    Ok(statement)
+}
+
+fn sqlite_execute(conn: &rusqlite::Connection, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+    let mut statement = sqlite_statement(conn, sql, params)?;
+    // A statement that returns rows (`RETURNING`, a `SELECT` run for its effect) is stepped
+    // to its end; the change count is SQLite's for the statement.
+    let mut rows = statement.raw_query();
+    while rows.next()?.is_some() {}
+    drop(rows);
+    Ok(conn.changes())
+}
+
+/// At most `limit` rows of a statement, read as `R`s.
+fn sqlite_rows<R: ReadRow>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[Param<'_>],
+    limit: usize,
+) -> Result<Vec<R>> {
+    let mut statement = sqlite_statement(conn, sql, params)?;
+    let columns = R::columns(&statement.column_names())?;
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match rows.next()? {
+            Some(row) => out.push(R::read_sqlite(row, &columns)?),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+fn any_query<'q>(sql: &'q str, params: &'q [Param<'q>]) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(sql);
+    for param in params {
+        query = match param {
+            Param::Int(value) => query.bind(*value),
+            Param::Text(value) => query.bind(value.as_deref()),
+        };
+    }
+    query
+}
+
+fn any_rows<R: ReadRow>(rows: &[AnyRow]) -> Result<Vec<R>> {
+    let Some(first) = rows.first() else { return Ok(Vec::new()) };
+    let names: Vec<&str> = first.columns().iter().map(|column| column.name()).collect();
+    let columns = R::columns(&names)?;
+    rows.iter().map(|row| R::read_any(row, &columns)).collect()
+}
