@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use placement::Fleet;
 use store::{Db, EventRow, NewEvent};
 
 use crate::error::{Error, Result};
@@ -67,6 +68,11 @@ pub(crate) async fn record(
 /// own changes).
 pub(crate) async fn compliance(db: &mut Db<'_>, groups: &[Group]) -> Result<HashMap<GroupId, bool>> {
     let (fleet, _) = groups_fleet(db, groups, &[]).await?;
+    fleet_compliance(&fleet, groups)
+}
+
+/// Whether each group is compliant in `fleet`, which holds the groups and their members.
+pub(crate) fn fleet_compliance(fleet: &Fleet, groups: &[Group]) -> Result<HashMap<GroupId, bool>> {
     let mut compliant = HashMap::new();
     for group in groups {
         let verdict = fleet.group_compliance(group.id).map_err(crate::fleets::engine)?;
@@ -85,6 +91,18 @@ pub(crate) async fn compliance_changes(
     cause: Option<&EventEntity>,
 ) -> Result<()> {
     let after = compliance(db, groups).await?;
+    compliance_changes_known(db, by, groups, before, &after, cause).await
+}
+
+/// [`compliance_changes`], given the groups' compliance after the change.
+pub(crate) async fn compliance_changes_known(
+    db: &mut Db<'_>,
+    by: Option<&Principal>,
+    groups: &[Group],
+    before: &HashMap<GroupId, bool>,
+    after: &HashMap<GroupId, bool>,
+    cause: Option<&EventEntity>,
+) -> Result<()> {
     for group in groups {
         let (Some(was), Some(is)) = (before.get(&group.id), after.get(&group.id)) else { continue };
         if was != is {

@@ -113,6 +113,32 @@ pub(crate) async fn groups_fleet(
     groups: &[Group],
     extra_hosts: &[HostId],
 ) -> Result<(Fleet, Vec<MemberRow>)> {
+    let snapshot = groups_snapshot(db, groups, extra_hosts).await?;
+    Ok((snapshot.fleet, snapshot.members))
+}
+
+/// [`groups_fleet`], with the rows it was built from.
+pub(crate) struct GroupsSnapshot {
+    pub(crate) fleet: Fleet,
+    /// The groups' members, in join order per group.
+    pub(crate) members: Vec<MemberRow>,
+    /// The hosts the members stand on, and the extra hosts asked for.
+    pub(crate) hosts: Vec<HostRow>,
+}
+
+impl GroupsSnapshot {
+    /// How many members `group` has.
+    pub(crate) fn member_count(&self, group: GroupId) -> usize {
+        self.members.iter().filter(|m| m.group_id == group.0).count()
+    }
+}
+
+/// [`groups_fleet`], keeping the rows.
+pub(crate) async fn groups_snapshot(
+    db: &mut Db<'_>,
+    groups: &[Group],
+    extra_hosts: &[HostId],
+) -> Result<GroupsSnapshot> {
     let ids: Vec<i64> = groups.iter().map(|g| g.id.0).collect();
     let members = db.system().members_of_groups(&ids).await?;
     let mut host_ids: Vec<i64> = members.iter().flat_map(|m| m.host_id.into_iter().chain(m.target_host_id)).collect();
@@ -122,7 +148,7 @@ pub(crate) async fn groups_fleet(
     let hosts = db.hosts_by_id(&host_ids).await?;
     let positions: Vec<Position> = members.iter().map(Position::of_member).collect();
     let fleet = build_fleet(&hosts, &positions, groups, &members)?;
-    Ok((fleet, members))
+    Ok(GroupsSnapshot { fleet, members, hosts })
 }
 
 /// The cached fleet of each region that host choice reads.

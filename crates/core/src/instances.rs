@@ -8,10 +8,11 @@ use store::{Db, InstanceRow, NewInstance, Tx};
 use crate::convert;
 use crate::error::{Act, Error, Field, GroupRef, Problem, Result};
 use crate::events;
+use crate::fleets::{GroupsSnapshot, engine};
 use crate::groups::{grant_creator, group_find, region_get};
 use crate::model::*;
 use crate::operations::{OperationRequest, operation_of_change, requested};
-use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room, refusal};
+use crate::placing::{Attempt, Locks, PlacementChange, Want, check_room_counted, refusal};
 use crate::{Berth, now};
 
 /// The labels that are unique among an account's instances (`Db::label_lock`).
@@ -81,6 +82,10 @@ impl Berth {
         self.place(&want, locks, &[&region.id], change).await
     }
 
+    /// Writes a new instance on the host chosen and reserved for it, in its groups, with its
+    /// events, and returns its view. `checked` is the snapshot of the groups that re-validated
+    /// the host (their members and hosts as locked, before this change): the member limits and
+    /// the groups' compliance before and after are judged on it, not read again.
     async fn create_in(
         &self,
         tx: &mut Tx,
@@ -88,18 +93,21 @@ impl Berth {
         want: &Want<'_>,
         new: &NewInstance,
         unique_label: bool,
-    ) -> Result<Instance> {
+        mut checked: GroupsSnapshot,
+    ) -> Result<InstanceView> {
         let mut db = tx.db();
         if unique_label && db.tenant(principal.account.0).instance_label_taken(&new.label, None).await? {
             return Err(Error::invalid(Field::Label, Problem::Taken(Thing::Instance)));
         }
+        let mut groups = Vec::with_capacity(want.groups.len());
         for group in want.groups {
-            if db.tenant(principal.account.0).group_get(group.id.0).await?.is_none() {
+            let Some(row) = db.tenant(principal.account.0).group_get(group.id.0).await? else {
                 return Err(Error::invalid(Field::Group, Problem::Unknown(group.id.to_string())));
-            }
-            check_room(&mut db, group, 1).await?;
+            };
+            check_room_counted(&mut db, group, checked.member_count(group.id), 1).await?;
+            groups.push(convert::group(row)?);
         }
-        let before = events::compliance(&mut db, want.groups).await?;
+        let before = events::fleet_compliance(&checked.fleet, want.groups)?;
         let row = db.instance_insert(new, now().0).await?;
         for group in want.groups {
             db.tenant(principal.account.0).member_insert(group.id.0, row.id).await?;
@@ -122,8 +130,23 @@ impl Berth {
             )
             .await?;
         }
-        events::compliance_changes(&mut db, Some(principal), want.groups, &before, Some(&subject)).await?;
-        Ok(instance)
+        // The groups after the change: the snapshot with the new member joined last, as the
+        // store now has it.
+        checked
+            .fleet
+            .instance_add(InstanceSpec { id: instance.id, size: instance.size, host: instance.host, target: None })
+            .map_err(engine)?;
+        for group in want.groups {
+            checked.fleet.member_add(group.id, instance.id).map_err(engine)?;
+        }
+        let after = events::fleet_compliance(&checked.fleet, want.groups)?;
+        events::compliance_changes_known(&mut db, Some(principal), want.groups, &before, &after, Some(&subject))
+            .await?;
+        // The view, from what the change wrote: its groups in join order, no migration, the
+        // host it was placed on.
+        let host_uuid =
+            instance.host.and_then(|host| checked.hosts.iter().find(|h| h.id == host.0)).map(|h| h.uuid.clone());
+        Ok(InstanceView { instance, groups, migration: None, host_uuid })
     }
 
     pub async fn instance_get(&self, principal: &Principal, id: InstanceId) -> Result<InstanceView> {
@@ -439,9 +462,9 @@ impl PlacementChange for Create<'_> {
         &mut self,
         berth: &Berth,
         tx: &mut Tx,
-        chosen: std::result::Result<Placement, NoHost>,
+        chosen: std::result::Result<(Placement, GroupsSnapshot), NoHost>,
     ) -> Result<Attempt<Self::Output>> {
-        let placement = chosen.map_err(|no_host| refusal(self.want, no_host))?;
+        let (placement, checked) = chosen.map_err(|no_host| refusal(self.want, no_host))?;
         let new = NewInstance {
             uuid: uuid::Uuid::new_v4().to_string(),
             account_id: self.principal.account.0,
@@ -456,8 +479,7 @@ impl PlacementChange for Create<'_> {
             firewall_id: self.create.firewall.map(|f| f.0),
             labels: convert::labels_to_store(&self.create.labels),
         };
-        let instance = berth.create_in(tx, self.principal, self.want, &new, self.create.unique_label).await?;
-        let view = instance_views(&mut tx.db(), vec![instance]).await?.remove(0);
+        let view = berth.create_in(tx, self.principal, self.want, &new, self.create.unique_label, checked).await?;
         // The last write of the change: the cache learns of it only once nothing else
         // can fail before the commit.
         let operation =

@@ -10,7 +10,7 @@ use store::{Db, NewMigration, Tx};
 use crate::convert;
 use crate::error::{Conflict, Error, Field, Form, GroupRef, Problem, Result};
 use crate::events;
-use crate::fleets::group_spec;
+use crate::fleets::{GroupsSnapshot, group_spec};
 use crate::groups::region_get;
 use crate::instances::{chosen_group, instance_get, instance_views};
 use crate::model::*;
@@ -824,9 +824,9 @@ impl PlacementChange for BeginMigration<'_> {
         &mut self,
         berth: &Berth,
         tx: &mut Tx,
-        chosen: std::result::Result<Placement, NoHost>,
+        chosen: std::result::Result<(Placement, GroupsSnapshot), NoHost>,
     ) -> Result<Attempt<Migration>> {
-        let placement = chosen.map_err(|no_host| refusal(self.want, no_host))?;
+        let (placement, _) = chosen.map_err(|no_host| refusal(self.want, no_host))?;
         berth.migration_begin_write(tx, self.begin, self.by, &placement, self.joins).await.map(Attempt::Done)
     }
 }

@@ -9,7 +9,7 @@ use placement::{ChooseError, NoHost, Placement, PlacementRequest};
 use store::{Db, Tx};
 
 use crate::error::{Error, Field, GroupRef, Limit, Refusal, Result};
-use crate::fleets::{Chosen, engine, ensure_groups, groups_fleet, lock};
+use crate::fleets::{Chosen, GroupsSnapshot, engine, ensure_groups, groups_snapshot, lock};
 use crate::groups::member_limit;
 use crate::model::*;
 use crate::{Berth, convert};
@@ -54,14 +54,15 @@ pub(crate) struct Locks<'a> {
 pub(crate) trait PlacementChange {
     type Output;
 
-    /// Writes the change in `tx`, on the host chosen for it, or given why no host can take
-    /// the instance: `Done` commits, `Abandoned` rolls back and ends, `Stale` tries again; an
-    /// error rolls back and ends.
+    /// Writes the change in `tx`, on the host chosen for it (with the snapshot of the groups
+    /// that re-validated it: their members and hosts as locked, before this change), or given
+    /// why no host can take the instance: `Done` commits, `Abandoned` rolls back and ends,
+    /// `Stale` tries again; an error rolls back and ends.
     fn write(
         &mut self,
         berth: &Berth,
         tx: &mut Tx,
-        chosen: std::result::Result<Placement, NoHost>,
+        chosen: std::result::Result<(Placement, GroupsSnapshot), NoHost>,
     ) -> impl Future<Output = Result<Attempt<Self::Output>>> + Send;
 }
 
@@ -90,11 +91,13 @@ impl Berth {
                 lock_placement(&mut tx.db(), want, locks.groups, locks.instances, attempt).await?;
                 // Held until the attempt ends: concurrent choices prefer other hosts meanwhile.
                 let (chosen, _held) = self.choose_or_refuse(&mut tx.db(), want, attempt > 0).await?;
-                if let Ok(placement) = &chosen
-                    && !reserve(&mut tx.db(), want, placement.host).await?
-                {
-                    return Ok(Attempt::Stale);
-                }
+                let chosen = match chosen {
+                    Ok(placement) => match reserve_checked(&mut tx.db(), want, placement.host).await? {
+                        Some(checked) => Ok((placement, checked)),
+                        None => return Ok(Attempt::Stale),
+                    },
+                    Err(no_host) => Err(no_host),
+                };
                 let outcome = change.write(self, &mut tx, chosen).await?;
                 if let Attempt::Done(_) = outcome {
                     self.commit(tx, regions).await?;
@@ -198,9 +201,10 @@ pub(crate) fn retry<T>(outcome: Result<Attempt<T>>, attempt: usize) -> Result<At
     }
 }
 
-/// Re-checks, on the rows as they are now, that the chosen host breaks no hard constraint.
-async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bool> {
-    let (fleet, _) = groups_fleet(db, want.groups, &[host]).await?;
+/// Re-checks, on the rows as they are now, that the chosen host breaks no hard constraint;
+/// the snapshot it judged on, when it does not.
+async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<Option<GroupsSnapshot>> {
+    let snapshot = groups_snapshot(db, want.groups, &[host]).await?;
     let group_ids: Vec<GroupId> = want.groups.iter().map(|g| g.id).collect();
     let request = PlacementRequest {
         size: want.size,
@@ -209,8 +213,8 @@ async fn revalidate(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bo
         avoid: &[],
         compliant_only: want.compliant_only,
     };
-    match fleet.judge_host(&request, host) {
-        Ok(verdict) => Ok(verdict.is_ok()),
+    match snapshot.fleet.judge_host(&request, host) {
+        Ok(verdict) => Ok(verdict.is_ok().then_some(snapshot)),
         Err(error) => Err(engine(error)),
     }
 }
@@ -230,13 +234,26 @@ pub(crate) fn refusal(want: &Want<'_>, no_host: NoHost) -> Error {
 /// Re-validates a chosen or planned host against the rows as they are now, then reserves the
 /// instance's size on it: false when either no longer holds, and nothing was reserved.
 pub(crate) async fn reserve(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<bool> {
-    Ok(revalidate(db, want, host).await? && db.host_reserve(host.0, convert::size(want.size)).await?)
+    Ok(reserve_checked(db, want, host).await?.is_some())
+}
+
+/// [`reserve`], keeping the snapshot of the groups that re-validated the host (their members
+/// and hosts before the change), for the change to judge compliance on without reading them
+/// again.
+pub(crate) async fn reserve_checked(db: &mut Db<'_>, want: &Want<'_>, host: HostId) -> Result<Option<GroupsSnapshot>> {
+    let Some(snapshot) = revalidate(db, want, host).await? else { return Ok(None) };
+    Ok(db.host_reserve(host.0, convert::size(want.size)).await?.then_some(snapshot))
 }
 
 /// Refuses when `group` cannot take `joining` more members.
 pub(crate) async fn check_room(db: &mut Db<'_>, group: &Group, joining: usize) -> Result<()> {
-    let limit = member_limit(db, group).await?;
     let members = db.system().members_of_groups(&[group.id.0]).await?.len();
+    check_room_counted(db, group, members, joining).await
+}
+
+/// Refuses when `group`, of `members` members, cannot take `joining` more.
+pub(crate) async fn check_room_counted(db: &mut Db<'_>, group: &Group, members: usize, joining: usize) -> Result<()> {
+    let limit = member_limit(db, group).await?;
     if members + joining > limit as usize {
         return Err(Error::Limit {
             field: Some(Field::Group),

@@ -10,7 +10,7 @@ use store::Tx;
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::events;
-use crate::fleets::engine;
+use crate::fleets::{GroupsSnapshot, engine};
 use crate::instances::instance_views;
 use crate::migrations::Executor;
 use crate::model::*;
@@ -261,7 +261,7 @@ impl PlacementChange for PlaceOffline<'_> {
         &mut self,
         berth: &Berth,
         tx: &mut Tx,
-        chosen: std::result::Result<Placement, NoHost>,
+        chosen: std::result::Result<(Placement, GroupsSnapshot), NoHost>,
     ) -> Result<Attempt<bool>> {
         let (instance, groups) = (self.instance, self.groups);
         // Under lock, the instance as it is now: deleted, or placed by an earlier pass.
@@ -270,7 +270,7 @@ impl PlacementChange for PlaceOffline<'_> {
             _ => return Ok(Attempt::Abandoned(false)),
         }
         let host = match chosen {
-            Ok(placement) => placement.host,
+            Ok((placement, _)) => placement.host,
             Err(reason) => {
                 let reason = format!("no host can take it yet: {reason}");
                 tx.db().system().instance_set_offline(instance.id.0, &reason, now().0).await?;

@@ -80,6 +80,8 @@ pub enum StoreError {
     RowNotFound,
     #[error("the statement returned no column {0:?}")]
     MissingColumn(&'static str),
+    #[error("the statement's parameter {0} is not bound")]
+    Parameter(usize),
     #[error(
         "unsupported database URL {0:?}: use a file path, sqlite://PATH, or postgres://USER@HOST/NAME \
          (in-memory databases are not supported)"

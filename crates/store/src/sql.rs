@@ -4,9 +4,9 @@
 //! On SQLite a statement runs at once, on the connection the caller holds, through `rusqlite`
 //! with a cache of prepared statements: no thread hop and no channel per statement (through
 //! sqlx's SQLite driver each statement crossed to the connection's worker thread and back,
-//! which cost ten times the statement). The `$n` placeholders are rewritten to SQLite's `?n`,
-//! which bind by number, so a parameter is found without comparing names. On PostgreSQL the
-//! statement goes through sqlx's driver, as before.
+//! which cost ten times the statement). Each `$n` placeholder, a named parameter to SQLite, is
+//! bound by reading its name back, never by searching for it. On PostgreSQL the statement goes
+//! through sqlx's driver, as before.
 //!
 //! Rows are decoded by [`FromRow`]: a row type names the columns it reads ([`from_row!`]), and
 //! they are looked up once per statement, not once per row.
@@ -252,8 +252,9 @@ impl<'q, R: ReadRow> Query<'q, R> {
 pub(crate) trait ReadRow: Sized {
     fn read_sqlite(row: &rusqlite::Row<'_>, columns: &[usize]) -> Result<Self>;
     fn read_any(row: &AnyRow, columns: &[usize]) -> Result<Self>;
-    /// The statement's index of each column the type reads by name.
-    fn columns(names: &[&str]) -> Result<Vec<usize>>;
+    /// The statement's index of each column the type reads by name, given the name of each of
+    /// the statement's `count` columns.
+    fn columns<'n>(name: &dyn Fn(usize) -> Option<&'n str>, count: usize) -> Result<Vec<usize>>;
 }
 
 impl<R: FromRow> ReadRow for R {
@@ -265,10 +266,18 @@ impl<R: FromRow> ReadRow for R {
         R::from_row(&AnyValues { row, columns })
     }
 
-    fn columns(names: &[&str]) -> Result<Vec<usize>> {
+    fn columns<'n>(name: &dyn Fn(usize) -> Option<&'n str>, count: usize) -> Result<Vec<usize>> {
+        // The queries select a row's columns in its fields' order: each is looked for where
+        // the order puts it first, then everywhere.
         R::COLUMNS
             .iter()
-            .map(|wanted| names.iter().position(|name| name == wanted).ok_or(StoreError::MissingColumn(wanted)))
+            .enumerate()
+            .map(|(field, wanted)| {
+                if name(field) == Some(*wanted) {
+                    return Ok(field);
+                }
+                (0..count).find(|&index| name(index) == Some(*wanted)).ok_or(StoreError::MissingColumn(wanted))
+            })
             .collect()
     }
 }
@@ -328,40 +337,31 @@ impl ReadRow for Row {
         Ok(Row { values })
     }
 
-    fn columns(_names: &[&str]) -> Result<Vec<usize>> {
+    fn columns<'n>(_name: &dyn Fn(usize) -> Option<&'n str>, _count: usize) -> Result<Vec<usize>> {
         Ok(Vec::new())
     }
 }
 
-/// `sql` with each `$n` placeholder written `?n`, SQLite's numbered parameter, which binds by
-/// its number (a `$n` would be a named parameter, found by comparing names).
-fn numbered(sql: &str) -> Cow<'_, str> {
-    if !sql.contains('$') {
-        return Cow::Borrowed(sql);
-    }
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('?');
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
+/// The statement of `sql`, from the connection's cache, with `params` bound. The queries
+/// number their placeholders `$n`, which SQLite takes as named parameters; each is bound to
+/// the `n`th of `params` by reading its name back, so no name is ever searched for (sqlx's
+/// SQLite driver searched every parameter's name among all of a statement's) and the SQL
+/// needs no rewriting.
 fn sqlite_statement<'c>(
     conn: &'c rusqlite::Connection,
     sql: &str,
     params: &[Param<'_>],
 ) -> Result<rusqlite::CachedStatement<'c>> {
-    let mut statement = conn.prepare_cached(&numbered(sql))?;
-    for (index, param) in params.iter().enumerate() {
-        let number = index + 1;
-        match param {
-            Param::Int(value) => statement.raw_bind_parameter(number, value)?,
-            Param::Text(value) => statement.raw_bind_parameter(number, value.as_deref())?,
+    let mut statement = conn.prepare_cached(sql)?;
+    for index in 1..=statement.parameter_count() {
+        let number = statement
+            .parameter_name(index)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|digits| digits.parse::<usize>().ok())
+            .ok_or(StoreError::Parameter(index))?;
+        match params.get(number.wrapping_sub(1)).ok_or(StoreError::Parameter(number))? {
+            Param::Int(value) => statement.raw_bind_parameter(index, value)?,
+            Param::Text(value) => statement.raw_bind_parameter(index, value.as_deref())?,
         }
     }
     Ok(statement)
@@ -385,7 +385,7 @@ fn sqlite_rows<R: ReadRow>(
     limit: usize,
 ) -> Result<Vec<R>> {
     let mut statement = sqlite_statement(conn, sql, params)?;
-    let columns = R::columns(&statement.column_names())?;
+    let columns = R::columns(&|index| statement.column_name(index).ok(), statement.column_count())?;
     let mut rows = statement.raw_query();
     let mut out = Vec::new();
     while out.len() < limit {
@@ -410,7 +410,7 @@ fn any_query<'q>(sql: &'q str, params: &'q [Param<'q>]) -> sqlx::query::Query<'q
 
 fn any_rows<R: ReadRow>(rows: &[AnyRow]) -> Result<Vec<R>> {
     let Some(first) = rows.first() else { return Ok(Vec::new()) };
-    let names: Vec<&str> = first.columns().iter().map(|column| column.name()).collect();
-    let columns = R::columns(&names)?;
+    let names = first.columns();
+    let columns = R::columns(&|index| names.get(index).map(|column| column.name()), names.len())?;
     rows.iter().map(|row| R::read_any(row, &columns)).collect()
 }

@@ -115,7 +115,7 @@ impl Sqlite {
     /// snapshot of its first read until it ends).
     pub(crate) async fn snapshot(&self) -> Result<Reader> {
         let mut reader = self.read().await?;
-        reader.conn_mut()?.execute_batch("BEGIN DEFERRED")?;
+        run(reader.conn_mut()?, "BEGIN DEFERRED")?;
         reader.in_transaction = true;
         Ok(reader)
     }
@@ -130,9 +130,9 @@ impl Sqlite {
             // on one, SQLite rolled it back behind them (a failed statement can end the whole
             // transaction): they were lost, and are told so.
             fail_waiting(&mut state.waiting, "the transaction was rolled back by the database");
-            conn.execute_batch("BEGIN IMMEDIATE")?;
+            run(conn, "BEGIN IMMEDIATE")?;
         }
-        if let Err(error) = conn.execute_batch("SAVEPOINT change") {
+        if let Err(error) = run(conn, "SAVEPOINT change") {
             end_group_if_idle(state);
             return Err(error.into());
         }
@@ -176,7 +176,7 @@ impl Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if self.in_transaction && !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+        if self.in_transaction && !conn.is_autocommit() && run(&conn, "ROLLBACK").is_err() {
             // A connection whose snapshot cannot end is not given back.
             return;
         }
@@ -207,7 +207,7 @@ impl Change {
         let mut writer = self.writer.take().expect("a change is committed once");
         let state = &mut *writer;
         let conn = state.conn.as_mut().ok_or(StoreError::Closed)?;
-        if let Err(error) = conn.execute_batch("RELEASE change") {
+        if let Err(error) = run(conn, "RELEASE change") {
             undo(state);
             return Err(error.into());
         }
@@ -246,8 +246,8 @@ fn undo(state: &mut Writer) {
         fail_waiting(&mut state.waiting, "the transaction was rolled back by the database");
         return;
     }
-    if conn.execute_batch("ROLLBACK TO change; RELEASE change").is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+    if run(conn, "ROLLBACK TO change").is_err() || run(conn, "RELEASE change").is_err() {
+        let _ = run(conn, "ROLLBACK");
         fail_waiting(&mut state.waiting, "a change could not be undone alone, so its group was rolled back");
         return;
     }
@@ -258,7 +258,7 @@ fn undo(state: &mut Writer) {
 fn end_group_if_idle(state: &mut Writer) {
     let Some(conn) = state.conn.as_mut() else { return };
     if state.waiting.is_empty() && !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = run(conn, "ROLLBACK");
     }
 }
 
@@ -285,9 +285,9 @@ async fn commit_group(writer: Arc<tokio::sync::Mutex<Writer>>) {
         return;
     }
     let committed = tokio::task::spawn_blocking(move || {
-        let outcome = conn.execute_batch("COMMIT");
+        let outcome = run(&conn, "COMMIT");
         if outcome.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = run(&conn, "ROLLBACK");
         }
         (conn, outcome)
     })
@@ -306,6 +306,13 @@ async fn commit_group(writer: Arc<tokio::sync::Mutex<Writer>>) {
     for told in waiting {
         let _ = told.send(outcome.clone());
     }
+}
+
+/// Runs a statement of transaction control from the connection's cache of prepared
+/// statements: a change runs several, and parsing each anew cost more than running it.
+fn run(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 /// Brings the schema up to date through sqlx's migrator, whose bookkeeping
