@@ -80,6 +80,8 @@ pub enum StoreError {
     RowNotFound,
     #[error("the statement returned no column {0:?}")]
     MissingColumn(&'static str),
+    #[error("the statement selects column {0:?} out of its row's field order")]
+    ColumnOrder(&'static str),
     #[error("the statement's parameter {0} is not bound")]
     Parameter(usize),
     #[error(

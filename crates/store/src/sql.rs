@@ -267,8 +267,20 @@ impl<R: FromRow> ReadRow for R {
     }
 
     fn columns<'n>(name: &dyn Fn(usize) -> Option<&'n str>, count: usize) -> Result<Vec<usize>> {
-        // The queries select a row's columns in its fields' order: each is looked for where
-        // the order puts it first, then everywhere.
+        // The queries select a row's columns in its fields' order (the `*_COLUMNS` lists of
+        // `db/`), so a statement of as many columns is read by position; the names are held
+        // against the fields in debug builds, that is in every test, which run every query.
+        // Reading the names on every statement cost more than the row itself (4.8k
+        // instructions a statement in a profile of GETs).
+        if count == R::COLUMNS.len() {
+            if cfg!(debug_assertions)
+                && let Some(wanted) =
+                    R::COLUMNS.iter().enumerate().find(|(field, wanted)| name(*field) != Some(**wanted))
+            {
+                return Err(StoreError::ColumnOrder(wanted.1));
+            }
+            return Ok(Vec::new());
+        }
         R::COLUMNS
             .iter()
             .enumerate()

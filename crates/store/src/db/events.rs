@@ -30,8 +30,13 @@ impl Db<'_> {
     }
 }
 
-const EVENT_COLUMNS: &str = "id, account_id, username, action, status, entity_type, entity_id, entity_uuid, \
-     entity_label, secondary_type, secondary_id, secondary_label, message, created_at";
+macro_rules! event_columns {
+    () => {
+        "id, account_id, username, action, status, entity_type, entity_id, entity_uuid, \
+     entity_label, secondary_type, secondary_id, secondary_label, message, created_at"
+    };
+}
+const EVENT_COLUMNS: &str = event_columns!();
 
 impl Tenant<'_, '_> {
     /// One page of an account's events about subjects of these `kinds`, newest first.
@@ -69,7 +74,7 @@ impl Tenant<'_, '_> {
 
     /// One event of the account.
     pub async fn event_get(&mut self, id: i64) -> Result<Option<EventRow>> {
-        query_as(format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND account_id = $2"))
+        query_as(concat!("SELECT ", event_columns!(), " FROM events WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(self.account)
             .fetch_optional(&mut self.db.conn)
@@ -79,7 +84,7 @@ impl Tenant<'_, '_> {
     /// An account's events, newest first.
     pub async fn events_of_account(&mut self) -> Result<Vec<EventRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {EVENT_COLUMNS} FROM events WHERE account_id = $1 ORDER BY id DESC"))
+        query_as(concat!("SELECT ", event_columns!(), " FROM events WHERE account_id = $1 ORDER BY id DESC"))
             .bind(account_id)
             .fetch_all(&mut self.db.conn)
             .await

@@ -1,6 +1,6 @@
 //! Firewalls.
 
-use super::{FIREWALL_COLUMNS, Result, Tenant};
+use super::{Result, Tenant};
 use crate::rows::*;
 use crate::sql::{query, query_as};
 
@@ -14,9 +14,10 @@ impl Tenant<'_, '_> {
         now: i64,
     ) -> Result<FirewallRow> {
         let account_id = self.account;
-        query_as(format!(
+        query_as(concat!(
             "INSERT INTO firewalls (account_id, label, status, rules, tags, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {FIREWALL_COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+            firewall_columns!()
         ))
         .bind(account_id)
         .bind(label)
@@ -30,7 +31,7 @@ impl Tenant<'_, '_> {
 
     pub async fn firewall_get(&mut self, id: i64) -> Result<Option<FirewallRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {FIREWALL_COLUMNS} FROM firewalls WHERE id = $1 AND account_id = $2"))
+        query_as(concat!("SELECT ", firewall_columns!(), " FROM firewalls WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(account_id)
             .fetch_optional(&mut self.db.conn)
@@ -39,7 +40,7 @@ impl Tenant<'_, '_> {
 
     pub async fn firewalls_of_account(&mut self) -> Result<Vec<FirewallRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {FIREWALL_COLUMNS} FROM firewalls WHERE account_id = $1 ORDER BY id"))
+        query_as(concat!("SELECT ", firewall_columns!(), " FROM firewalls WHERE account_id = $1 ORDER BY id"))
             .bind(account_id)
             .fetch_all(&mut self.db.conn)
             .await

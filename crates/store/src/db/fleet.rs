@@ -45,9 +45,10 @@ impl Db<'_> {
     }
 
     pub async fn host_insert(&mut self, host: &NewHost, now: i64) -> Result<HostRow> {
-        query_as(format!(
+        query_as(concat!(
             "INSERT INTO hosts (uuid, name, region_id, rack, state, vcpus, memory_mib, disk_mib, gpus, created_at, \
-             labels, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10) RETURNING {HOST_COLUMNS}"
+             labels, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10) RETURNING ",
+            host_columns!()
         ))
         .bind(&host.uuid)
         .bind(&host.name)
@@ -65,7 +66,7 @@ impl Db<'_> {
     }
 
     pub async fn hosts_in_region(&mut self, region_id: &str) -> Result<Vec<HostRow>> {
-        query_as(format!("SELECT {HOST_COLUMNS} FROM hosts WHERE region_id = $1 ORDER BY id"))
+        query_as(concat!("SELECT ", host_columns!(), " FROM hosts WHERE region_id = $1 ORDER BY id"))
             .bind(region_id)
             .fetch_all(&mut self.conn)
             .await
@@ -81,11 +82,11 @@ impl Db<'_> {
 
     /// Every host of the fleet, by id.
     pub async fn hosts_all(&mut self) -> Result<Vec<HostRow>> {
-        query_as(format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY id")).fetch_all(&mut self.conn).await
+        query_as(concat!("SELECT ", host_columns!(), " FROM hosts ORDER BY id")).fetch_all(&mut self.conn).await
     }
 
     pub async fn host_by_name(&mut self, name: &str) -> Result<Option<HostRow>> {
-        query_as(format!("SELECT {HOST_COLUMNS} FROM hosts WHERE name = $1"))
+        query_as(concat!("SELECT ", host_columns!(), " FROM hosts WHERE name = $1"))
             .bind(name)
             .fetch_optional(&mut self.conn)
             .await
@@ -122,7 +123,7 @@ impl Db<'_> {
     }
 
     pub async fn host_get(&mut self, id: i64) -> Result<Option<HostRow>> {
-        query_as(format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = $1"))
+        query_as(concat!("SELECT ", host_columns!(), " FROM hosts WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut self.conn)
             .await

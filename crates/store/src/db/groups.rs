@@ -8,11 +8,9 @@ impl Db<'_> {
     // Placement groups and their members.
 
     pub async fn group_insert(&mut self, group: &NewGroup, now: i64) -> Result<GroupRow> {
-        query_as(format!(
-            "INSERT INTO placement_groups (uuid, account_id, label, description, region_id, kind, policy, domain, \
+        query_as(concat!("INSERT INTO placement_groups (uuid, account_id, label, description, region_id, kind, policy, domain, \
              max_per_domain, max_members, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
-             RETURNING {GROUP_COLUMNS}"
-        ))
+             RETURNING ", group_columns!()))
         .bind(&group.uuid)
         .bind(group.account_id)
         .bind(&group.label)
@@ -32,7 +30,7 @@ impl Db<'_> {
 impl Tenant<'_, '_> {
     pub async fn group_get(&mut self, id: i64) -> Result<Option<GroupRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE id = $1 AND account_id = $2"))
+        query_as(concat!("SELECT ", group_columns!(), " FROM placement_groups WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(account_id)
             .fetch_optional(&mut self.db.conn)
@@ -41,7 +39,7 @@ impl Tenant<'_, '_> {
 
     pub async fn group_get_by_uuid(&mut self, uuid: &str) -> Result<Option<GroupRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE uuid = $1 AND account_id = $2"))
+        query_as(concat!("SELECT ", group_columns!(), " FROM placement_groups WHERE uuid = $1 AND account_id = $2"))
             .bind(uuid)
             .bind(account_id)
             .fetch_optional(&mut self.db.conn)
@@ -50,7 +48,7 @@ impl Tenant<'_, '_> {
 
     pub async fn groups_of_account(&mut self) -> Result<Vec<GroupRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {GROUP_COLUMNS} FROM placement_groups WHERE account_id = $1 ORDER BY id"))
+        query_as(concat!("SELECT ", group_columns!(), " FROM placement_groups WHERE account_id = $1 ORDER BY id"))
             .bind(account_id)
             .fetch_all(&mut self.db.conn)
             .await
@@ -59,8 +57,10 @@ impl Tenant<'_, '_> {
     /// One page of the account's regional groups (those of one region), by id.
     pub async fn regional_groups_page(&mut self, offset: i64, limit: i64) -> Result<Vec<GroupRow>> {
         let account_id = self.account;
-        query_as(format!(
-            "SELECT {GROUP_COLUMNS} FROM placement_groups WHERE account_id = $1 AND region_id IS NOT NULL \
+        query_as(concat!(
+            "SELECT ",
+            group_columns!(),
+            " FROM placement_groups WHERE account_id = $1 AND region_id IS NOT NULL \
              ORDER BY id LIMIT $2 OFFSET $3"
         ))
         .bind(account_id)
@@ -159,7 +159,9 @@ impl Tenant<'_, '_> {
 impl System<'_, '_> {
     /// Every group of every account, for the operator.
     pub async fn groups_all(&mut self) -> Result<Vec<GroupRow>> {
-        query_as(format!("SELECT {GROUP_COLUMNS} FROM placement_groups ORDER BY id")).fetch_all(&mut self.db.conn).await
+        query_as(concat!("SELECT ", group_columns!(), " FROM placement_groups ORDER BY id"))
+            .fetch_all(&mut self.db.conn)
+            .await
     }
 
     pub async fn groups_by_id(&mut self, ids: &[i64]) -> Result<Vec<GroupRow>> {

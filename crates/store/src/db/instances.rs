@@ -6,11 +6,12 @@ use crate::sql::{query, query_as};
 
 impl Db<'_> {
     pub async fn instance_insert(&mut self, instance: &NewInstance, now: i64) -> Result<InstanceRow> {
-        query_as(format!(
+        query_as(concat!(
             "INSERT INTO instances (uuid, account_id, label, region_id, type_id, vcpus, memory_mib, disk_mib, gpus, \
              host_id, state, image, tags, firewall_id, created_at, updated_at, labels) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16) \
-             RETURNING {INSTANCE_COLUMNS}"
+             RETURNING ",
+            instance_columns!()
         ))
         .bind(&instance.uuid)
         .bind(instance.account_id)
@@ -36,7 +37,7 @@ impl Db<'_> {
 impl Tenant<'_, '_> {
     pub async fn instance_get(&mut self, id: i64) -> Result<Option<InstanceRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1 AND account_id = $2"))
+        query_as(concat!("SELECT ", instance_columns!(), " FROM instances WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(account_id)
             .fetch_optional(&mut self.db.conn)
@@ -45,7 +46,7 @@ impl Tenant<'_, '_> {
 
     pub async fn instance_get_by_uuid(&mut self, uuid: &str) -> Result<Option<InstanceRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE uuid = $1 AND account_id = $2"))
+        query_as(concat!("SELECT ", instance_columns!(), " FROM instances WHERE uuid = $1 AND account_id = $2"))
             .bind(uuid)
             .bind(account_id)
             .fetch_optional(&mut self.db.conn)
@@ -54,7 +55,7 @@ impl Tenant<'_, '_> {
 
     pub async fn instances_of_account(&mut self) -> Result<Vec<InstanceRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE account_id = $1 ORDER BY id"))
+        query_as(concat!("SELECT ", instance_columns!(), " FROM instances WHERE account_id = $1 ORDER BY id"))
             .bind(account_id)
             .fetch_all(&mut self.db.conn)
             .await
@@ -63,8 +64,10 @@ impl Tenant<'_, '_> {
     /// One page of the account's instances, by id: `limit` of them after the first `offset`.
     pub async fn instances_page(&mut self, offset: i64, limit: i64) -> Result<Vec<InstanceRow>> {
         let account_id = self.account;
-        query_as(format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE account_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+        query_as(concat!(
+            "SELECT ",
+            instance_columns!(),
+            " FROM instances WHERE account_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
         ))
         .bind(account_id)
         .bind(limit)
@@ -106,8 +109,10 @@ impl Tenant<'_, '_> {
     /// The account's instances that a firewall protects, by id.
     pub async fn instances_with_firewall(&mut self, firewall_id: i64) -> Result<Vec<InstanceRow>> {
         let account_id = self.account;
-        query_as(format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE firewall_id = $1 AND account_id = $2 ORDER BY id"
+        query_as(concat!(
+            "SELECT ",
+            instance_columns!(),
+            " FROM instances WHERE firewall_id = $1 AND account_id = $2 ORDER BY id"
         ))
         .bind(firewall_id)
         .bind(account_id)
@@ -181,7 +186,7 @@ impl Tenant<'_, '_> {
 impl System<'_, '_> {
     /// Any account's instance, for the operator.
     pub async fn instance_find(&mut self, id: Option<i64>, uuid: Option<&str>) -> Result<Option<InstanceRow>> {
-        query_as(format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1 OR uuid = $2"))
+        query_as(concat!("SELECT ", instance_columns!(), " FROM instances WHERE id = $1 OR uuid = $2"))
             .bind(id.unwrap_or(-1))
             .bind(uuid.unwrap_or(""))
             .fetch_optional(&mut self.db.conn)
@@ -198,8 +203,10 @@ impl System<'_, '_> {
 
     /// Every instance that runs on, or migrates to, a host.
     pub async fn instances_on_host(&mut self, host_id: i64) -> Result<Vec<InstanceRow>> {
-        query_as(format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE host_id = $1 OR target_host_id = $1 ORDER BY id"
+        query_as(concat!(
+            "SELECT ",
+            instance_columns!(),
+            " FROM instances WHERE host_id = $1 OR target_host_id = $1 ORDER BY id"
         ))
         .bind(host_id)
         .fetch_all(&mut self.db.conn)
@@ -208,14 +215,16 @@ impl System<'_, '_> {
 
     /// Every instance, of every account, that is offline because no host could take it.
     pub async fn instances_offline(&mut self) -> Result<Vec<InstanceRow>> {
-        query_as(format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE host_id IS NULL ORDER BY id"))
+        query_as(concat!("SELECT ", instance_columns!(), " FROM instances WHERE host_id IS NULL ORDER BY id"))
             .fetch_all(&mut self.db.conn)
             .await
     }
 
     /// Every instance of every account, for the operator.
     pub async fn instances_all(&mut self) -> Result<Vec<InstanceRow>> {
-        query_as(format!("SELECT {INSTANCE_COLUMNS} FROM instances ORDER BY id")).fetch_all(&mut self.db.conn).await
+        query_as(concat!("SELECT ", instance_columns!(), " FROM instances ORDER BY id"))
+            .fetch_all(&mut self.db.conn)
+            .await
     }
 
     /// Takes an instance off its host: it waits, offline, for one to take it.
@@ -234,8 +243,10 @@ impl System<'_, '_> {
 
     /// Every instance that runs on, or migrates to, a host of the region, of every account.
     pub async fn instances_in_region(&mut self, region_id: &str) -> Result<Vec<InstanceRow>> {
-        query_as(format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances \
+        query_as(concat!(
+            "SELECT ",
+            instance_columns!(),
+            " FROM instances \
              WHERE host_id IN (SELECT id FROM hosts WHERE region_id = $1) \
              OR target_host_id IN (SELECT id FROM hosts WHERE region_id = $1) ORDER BY id"
         ))

@@ -8,11 +8,12 @@ impl Db<'_> {
     // Migrations.
 
     pub async fn migration_insert(&mut self, migration: &NewMigration, now: i64) -> Result<MigrationRow> {
-        query_as(format!(
+        query_as(concat!(
             "INSERT INTO migrations (account_id, instance_id, source_host_id, target_host_id, source_region_id, \
              target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at, plan_id, \
              started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11, $13, \
-             CASE WHEN $12 = 'running' THEN $10 ELSE NULL END) RETURNING {MIGRATION_COLUMNS}"
+             CASE WHEN $12 = 'running' THEN $10 ELSE NULL END) RETURNING ",
+            migration_columns!()
         ))
         .bind(migration.account_id)
         .bind(migration.instance_id)
@@ -94,8 +95,10 @@ impl System<'_, '_> {
 
     /// Running migrations whose time has come, oldest first.
     pub async fn migrations_due(&mut self, now: i64, limit: i64) -> Result<Vec<MigrationRow>> {
-        query_as(format!(
-            "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = 'running' AND due_at <= $1 \
+        query_as(concat!(
+            "SELECT ",
+            migration_columns!(),
+            " FROM migrations WHERE state = 'running' AND due_at <= $1 \
              ORDER BY due_at, id LIMIT $2"
         ))
         .bind(now)
@@ -112,7 +115,7 @@ impl System<'_, '_> {
     }
 
     pub async fn migration_get(&mut self, id: i64) -> Result<Option<MigrationRow>> {
-        query_as(format!("SELECT {MIGRATION_COLUMNS} FROM migrations WHERE id = $1"))
+        query_as(concat!("SELECT ", migration_columns!(), " FROM migrations WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut self.db.conn)
             .await
@@ -154,8 +157,10 @@ impl System<'_, '_> {
 
     /// Migrations in a state, oldest first (queued ones in the order their plans made them).
     pub async fn migrations_in_state(&mut self, state: &str) -> Result<Vec<MigrationRow>> {
-        query_as(format!(
-            "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = $1 ORDER BY COALESCE(plan_id, 0), id"
+        query_as(concat!(
+            "SELECT ",
+            migration_columns!(),
+            " FROM migrations WHERE state = $1 ORDER BY COALESCE(plan_id, 0), id"
         ))
         .bind(state)
         .fetch_all(&mut self.db.conn)
@@ -164,7 +169,7 @@ impl System<'_, '_> {
 
     /// The most recent migrations of every account, newest first.
     pub async fn migrations_recent(&mut self, limit: i64) -> Result<Vec<MigrationRow>> {
-        query_as(format!("SELECT {MIGRATION_COLUMNS} FROM migrations ORDER BY id DESC LIMIT $1"))
+        query_as(concat!("SELECT ", migration_columns!(), " FROM migrations ORDER BY id DESC LIMIT $1"))
             .bind(limit)
             .fetch_all(&mut self.db.conn)
             .await
@@ -202,8 +207,10 @@ impl System<'_, '_> {
 
     /// Running migrations whose agent's lease ran out.
     pub async fn migrations_lease_expired(&mut self, now: i64) -> Result<Vec<MigrationRow>> {
-        query_as(format!(
-            "SELECT {MIGRATION_COLUMNS} FROM migrations WHERE state = 'running' AND claimed_by IS NOT NULL \
+        query_as(concat!(
+            "SELECT ",
+            migration_columns!(),
+            " FROM migrations WHERE state = 'running' AND claimed_by IS NOT NULL \
              AND lease_expires_at < $1 ORDER BY id"
         ))
         .bind(now)

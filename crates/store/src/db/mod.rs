@@ -35,19 +35,51 @@ pub struct System<'d, 'c> {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-const HOST_COLUMNS: &str = "id, uuid, name, region_id, rack, state, vcpus, memory_mib, disk_mib, gpus, \
-     used_vcpus, used_memory_mib, used_disk_mib, used_gpus, created_at, labels, updated_at";
-const GROUP_COLUMNS: &str = "id, uuid, account_id, label, description, region_id, kind, policy, domain, \
-     max_per_domain, max_members, created_at, updated_at";
-const INSTANCE_COLUMNS: &str = "id, uuid, account_id, label, region_id, type_id, vcpus, memory_mib, disk_mib, \
-     gpus, host_id, target_host_id, state, image, tags, firewall_id, created_at, updated_at, labels, offline_reason";
-const MIGRATION_COLUMNS: &str = "id, account_id, instance_id, source_host_id, target_host_id, source_region_id, \
+macro_rules! host_columns {
+    () => {
+        "id, uuid, name, region_id, rack, state, vcpus, memory_mib, disk_mib, gpus, \
+     used_vcpus, used_memory_mib, used_disk_mib, used_gpus, created_at, labels, updated_at"
+    };
+}
+const HOST_COLUMNS: &str = host_columns!();
+macro_rules! group_columns {
+    () => {
+        "id, uuid, account_id, label, description, region_id, kind, policy, domain, \
+     max_per_domain, max_members, created_at, updated_at"
+    };
+}
+const GROUP_COLUMNS: &str = group_columns!();
+macro_rules! instance_columns {
+    () => {
+        "id, uuid, account_id, label, region_id, type_id, vcpus, memory_mib, disk_mib, \
+     gpus, host_id, target_host_id, state, image, tags, firewall_id, created_at, updated_at, labels, offline_reason"
+    };
+}
+const INSTANCE_COLUMNS: &str = instance_columns!();
+macro_rules! migration_columns {
+    () => {
+        "id, account_id, instance_id, source_host_id, target_host_id, source_region_id, \
      target_region_id, source_group_id, target_group_id, reason, state, created_at, due_at, finished_at, plan_id, \
-     started_at, claimed_by, lease_expires_at, failure";
-const API_KEY_COLUMNS: &str = "id, account_id, user_id, key, secret, name, created_at, revoked_at";
-const OPERATION_COLUMNS: &str = "id, account_id, state, reason, message, reference_id, reference_link, \
-     reference_command, created_at";
-const FIREWALL_COLUMNS: &str = "id, account_id, label, status, rules, tags, created_at, updated_at";
+     started_at, claimed_by, lease_expires_at, failure"
+    };
+}
+const MIGRATION_COLUMNS: &str = migration_columns!();
+macro_rules! api_key_columns {
+    () => {
+        "id, account_id, user_id, key, secret, name, created_at, revoked_at"
+    };
+}
+macro_rules! operation_columns {
+    () => {
+        "id, account_id, state, reason, message, reference_id, reference_link, \
+     reference_command, created_at"
+    };
+}
+macro_rules! firewall_columns {
+    () => {
+        "id, account_id, label, status, rules, tags, created_at, updated_at"
+    };
+}
 
 /// `$first, $first+1, …` for `count` values, for `IN (…)` lists.
 fn placeholders(first: usize, count: usize) -> String {

@@ -1,6 +1,6 @@
 //! Operations: the Exoscale dialect's handles on changes.
 
-use super::{Db, OPERATION_COLUMNS, Result, System, Tenant};
+use super::{Db, Result, System, Tenant};
 use crate::rows::*;
 use crate::sql::{query, query_as};
 
@@ -28,7 +28,7 @@ impl Db<'_> {
 impl Tenant<'_, '_> {
     pub async fn operation_get(&mut self, id: &str) -> Result<Option<OperationRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1 AND account_id = $2"))
+        query_as(concat!("SELECT ", operation_columns!(), " FROM operations WHERE id = $1 AND account_id = $2"))
             .bind(id)
             .bind(account_id)
             .fetch_optional(&mut self.db.conn)

@@ -1,6 +1,6 @@
 //! Accounts, their users and credentials (tokens, API keys), restricted users' grants, and the operator's tokens.
 
-use super::{API_KEY_COLUMNS, Db, Result, System, Tenant};
+use super::{Db, Result, System, Tenant};
 use crate::rows::*;
 use crate::sql::{query, query_as};
 
@@ -213,9 +213,10 @@ impl Tenant<'_, '_> {
         now: i64,
     ) -> Result<ApiKeyRow> {
         let account_id = self.account;
-        query_as(format!(
+        query_as(concat!(
             "INSERT INTO api_keys (account_id, user_id, key, secret, name, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             RETURNING {API_KEY_COLUMNS}"
+             RETURNING ",
+            api_key_columns!()
         ))
         .bind(account_id)
         .bind(user_id)
@@ -229,7 +230,7 @@ impl Tenant<'_, '_> {
 
     pub async fn api_keys_of_account(&mut self) -> Result<Vec<ApiKeyRow>> {
         let account_id = self.account;
-        query_as(format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY id"))
+        query_as(concat!("SELECT ", api_key_columns!(), " FROM api_keys WHERE account_id = $1 ORDER BY id"))
             .bind(account_id)
             .fetch_all(&mut self.db.conn)
             .await
@@ -293,7 +294,7 @@ impl System<'_, '_> {
     }
 
     pub async fn api_key_by_key(&mut self, key: &str) -> Result<Option<ApiKeyRow>> {
-        query_as(format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key = $1"))
+        query_as(concat!("SELECT ", api_key_columns!(), " FROM api_keys WHERE key = $1"))
             .bind(key)
             .fetch_optional(&mut self.db.conn)
             .await
