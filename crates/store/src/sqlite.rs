@@ -341,7 +341,9 @@ async fn migrate(path: &str) -> Result<()> {
 
 /// A connection to the file at `path`: WAL lets readers run beside the writer; FULL makes
 /// every commit durable before it is acknowledged; readers refuse writes, so that every change
-/// goes through the one writer.
+/// goes through the one writer. The writer keeps its temporary files in memory: every change
+/// runs in a savepoint, whose sub-journal (the pages as they were before the change) would
+/// otherwise be written to a temporary file.
 fn connect(path: &str, read_only: bool) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(Path::new(path))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -349,7 +351,8 @@ fn connect(path: &str, read_only: bool) -> Result<rusqlite::Connection> {
     conn.execute_batch(if read_only {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA query_only = ON;"
     } else {
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA query_only = OFF;"
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA query_only = OFF; \
+         PRAGMA temp_store = MEMORY;"
     })?;
     Ok(conn)
 }

@@ -269,6 +269,58 @@ async fn a_transaction_dropped_without_commit_leaves_nothing_behind(f: Fixture) 
     Ok(())
 }
 
+/// Changes that arrive together (on SQLite: one group, one transaction, one commit) are
+/// each kept whole or not at all: of 30 changes started at once, those that commit are all
+/// there after the store is closed and opened again, and those dropped, or refused by the
+/// database halfway (a duplicate name after a first write), left nothing behind.
+async fn changes_started_together_are_each_kept_whole_or_not_at_all(mut f: Fixture) -> Outcome {
+    let mut changes = Vec::new();
+    for number in 0..30 {
+        let store = f.store.clone();
+        changes.push(tokio::spawn(async move {
+            let mut tx = store.write().await?;
+            let mut db = tx.db();
+            let name = format!("account-{number}");
+            db.account_insert(&name, NOW).await?;
+            db.meta_set(&format!("key-{number}"), "written").await?;
+            match number % 3 {
+                0 => tx.commit().await.map(|()| true),
+                1 => Ok(false),
+                // The same name again: the database refuses the statement, and the change is
+                // given up whole.
+                _ => match db.account_insert(&name, NOW).await {
+                    Err(error) if error.violation() == Some(Violation::Unique) => Ok(false),
+                    Err(error) => Err(error),
+                    Ok(_) => panic!("a second account named {name} was taken"),
+                },
+            }
+        }));
+    }
+    let mut committed = Vec::new();
+    for (number, change) in changes.into_iter().enumerate() {
+        if change.await.expect("a change runs to its end")? {
+            committed.push(number);
+        }
+    }
+    assert_eq!(committed, (0..30).filter(|n| n % 3 == 0).collect::<Vec<_>>());
+
+    f.reopen().await?;
+    let mut conn = f.store.read().await?;
+    let mut db = conn.db();
+    for number in 0..30 {
+        let kept = db.meta_get(&format!("key-{number}")).await?;
+        assert_eq!(kept.is_some(), number % 3 == 0, "change {number}");
+    }
+    let names: Vec<String> = db.accounts().await?.into_iter().map(|a| a.name).collect();
+    let expected: Vec<String> = (0..30).filter(|n| n % 3 == 0).map(|n| format!("account-{n}")).collect();
+    let mut names = names.into_iter().filter(|n| n.starts_with("account-")).collect::<Vec<_>>();
+    names.sort();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(names, expected);
+    Ok(())
+}
+
 async fn a_change_is_invisible_to_readers_until_it_commits(f: Fixture) -> Outcome {
     let mut tx = f.store.write().await?;
     let account = tx.db().account_insert("alice", NOW).await?;
@@ -3630,6 +3682,7 @@ conformance! {
         the_store_and_its_connections_report_their_backend,
         ping_answers_on_an_open_store,
         a_transaction_dropped_without_commit_leaves_nothing_behind,
+        changes_started_together_are_each_kept_whole_or_not_at_all,
         a_change_is_invisible_to_readers_until_it_commits,
         a_snapshot_sees_one_instant_across_its_reads,
         a_snapshot_cannot_change_anything,
