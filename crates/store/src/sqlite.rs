@@ -79,6 +79,8 @@ impl GroupError {
 
 #[derive(Debug)]
 struct Readers {
+    /// The database file, to open a reader in place of one that could not be given back.
+    path: String,
     idle: SyncMutex<Vec<rusqlite::Connection>>,
     permits: Arc<Semaphore>,
 }
@@ -99,7 +101,11 @@ impl Sqlite {
                 waiting: Vec::new(),
                 committer: false,
             })),
-            readers: Arc::new(Readers { idle: SyncMutex::new(idle), permits: Arc::new(Semaphore::new(READERS)) }),
+            readers: Arc::new(Readers {
+                path: path.to_string(),
+                idle: SyncMutex::new(idle),
+                permits: Arc::new(Semaphore::new(READERS)),
+            }),
         })
     }
 
@@ -107,7 +113,12 @@ impl Sqlite {
     pub(crate) async fn read(&self) -> Result<Reader> {
         let permit = self.readers.permits.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
         let conn = self.readers.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
-        let conn = conn.ok_or(StoreError::Closed)?;
+        // A permit without an idle connection: one was not given back (its snapshot could not
+        // end), and a new one takes its place.
+        let conn = match conn {
+            Some(conn) => conn,
+            None => connect(&self.readers.path, true)?,
+        };
         Ok(Reader { conn: Some(conn), readers: self.readers.clone(), _permit: permit, in_transaction: false })
     }
 
