@@ -89,18 +89,14 @@ impl Berth {
         if token.is_empty() || token.len() > 256 {
             return Err(Error::Unauthenticated);
         }
-        // As for API keys: the token and its user apart, the grants in one snapshot.
+        // The token and its user in one statement; a restricted user's grants in one snapshot.
         let mut conn = self.store.read().await?;
-        let mut db = conn.db();
-        let Some(row) = db.system().token_by_hash(&token_hash(token)).await? else {
+        let Some((row, user)) = conn.db().system().token_with_user(&token_hash(token)).await? else {
             return Err(Error::Unauthenticated);
         };
         if row.expires_at.is_some_and(|expires| expires <= now().0) || row.revoked_at.is_some() {
             return Err(Error::Unauthenticated);
         }
-        let Some(user) = db.tenant(row.account_id).user_get(row.user_id).await? else {
-            return Err(Error::Unauthenticated);
-        };
         let scopes = Scopes::stored(&row.scopes)?;
         drop(conn);
         principal_of(&self.store, user, scopes, format!("token:{}", row.id)).await

@@ -112,7 +112,7 @@ macro_rules! from_row {
         $(impl $crate::sql::FromRow for $row {
             const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),+];
 
-            fn from_row(row: &impl $crate::sql::Values) -> Result<Self, $crate::StoreError> {
+            fn from_row(row: &impl $crate::sql::Values) -> ::std::result::Result<Self, $crate::StoreError> {
                 let mut index = 0..;
                 Ok($row { $($field: row.get(index.next().unwrap_or_default())?),+ })
             }

@@ -541,11 +541,15 @@ async fn tokens_are_found_by_their_secret_hash_alone(f: Fixture) -> Outcome {
 
     let mut conn = f.store.read().await?;
     let mut db = conn.db();
-    assert_eq!(db.system().token_by_hash("hash-ci").await?, Some(lasting));
-    assert_eq!(db.system().token_by_hash("hash-old").await?, Some(expired));
+    assert_eq!(db.system().token_by_hash("hash-ci").await?, Some(lasting.clone()));
+    assert_eq!(db.system().token_by_hash("hash-old").await?, Some(expired.clone()));
     assert_eq!(db.system().token_by_hash("ci").await?, None, "a label is not a secret");
     assert_eq!(db.system().token_by_hash("hash").await?, None, "a prefix is not a secret");
     assert_eq!(db.system().token_by_hash("").await?, None);
+    // With its user, in one read.
+    assert_eq!(db.system().token_with_user("hash-ci").await?, Some((lasting, user.clone())));
+    assert_eq!(db.system().token_with_user("hash-old").await?, Some((expired, user)));
+    assert_eq!(db.system().token_with_user("ci").await?, None);
     Ok(())
 }
 

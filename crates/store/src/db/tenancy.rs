@@ -258,6 +258,22 @@ impl System<'_, '_> {
             .await
     }
 
+    /// The token of this hash with the user it belongs to, in one statement: what
+    /// authenticating a bearer token reads. `None` when there is no such token, or its user
+    /// is gone.
+    pub async fn token_with_user(&mut self, secret_hash: &str) -> Result<Option<(TokenRow, UserRow)>> {
+        let row: Option<TokenUserRow> = query_as(
+            "SELECT t.id, t.account_id, t.user_id, t.label, t.scopes, t.created_at, t.expires_at, t.revoked_at, \
+             u.username, u.email, u.restricted, u.created_at AS user_created_at \
+             FROM tokens t JOIN users u ON u.id = t.user_id AND u.account_id = t.account_id \
+             WHERE t.secret_hash = $1",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&mut self.db.conn)
+        .await?;
+        Ok(row.map(TokenUserRow::split))
+    }
+
     pub async fn token_by_hash(&mut self, secret_hash: &str) -> Result<Option<TokenRow>> {
         query_as(
             "SELECT id, account_id, user_id, label, scopes, created_at, expires_at, revoked_at FROM tokens \
@@ -298,5 +314,52 @@ impl System<'_, '_> {
             .bind(key)
             .fetch_optional(&mut self.db.conn)
             .await
+    }
+}
+
+/// A token and its user, as [`System::token_with_user`] reads them.
+struct TokenUserRow {
+    id: i64,
+    account_id: i64,
+    user_id: i64,
+    label: String,
+    scopes: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    username: String,
+    email: String,
+    restricted: i64,
+    user_created_at: i64,
+}
+
+crate::sql::from_row! {
+    TokenUserRow {
+        id, account_id, user_id, label, scopes, created_at, expires_at, revoked_at, username, email, restricted,
+        user_created_at
+    }
+}
+
+impl TokenUserRow {
+    fn split(self) -> (TokenRow, UserRow) {
+        let user = UserRow {
+            id: self.user_id,
+            account_id: self.account_id,
+            username: self.username,
+            email: self.email,
+            restricted: self.restricted,
+            created_at: self.user_created_at,
+        };
+        let token = TokenRow {
+            id: self.id,
+            account_id: self.account_id,
+            user_id: self.user_id,
+            label: self.label,
+            scopes: self.scopes,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+        };
+        (token, user)
     }
 }
