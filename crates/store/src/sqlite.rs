@@ -329,6 +329,7 @@ fn run(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
 /// Brings the schema up to date through sqlx's migrator, whose bookkeeping
 /// (`_sqlx_migrations`) every berth database already has.
 async fn migrate(path: &str) -> Result<()> {
+    sqlx::any::install_default_drivers();
     let url = format!("sqlite://{path}?mode=rwc");
     let options: sqlx::any::AnyConnectOptions = url.parse()?;
     // A pool of one: the migrator takes a pool (over a bare connection its future is not
@@ -366,4 +367,80 @@ fn connect(path: &str, read_only: bool) -> Result<rusqlite::Connection> {
          PRAGMA temp_store = MEMORY;"
     })?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(change: &mut Change, sql: &str) {
+        let Link::Sqlite(conn) = change.link() else { unreachable!("a SQLite change") };
+        conn.execute_batch(sql).expect("the statement runs");
+    }
+
+    fn meta_keys(path: &Path) -> Vec<String> {
+        let conn = rusqlite::Connection::open(path).expect("open");
+        let mut statement = conn.prepare("SELECT key FROM meta ORDER BY key").expect("prepare");
+        statement.query_map([], |row| row.get(0)).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
+    }
+
+    /// Two changes share a group; the second leaves a deferred foreign key broken, which only
+    /// the commit finds. The group's commit fails, and both changes hear so: neither is kept,
+    /// though the first did nothing wrong, since it was never acknowledged.
+    #[tokio::test]
+    async fn a_group_whose_commit_fails_fails_every_change_in_it() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("berth.db");
+        let sqlite = Sqlite::open(path.to_str().expect("a UTF-8 path")).await.expect("open");
+
+        let mut first = sqlite.write().await.expect("the writer");
+        exec(&mut first, "INSERT INTO meta (key, value) VALUES ('first', 'x')");
+        // The first change's commit waits for its group; the second takes the writer's turn
+        // before the committer, so it joins the same group.
+        let first_committed = tokio::spawn(first.commit());
+        let mut second = sqlite.write().await.expect("the writer");
+        exec(&mut second, "PRAGMA defer_foreign_keys = ON");
+        exec(&mut second, "INSERT INTO meta (key, value) VALUES ('second', 'x')");
+        exec(
+            &mut second,
+            "INSERT INTO users (account_id, username, email, restricted, created_at) VALUES (999, 'u', 'e', 0, 0)",
+        );
+        let second_committed = second.commit().await;
+
+        let first_committed = first_committed.await.expect("the first change runs to its end");
+        assert!(matches!(first_committed, Err(StoreError::Group(_))), "{first_committed:?}");
+        assert!(matches!(second_committed, Err(StoreError::Group(_))), "{second_committed:?}");
+        assert!(meta_keys(&path).iter().all(|key| key != "first" && key != "second"), "{:?}", meta_keys(&path));
+
+        // The writer goes on: the next change commits alone.
+        let mut third = sqlite.write().await.expect("the writer");
+        exec(&mut third, "INSERT INTO meta (key, value) VALUES ('third', 'x')");
+        third.commit().await.expect("a change after a failed group commits");
+        assert!(meta_keys(&path).contains(&"third".to_string()));
+        sqlite.close().await;
+    }
+
+    /// A change dropped while others of its group wait is undone alone.
+    #[tokio::test]
+    async fn a_change_dropped_in_a_group_is_undone_alone() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("berth.db");
+        let sqlite = Sqlite::open(path.to_str().expect("a UTF-8 path")).await.expect("open");
+
+        let mut first = sqlite.write().await.expect("the writer");
+        exec(&mut first, "INSERT INTO meta (key, value) VALUES ('first', 'x')");
+        let first_committed = tokio::spawn(first.commit());
+        let mut dropped = sqlite.write().await.expect("the writer");
+        exec(&mut dropped, "INSERT INTO meta (key, value) VALUES ('dropped', 'x')");
+        drop(dropped);
+        let mut last = sqlite.write().await.expect("the writer");
+        exec(&mut last, "INSERT INTO meta (key, value) VALUES ('last', 'x')");
+        last.commit().await.expect("the last change commits");
+        first_committed.await.expect("runs").expect("the first change commits");
+
+        let keys = meta_keys(&path);
+        assert!(keys.contains(&"first".to_string()) && keys.contains(&"last".to_string()), "{keys:?}");
+        assert!(!keys.contains(&"dropped".to_string()), "{keys:?}");
+        sqlite.close().await;
+    }
 }
