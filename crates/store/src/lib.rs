@@ -82,6 +82,8 @@ pub enum StoreError {
     MissingColumn(&'static str),
     #[error("the statement selects column {0:?} out of its row's field order")]
     ColumnOrder(&'static str),
+    #[error("an insert that returns its id ends with \" RETURNING id\"")]
+    ReturningId,
     #[error("the statement's parameter {0} is not bound")]
     Parameter(usize),
     #[error(

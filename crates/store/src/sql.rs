@@ -248,6 +248,23 @@ impl<'q, R: ReadRow> Query<'q, R> {
     }
 }
 
+impl Query<'_, Row> {
+    /// Runs an `INSERT … RETURNING id` and returns the new row's id. On SQLite the statement
+    /// runs without its `RETURNING`, which SQLite serves by building a temporary table, and
+    /// the id is the connection's last inserted rowid (the insert's own, as the connection
+    /// runs one statement at a time).
+    pub(crate) async fn fetch_id(self, link: &mut Link<'_>) -> Result<i64> {
+        match link {
+            Link::Sqlite(conn) => {
+                let sql = self.sql.strip_suffix(" RETURNING id").ok_or(StoreError::ReturningId)?;
+                sqlite_execute(conn, sql, &self.params)?;
+                Ok(conn.last_insert_rowid())
+            }
+            Link::Any(_) => Ok(self.fetch_one(link).await?.get::<i64>(0)),
+        }
+    }
+}
+
 /// How the rows of a query are read: by [`FromRow`], or whole by position ([`Row`]).
 pub(crate) trait ReadRow: Sized {
     fn read_sqlite(row: &rusqlite::Row<'_>, columns: &[usize]) -> Result<Self>;

@@ -6,7 +6,7 @@ use crate::sql::{query, query_as};
 
 impl Db<'_> {
     pub async fn event_insert(&mut self, event: &NewEvent, now: i64) -> Result<i64> {
-        let row = query(
+        query(
             "INSERT INTO events (account_id, username, action, status, entity_type, entity_id, entity_uuid, \
              entity_label, secondary_type, secondary_id, secondary_label, message, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
@@ -24,9 +24,8 @@ impl Db<'_> {
         .bind(&event.secondary_label)
         .bind(&event.message)
         .bind(now)
-        .fetch_one(&mut self.conn)
-        .await?;
-        Ok(row.get::<i64>(0))
+        .fetch_id(&mut self.conn)
+        .await
     }
 }
 
