@@ -203,7 +203,11 @@ fn sqlite_failure(error: &rusqlite::Error) -> Failure {
             {
                 Failure::Duplicate
             }
-            ErrorCode::CannotOpen | ErrorCode::NotADatabase => Failure::Unavailable,
+            // The file cannot be reached or written (a full disk, an I/O error): nothing was
+            // kept, and the same change may succeed once the operator has made room.
+            ErrorCode::CannotOpen | ErrorCode::NotADatabase | ErrorCode::DiskFull | ErrorCode::SystemIoFailure => {
+                Failure::Unavailable
+            }
             _ => Failure::Other,
         },
         _ => Failure::Other,
@@ -434,7 +438,21 @@ pub fn sqlite_path(url: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_path;
+    use super::{Failure, StoreError, sqlite_path};
+
+    fn sqlite_error(code: std::os::raw::c_int) -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None))
+    }
+
+    #[test]
+    fn sqlite_errors_say_whether_to_retry() {
+        assert_eq!(sqlite_error(rusqlite::ffi::SQLITE_BUSY).failure(), Failure::Contention);
+        assert_eq!(sqlite_error(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE).failure(), Failure::Duplicate);
+        assert_eq!(sqlite_error(rusqlite::ffi::SQLITE_CONSTRAINT_CHECK).failure(), Failure::Other);
+        // A full disk or an I/O error kept nothing: the client may retry once there is room.
+        assert_eq!(sqlite_error(rusqlite::ffi::SQLITE_FULL).failure(), Failure::Unavailable);
+        assert_eq!(sqlite_error(rusqlite::ffi::SQLITE_IOERR_WRITE).failure(), Failure::Unavailable);
+    }
 
     #[test]
     fn database_urls_name_a_sqlite_file() {
