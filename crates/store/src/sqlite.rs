@@ -378,6 +378,21 @@ mod tests {
         conn.execute_batch(sql).expect("the statement runs");
     }
 
+    /// A fresh store whose first change (meta key `first`) has committed into its group and
+    /// waits for the group's commit: the next change to take the writer joins that group.
+    async fn a_group_begun() -> (tempfile::TempDir, std::path::PathBuf, Sqlite, tokio::task::JoinHandle<Result<()>>) {
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("berth.db");
+        let sqlite = Sqlite::open(path.to_str().expect("a UTF-8 path")).await.expect("open");
+        let mut first = sqlite.write().await.expect("the writer");
+        exec(&mut first, "INSERT INTO meta (key, value) VALUES ('first', 'x')");
+        // Spawned, the first change's commit runs once this task waits for the writer: it
+        // releases the change into the group and starts the committer, which queues behind
+        // the change that waits.
+        let first_committed = tokio::spawn(first.commit());
+        (dir, path, sqlite, first_committed)
+    }
+
     fn meta_keys(path: &Path) -> Vec<String> {
         let conn = rusqlite::Connection::open(path).expect("open");
         let mut statement = conn.prepare("SELECT key FROM meta ORDER BY key").expect("prepare");
@@ -389,15 +404,7 @@ mod tests {
     /// though the first did nothing wrong, since it was never acknowledged.
     #[tokio::test]
     async fn a_group_whose_commit_fails_fails_every_change_in_it() {
-        let dir = tempfile::tempdir().expect("a directory");
-        let path = dir.path().join("berth.db");
-        let sqlite = Sqlite::open(path.to_str().expect("a UTF-8 path")).await.expect("open");
-
-        let mut first = sqlite.write().await.expect("the writer");
-        exec(&mut first, "INSERT INTO meta (key, value) VALUES ('first', 'x')");
-        // The first change's commit waits for its group; the second takes the writer's turn
-        // before the committer, so it joins the same group.
-        let first_committed = tokio::spawn(first.commit());
+        let (_dir, path, sqlite, first_committed) = a_group_begun().await;
         let mut second = sqlite.write().await.expect("the writer");
         exec(&mut second, "PRAGMA defer_foreign_keys = ON");
         exec(&mut second, "INSERT INTO meta (key, value) VALUES ('second', 'x')");
@@ -423,13 +430,7 @@ mod tests {
     /// A change dropped while others of its group wait is undone alone.
     #[tokio::test]
     async fn a_change_dropped_in_a_group_is_undone_alone() {
-        let dir = tempfile::tempdir().expect("a directory");
-        let path = dir.path().join("berth.db");
-        let sqlite = Sqlite::open(path.to_str().expect("a UTF-8 path")).await.expect("open");
-
-        let mut first = sqlite.write().await.expect("the writer");
-        exec(&mut first, "INSERT INTO meta (key, value) VALUES ('first', 'x')");
-        let first_committed = tokio::spawn(first.commit());
+        let (_dir, path, sqlite, first_committed) = a_group_begun().await;
         let mut dropped = sqlite.write().await.expect("the writer");
         exec(&mut dropped, "INSERT INTO meta (key, value) VALUES ('dropped', 'x')");
         drop(dropped);
