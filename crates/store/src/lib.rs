@@ -80,6 +80,8 @@ pub enum StoreError {
     RowNotFound,
     #[error("the statement returned no column {0:?}")]
     MissingColumn(&'static str),
+    #[error("column {0} holds a value of another type than the one read")]
+    ColumnType(usize),
     #[error("the statement selects column {0:?} out of its row's field order")]
     ColumnOrder(&'static str),
     #[error("an insert that returns its id ends with \" RETURNING id\"")]

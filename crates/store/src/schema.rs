@@ -152,8 +152,8 @@ async fn sqlite_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
     .await?;
     let mut schema = Schema::default();
     for row in tables {
-        let name: String = row.get(0);
-        let sql: String = row.get(1);
+        let name: String = row.get(0)?;
+        let sql: String = row.get(1)?;
         let mut table = Table::default();
         let columns = query("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info($1) ORDER BY cid")
             .bind(&name)
@@ -161,16 +161,16 @@ async fn sqlite_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
             .await?;
         let mut key: Vec<(i64, String)> = Vec::new();
         for column in columns {
-            let column_name: String = column.get(0);
-            let position: i64 = column.get(4);
+            let column_name: String = column.get(0)?;
+            let position: i64 = column.get(4)?;
             if position > 0 {
                 key.push((position, column_name.clone()));
             }
             table.columns.push(Column {
                 name: column_name,
-                kind: column_kind(&column.get::<String>(1)),
-                not_null: column.get::<i64>(2) != 0,
-                default: plain_default(column.get(3)),
+                kind: column_kind(&column.get::<String>(1)?),
+                not_null: column.get::<i64>(2)? != 0,
+                default: plain_default(column.get(3)?),
             });
         }
         key.sort();
@@ -191,14 +191,15 @@ async fn sqlite_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
         .await?;
         let mut by_id: BTreeMap<i64, ForeignKey> = BTreeMap::new();
         for row in foreign {
-            let entry = by_id.entry(row.get(0)).or_insert_with(|| ForeignKey {
+            let (table, on_delete) = (row.get(1)?, row.get::<String>(4)?.to_ascii_lowercase());
+            let entry = by_id.entry(row.get(0)?).or_insert_with(|| ForeignKey {
                 columns: Vec::new(),
-                table: row.get(1),
+                table,
                 references: Vec::new(),
-                on_delete: row.get::<String>(4).to_ascii_lowercase(),
+                on_delete,
             });
-            entry.columns.push(row.get(2));
-            entry.references.push(row.get(3));
+            entry.columns.push(row.get(2)?);
+            entry.references.push(row.get(3)?);
         }
         table.foreign_keys = by_id.into_values().collect();
         table.checks = sqlite_checks(&sql).iter().map(|check| check_terms(check)).collect();
@@ -207,16 +208,16 @@ async fn sqlite_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
             .fetch_all(&mut *conn)
             .await?;
         for index in indexes {
-            let index_name: String = index.get(0);
+            let index_name: String = index.get(0)?;
             let columns: Vec<String> = query("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
                 .bind(&index_name)
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
                 .map(|row| row.get(0))
-                .collect();
-            let unique = index.get::<i64>(1) != 0;
-            match index.get::<String>(2).as_str() {
+                .collect::<Result<_, StoreError>>()?;
+            let unique = index.get::<i64>(1)? != 0;
+            match index.get::<String>(2)?.as_str() {
                 "pk" => {}
                 "u" => {
                     table.unique.insert(columns);
@@ -225,7 +226,7 @@ async fn sqlite_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
                     if unique {
                         table.unique.insert(columns.clone());
                     }
-                    let partial = index.get::<i64>(3) != 0;
+                    let partial = index.get::<i64>(3)? != 0;
                     table.indexes.insert(index_name, Index { columns, unique, partial });
                 }
             }
@@ -249,12 +250,12 @@ async fn postgres_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
     .fetch_all(&mut *conn)
     .await?;
     for row in columns {
-        let table: String = row.get(0);
+        let table: String = row.get(0)?;
         schema.tables.entry(table).or_default().columns.push(Column {
-            name: row.get(1),
-            kind: column_kind(&row.get::<String>(2)),
-            not_null: row.get::<i64>(3) != 0,
-            default: plain_default(row.get(4)),
+            name: row.get(1)?,
+            kind: column_kind(&row.get::<String>(2)?),
+            not_null: row.get::<i64>(3)? != 0,
+            default: plain_default(row.get(4)?),
         });
     }
     // Each column list comes as names joined by commas, in key order.
@@ -277,15 +278,15 @@ async fn postgres_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
         list.map(|text| text.split(',').map(str::to_string).collect()).unwrap_or_default()
     };
     for row in constraints {
-        let Some(table) = schema.tables.get_mut(&row.get::<String>(0)) else { continue };
-        let columns = split(row.get(2));
-        match row.get::<String>(1).as_str() {
+        let Some(table) = schema.tables.get_mut(&row.get::<String>(0)?) else { continue };
+        let columns = split(row.get(2)?);
+        match row.get::<String>(1)?.as_str() {
             "p" => table.primary_key = columns,
             "u" => {
                 table.unique.insert(columns);
             }
             "f" => {
-                let on_delete = match row.get::<Option<String>>(5).as_deref() {
+                let on_delete = match row.get::<Option<String>>(5)?.as_deref() {
                     Some("c") => "cascade",
                     Some("n") => "set null",
                     Some("r") => "restrict",
@@ -294,13 +295,13 @@ async fn postgres_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
                 };
                 table.foreign_keys.insert(ForeignKey {
                     columns,
-                    table: row.get::<Option<String>>(3).unwrap_or_default(),
-                    references: split(row.get(4)),
+                    table: row.get::<Option<String>>(3)?.unwrap_or_default(),
+                    references: split(row.get(4)?),
                     on_delete: on_delete.to_string(),
                 });
             }
             "c" => {
-                table.checks.insert(check_terms(&row.get::<String>(6)));
+                table.checks.insert(check_terms(&row.get::<String>(6)?));
             }
             _ => {}
         }
@@ -322,13 +323,13 @@ async fn postgres_schema(conn: &mut Link<'_>) -> Result<Schema, StoreError> {
     .fetch_all(&mut *conn)
     .await?;
     for row in indexes {
-        let Some(table) = schema.tables.get_mut(&row.get::<String>(0)) else { continue };
-        let columns = split(row.get(2));
-        let unique = row.get::<i64>(3) != 0;
+        let Some(table) = schema.tables.get_mut(&row.get::<String>(0)?) else { continue };
+        let columns = split(row.get(2)?);
+        let unique = row.get::<i64>(3)? != 0;
         if unique {
             table.unique.insert(columns.clone());
         }
-        table.indexes.insert(row.get(1), Index { columns, unique, partial: row.get::<i64>(4) != 0 });
+        table.indexes.insert(row.get(1)?, Index { columns, unique, partial: row.get::<i64>(4)? != 0 });
     }
     Ok(schema)
 }

@@ -8,8 +8,9 @@
 //! bound by reading its name back, never by searching for it. On PostgreSQL the statement goes
 //! through sqlx's driver, as before.
 //!
-//! Rows are decoded by [`FromRow`]: a row type names the columns it reads ([`from_row!`]), and
-//! they are looked up once per statement, not once per row.
+//! Rows are decoded by [`FromRow`]: a row type names the columns it reads ([`from_row!`]); a
+//! statement that selects them in field order is read by position, any other has its columns
+//! looked up once, not once per row.
 
 use std::borrow::Cow;
 
@@ -83,7 +84,7 @@ impl From<Option<String>> for Param<'_> {
     }
 }
 
-/// A value as read, for rows whose columns are read by position ([`Row`]).
+/// A column's value as a row type's field holds it: the types both backends decode.
 pub(crate) trait Decode:
     Sized + rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>
 {
@@ -152,41 +153,41 @@ pub(crate) enum Value {
 }
 
 impl Row {
-    /// The `index`th column, as a `T` (an integer, text, or an `Option` of either).
-    pub(crate) fn get<T: FromValue>(&self, index: usize) -> T {
-        T::from_value(self.values.get(index).unwrap_or(&Value::Null))
+    /// The `index`th column, as a `T` (an integer, text, or an `Option` of either); a column
+    /// of another type, or a null read as other than an `Option`, is an error.
+    pub(crate) fn get<T: FromValue>(&self, index: usize) -> Result<T> {
+        T::from_value(self.values.get(index).unwrap_or(&Value::Null)).ok_or(StoreError::ColumnType(index))
     }
 }
 
-/// What a column of a [`Row`] can be read as. A column of another type reads as the type's
-/// empty value (0, ""), or `None`: a query reads its columns as the types it selects.
-pub(crate) trait FromValue {
-    fn from_value(value: &Value) -> Self;
+/// What a column of a [`Row`] can be read as; `None` when the value is not one.
+pub(crate) trait FromValue: Sized {
+    fn from_value(value: &Value) -> Option<Self>;
 }
 
 impl FromValue for i64 {
-    fn from_value(value: &Value) -> Self {
+    fn from_value(value: &Value) -> Option<Self> {
         match value {
-            Value::Int(value) => *value,
-            _ => 0,
+            Value::Int(value) => Some(*value),
+            _ => None,
         }
     }
 }
 
 impl FromValue for String {
-    fn from_value(value: &Value) -> Self {
+    fn from_value(value: &Value) -> Option<Self> {
         match value {
-            Value::Text(value) => value.clone(),
-            _ => String::new(),
+            Value::Text(value) => Some(value.clone()),
+            _ => None,
         }
     }
 }
 
 impl<T: FromValue> FromValue for Option<T> {
-    fn from_value(value: &Value) -> Self {
+    fn from_value(value: &Value) -> Option<Self> {
         match value {
-            Value::Null => None,
-            other => Some(T::from_value(other)),
+            Value::Null => Some(None),
+            other => T::from_value(other).map(Some),
         }
     }
 }
@@ -260,7 +261,7 @@ impl Query<'_, Row> {
                 sqlite_execute(conn, sql, &self.params)?;
                 Ok(conn.last_insert_rowid())
             }
-            Link::Any(_) => Ok(self.fetch_one(link).await?.get::<i64>(0)),
+            Link::Any(_) => self.fetch_one(link).await?.get::<i64>(0),
         }
     }
 }
@@ -442,4 +443,22 @@ fn any_rows<R: ReadRow>(rows: &[AnyRow]) -> Result<Vec<R>> {
     let names = first.columns();
     let columns = R::columns(&|index| names.get(index).map(|column| column.name()), names.len())?;
     rows.iter().map(|row| R::read_any(row, &columns)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Row, Value};
+    use crate::StoreError;
+
+    #[test]
+    fn a_column_read_as_another_type_is_an_error_not_a_default() {
+        let row = Row { values: vec![Value::Int(7), Value::Text("seven".into()), Value::Null] };
+        assert_eq!(row.get::<i64>(0).ok(), Some(7));
+        assert_eq!(row.get::<String>(1).ok(), Some("seven".to_string()));
+        assert_eq!(row.get::<Option<i64>>(2).ok(), Some(None));
+        assert!(matches!(row.get::<String>(0), Err(StoreError::ColumnType(0))));
+        assert!(matches!(row.get::<i64>(1), Err(StoreError::ColumnType(1))));
+        assert!(matches!(row.get::<i64>(2), Err(StoreError::ColumnType(2))), "a null is no integer");
+        assert!(matches!(row.get::<Option<i64>>(1), Err(StoreError::ColumnType(1))));
+    }
 }

@@ -68,7 +68,7 @@ impl Tenant<'_, '_> {
         for kind in kinds {
             query = query.bind(*kind);
         }
-        Ok(query.fetch_one(&mut self.db.conn).await?.get::<i64>(0))
+        query.fetch_one(&mut self.db.conn).await?.get::<i64>(0)
     }
 
     /// One event of the account.

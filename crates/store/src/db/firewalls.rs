@@ -53,7 +53,7 @@ impl Tenant<'_, '_> {
             .bind(label)
             .fetch_one(&mut self.db.conn)
             .await?;
-        Ok(row.get::<i64>(0) > 0)
+        Ok(row.get::<i64>(0)? > 0)
     }
 
     /// Deletes a firewall; the instances it protected keep running without it.

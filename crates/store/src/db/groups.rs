@@ -77,7 +77,7 @@ impl Tenant<'_, '_> {
             .bind(account_id)
             .fetch_one(&mut self.db.conn)
             .await?;
-        Ok(row.get::<i64>(0))
+        row.get::<i64>(0)
     }
 
     pub async fn group_count(&mut self, region_id: &str) -> Result<i64> {
@@ -87,7 +87,7 @@ impl Tenant<'_, '_> {
             .bind(region_id)
             .fetch_one(&mut self.db.conn)
             .await?;
-        Ok(row.get::<i64>(0))
+        row.get::<i64>(0)
     }
 
     /// Whether another regional group of the account already has this label.
@@ -102,7 +102,7 @@ impl Tenant<'_, '_> {
         .bind(except.unwrap_or(-1))
         .fetch_one(&mut self.db.conn)
         .await?;
-        Ok(row.get::<i64>(0) > 0)
+        Ok(row.get::<i64>(0)? > 0)
     }
 
     pub async fn group_update_label(&mut self, id: i64, label: &str, now: i64) -> Result<()> {

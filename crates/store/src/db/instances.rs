@@ -127,7 +127,7 @@ impl Tenant<'_, '_> {
             .bind(account_id)
             .fetch_one(&mut self.db.conn)
             .await?;
-        Ok(row.get::<i64>(0))
+        row.get::<i64>(0)
     }
 
     pub async fn instance_label_taken(&mut self, label: &str, except: Option<i64>) -> Result<bool> {
@@ -138,7 +138,7 @@ impl Tenant<'_, '_> {
             .bind(except.unwrap_or(-1))
             .fetch_one(&mut self.db.conn)
             .await?;
-        Ok(row.get::<i64>(0) > 0)
+        Ok(row.get::<i64>(0)? > 0)
     }
 
     #[allow(clippy::too_many_arguments)] // One argument per column it changes.

@@ -10,7 +10,7 @@ impl Db<'_> {
 
     pub async fn meta_get(&mut self, key: &str) -> Result<Option<String>> {
         let row = query("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&mut self.conn).await?;
-        Ok(row.map(|row| row.get::<String>(0)))
+        row.map(|row| row.get::<String>(0)).transpose()
     }
 
     /// Sets a meta key only if it is not set yet; returns whether this call set it. A second
@@ -48,7 +48,7 @@ impl Db<'_> {
     /// The database's clock, in milliseconds since the UNIX epoch.
     pub async fn clock(&mut self) -> Result<i64> {
         let row = query(format!("SELECT {}", self.clock_sql())).fetch_one(&mut self.conn).await?;
-        Ok(row.get::<i64>(0))
+        row.get::<i64>(0)
     }
 
     /// Takes the lease `name` for `holder` for `ttl_ms` from now, by the database's clock, if

@@ -41,7 +41,7 @@ impl Db<'_> {
         .bind(name)
         .fetch_one(&mut self.conn)
         .await?;
-        Ok(row.get::<i64>(0))
+        row.get::<i64>(0)
     }
 }
 
@@ -111,7 +111,7 @@ impl System<'_, '_> {
     pub async fn migration_next_due(&mut self) -> Result<Option<i64>> {
         let row =
             query("SELECT MIN(due_at) FROM migrations WHERE state = 'running'").fetch_one(&mut self.db.conn).await?;
-        Ok(row.get::<Option<i64>>(0))
+        row.get::<Option<i64>>(0)
     }
 
     pub async fn migration_get(&mut self, id: i64) -> Result<Option<MigrationRow>> {
@@ -236,7 +236,7 @@ impl System<'_, '_> {
         let rows = query("SELECT instance_id, host_id FROM migration_failures ORDER BY instance_id, host_id")
             .fetch_all(&mut self.db.conn)
             .await?;
-        Ok(rows.iter().map(|row| (row.get::<i64>(0), row.get::<i64>(1))).collect())
+        rows.iter().map(|row| Ok((row.get::<i64>(0)?, row.get::<i64>(1)?))).collect()
     }
 
     pub async fn repair_note_clear(&mut self, group_id: i64) -> Result<()> {

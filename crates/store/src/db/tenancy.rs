@@ -51,7 +51,7 @@ impl Db<'_> {
             .bind(secret_hash)
             .fetch_one(&mut self.conn)
             .await?;
-        Ok(row.get::<i64>(0) > 0)
+        Ok(row.get::<i64>(0)? > 0)
     }
 }
 
@@ -274,16 +274,6 @@ impl System<'_, '_> {
         Ok(row.map(TokenUserRow::split))
     }
 
-    pub async fn token_by_hash(&mut self, secret_hash: &str) -> Result<Option<TokenRow>> {
-        query_as(
-            "SELECT id, account_id, user_id, label, scopes, created_at, expires_at, revoked_at FROM tokens \
-             WHERE secret_hash = $1",
-        )
-        .bind(secret_hash)
-        .fetch_optional(&mut self.db.conn)
-        .await
-    }
-
     // Grants of restricted users.
 
     pub async fn global_grants_of_user(&mut self, user_id: i64) -> Result<Vec<String>> {
@@ -291,7 +281,7 @@ impl System<'_, '_> {
             .bind(user_id)
             .fetch_all(&mut self.db.conn)
             .await?;
-        Ok(rows.iter().map(|row| row.get::<String>(0)).collect())
+        rows.iter().map(|row| row.get::<String>(0)).collect()
     }
 
     pub async fn entity_grants_of_user(&mut self, user_id: i64) -> Result<Vec<EntityGrantRow>> {
@@ -306,7 +296,7 @@ impl System<'_, '_> {
 
     pub async fn api_key_count(&mut self) -> Result<i64> {
         let row = query("SELECT COUNT(*) FROM api_keys").fetch_one(&mut self.db.conn).await?;
-        Ok(row.get::<i64>(0))
+        row.get::<i64>(0)
     }
 
     pub async fn api_key_by_key(&mut self, key: &str) -> Result<Option<ApiKeyRow>> {
